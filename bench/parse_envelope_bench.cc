@@ -1,0 +1,159 @@
+// bench/parse_envelope_bench.cc: the gateway envelope parser over the real
+// corpus, against simdjson::validate_utf8 over the same bytes (the floor any
+// parser that checks its input must pay) and memcpy.
+//
+// Message sets:
+//   mix      dispatch frames of 128 B .. 4 KiB (full op 0 frames, bare d files
+//            wrapped as {"t":..,"s":..,"op":0,"d":..}): the ~1 KiB events
+//            that make up a bot's traffic.
+//   frames   every full frame of the corpus, as received.
+//   file:X   one corpus file (bare d files wrapped).
+// Every message sits in one arena followed by kPadding bytes, as the ws
+// layer hands them over. Bytes/s counts message bytes; items/s counts events.
+#include <benchmark/benchmark.h>
+#include <simdjson.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "parse/envelope.h"
+#include "tests/parse/corpus.h"
+
+namespace {
+
+using shardring::parse::Check;
+using shardring::parse::Envelope;
+using shardring::parse::Errc;
+using shardring::parse::EventName;
+using shardring::parse::kPadding;
+using shardring::parse::Parser;
+namespace pt = shardring::parse::testing;
+
+struct MessageSet {
+  std::string arena;
+  std::vector<std::pair<size_t, size_t>> spans;  // offset, size
+  size_t bytes = 0;
+
+  void add(std::string_view m) {
+    spans.emplace_back(arena.size(), m.size());
+    arena.append(m);
+    arena.append(kPadding, ' ');
+    bytes += m.size();
+  }
+  std::vector<std::string_view> views() const {
+    std::vector<std::string_view> v;
+    for (auto [off, n] : spans) v.emplace_back(arena.data() + off, n);
+    return v;
+  }
+};
+
+std::string as_frame(const pt::CorpusFile& f, uint64_t seq) {
+  if (f.kind == pt::FileKind::kBareD) {
+    return pt::wrap_dispatch(pt::trim(f.bytes), f.event, seq, "tsod");
+  }
+  return f.bytes;
+}
+
+void finish(benchmark::State& state, const MessageSet& set) {
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(set.bytes));
+  state.SetItemsProcessed(int64_t(state.iterations()) *
+                          int64_t(set.spans.size()));
+}
+
+enum class Mode { kFull, kEnvelope, kRouting, kFullRouting, kTypeOnly, kUtf8, kMemcpy };
+
+void run(benchmark::State& state, const MessageSet* set, Mode mode) {
+  const std::vector<std::string_view> msgs = set->views();
+  Parser parser;
+  Envelope env;
+  EventName name;
+  std::string sink(set->arena.size(), '\0');
+  for (auto _ : state) {
+    for (std::string_view m : msgs) {
+      switch (mode) {
+        case Mode::kFull:
+        case Mode::kEnvelope:
+        case Mode::kRouting:
+        case Mode::kFullRouting: {
+          const Check check = mode == Mode::kFull || mode == Mode::kFullRouting
+                                  ? Check::kFull
+                                  : Check::kEnvelope;
+          const bool routing =
+              mode == Mode::kRouting || mode == Mode::kFullRouting;
+          if (parser.parse(m, env, {.check = check, .routing_keys = routing}) !=
+              Errc::kOk) {
+            state.SkipWithError("parse failed");
+            return;
+          }
+          benchmark::DoNotOptimize(env.d.data());
+          benchmark::DoNotOptimize(env.routing.guild_id);
+          break;
+        }
+        case Mode::kTypeOnly:
+          if (parser.event_type(m, name) != Errc::kOk) {
+            state.SkipWithError("event_type failed");
+            return;
+          }
+          benchmark::DoNotOptimize(name.type);
+          break;
+        case Mode::kUtf8: {
+          bool ok = simdjson::validate_utf8(m.data(), m.size());
+          benchmark::DoNotOptimize(ok);
+          break;
+        }
+        case Mode::kMemcpy:
+          std::memcpy(sink.data(), m.data(), m.size());
+          benchmark::DoNotOptimize(sink.data());
+          benchmark::ClobberMemory();
+          break;
+      }
+    }
+  }
+  finish(state, *set);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  static std::vector<pt::CorpusFile> corpus = pt::load_corpus();
+  static std::vector<std::pair<std::string, MessageSet>> sets;
+  MessageSet mix, frames;
+  uint64_t seq = 1;
+  for (const auto& f : corpus) {
+    if (f.kind == pt::FileKind::kRest) continue;
+    const std::string frame = as_frame(f, seq++);
+    const bool dispatch = f.kind == pt::FileKind::kBareD ||
+                          f.name.find("_op0_") != std::string::npos;
+    if (dispatch && frame.size() >= 128 && frame.size() <= 4096) mix.add(frame);
+    if (f.kind == pt::FileKind::kFull) frames.add(frame);
+  }
+  sets.emplace_back("mix", std::move(mix));
+  sets.emplace_back("frames", std::move(frames));
+  for (const auto& f : corpus) {
+    if (f.kind == pt::FileKind::kRest) continue;
+    MessageSet one;
+    one.add(as_frame(f, 1));
+    sets.emplace_back("file:" + f.name, std::move(one));
+  }
+  static constexpr std::pair<const char*, Mode> kModes[] = {
+      {"BM_ParseFull", Mode::kFull},
+      {"BM_ParseEnvelope", Mode::kEnvelope},
+      {"BM_ParseEnvelopeRouting", Mode::kRouting},
+      {"BM_ParseFullRouting", Mode::kFullRouting},
+      {"BM_ParseEventTypeOnly", Mode::kTypeOnly},
+      {"BM_SimdjsonValidateUtf8", Mode::kUtf8},
+      {"BM_Memcpy", Mode::kMemcpy},
+  };
+  for (const auto& [label, set] : sets) {
+    for (const auto& [name, mode] : kModes) {
+      benchmark::RegisterBenchmark((std::string(name) + "/" + label).c_str(),
+                                   run, &set, mode);
+    }
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

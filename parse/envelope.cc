@@ -1,0 +1,828 @@
+// parse/envelope.cc: Parser on simdjson 3.0.1 On-Demand.
+//
+// How the extent of d is found. simdjson's stage 1 indexes every structural
+// byte of the message and validates its UTF-8 in one SIMD pass. d starts at
+// its first token. For a scalar, value::raw_json_token() runs from there to
+// the next structural byte. For an object or array we iterate its top-level
+// members (each value skipped by counting brackets, unless Check::kFull
+// walks it): measured faster than object::raw_json(), and it checks d's top
+// level too. The end is then where the iteration stopped,
+// document::current_location(), the next structural byte. Either way the
+// text may end with whitespace, which we trim: the view ends at the value's
+// last byte (a closing bracket or quote, or the last byte of a number or
+// literal).
+#include "parse/envelope.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace shardring::parse {
+
+static_assert(kPadding == simdjson::SIMDJSON_PADDING);
+static_assert(kMaxDepth == simdjson::DEFAULT_MAX_DEPTH);
+
+namespace od = simdjson::ondemand;
+
+namespace {
+
+Errc from_simdjson(simdjson::error_code e) noexcept {
+  switch (e) {
+    case simdjson::SUCCESS:
+      return Errc::kOk;
+    case simdjson::CAPACITY:
+      return Errc::kTooLarge;
+    case simdjson::MEMALLOC:
+      return Errc::kNoMemory;
+    case simdjson::EMPTY:
+      return Errc::kEmpty;
+    case simdjson::UTF8_ERROR:
+      return Errc::kBadUtf8;
+    case simdjson::DEPTH_ERROR:
+      return Errc::kTooDeep;
+    default:
+      return Errc::kBadJson;
+  }
+}
+
+std::string_view trim_right(std::string_view s) noexcept {
+  while (!s.empty() && is_json_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Moves past a string value we read through its raw token. Every string we
+// do not decode must be consumed this way: simdjson 3.0.1 skips an
+// unconsumed string that is followed by ':' as if it were a key, swallowing
+// the colon, so `{"a":"b":"c"}` would otherwise pass.
+void consume_if_string(od::value& v, std::string_view tok) noexcept {
+  if (!tok.empty() && tok[0] == '"') {
+    od::raw_json_string raw;
+    (void)v.get_raw_json_string().get(raw);
+  }
+}
+
+// A value skipped unread must at least start like a value: simdjson would
+// otherwise take a ']' or '}' there as the end of the enclosing container.
+Errc check_value_start(od::value& v) noexcept {
+  od::json_type type;
+  return v.type().get(type) ? Errc::kBadJson : Errc::kOk;
+}
+
+constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+// RFC 8259 section 6: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+bool is_json_number(std::string_view s) noexcept {
+  size_t i = 0;
+  const size_t n = s.size();
+  if (i < n && s[i] == '-') ++i;
+  if (i >= n) return false;
+  if (s[i] == '0') {
+    ++i;
+  } else if (s[i] >= '1' && s[i] <= '9') {
+    while (i < n && is_digit(s[i])) ++i;
+  } else {
+    return false;
+  }
+  if (i < n && s[i] == '.') {
+    const size_t first = ++i;
+    while (i < n && is_digit(s[i])) ++i;
+    if (i == first) return false;
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
+    const size_t first = i;
+    while (i < n && is_digit(s[i])) ++i;
+    if (i == first) return false;
+  }
+  return i == n;
+}
+
+// `"123"` (a JSON string of 1-20 decimal digits, no escapes) as a uint64.
+std::optional<uint64_t> snowflake(std::string_view tok) noexcept {
+  if (tok.size() < 3 || tok.size() > 22 || tok.front() != '"' ||
+      tok.back() != '"') {
+    return std::nullopt;
+  }
+  uint64_t v = 0;
+  for (char c : tok.substr(1, tok.size() - 2)) {
+    if (!is_digit(c)) return std::nullopt;
+    const uint64_t d = static_cast<uint64_t>(c - '0');
+    if (v > (UINT64_MAX - d) / 10) return std::nullopt;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+JsonKind kind_of(od::json_type t) noexcept {
+  switch (t) {
+    case od::json_type::object:
+      return JsonKind::kObject;
+    case od::json_type::array:
+      return JsonKind::kArray;
+    case od::json_type::string:
+      return JsonKind::kString;
+    case od::json_type::number:
+      return JsonKind::kNumber;
+    case od::json_type::boolean:
+      return JsonKind::kBool;
+    case od::json_type::null:
+      return JsonKind::kNull;
+  }
+  return JsonKind::kAbsent;
+}
+
+// Checks a scalar's token (already trimmed) or decodes its string. Does not
+// need the value consumed: the iterator skips what is left.
+Errc check_scalar(od::value& v, od::json_type type,
+                  std::string_view tok) noexcept {
+  switch (type) {
+    case od::json_type::string: {
+      // Stage 1 already checked the UTF-8 and that no control character
+      // is unescaped; only escape sequences are left to check, and most
+      // strings have none.
+      if (std::memchr(tok.data(), '\\', tok.size()) == nullptr) {
+        od::raw_json_string raw;
+        return v.get_raw_json_string().get(raw) ? Errc::kBadD : Errc::kOk;
+      }
+      std::string_view s;
+      return v.get_string().get(s) ? Errc::kBadD : Errc::kOk;
+    }
+    case od::json_type::number:
+      return is_json_number(tok) ? Errc::kOk : Errc::kBadD;
+    case od::json_type::boolean:
+      return tok == "true" || tok == "false" ? Errc::kOk : Errc::kBadD;
+    case od::json_type::null:
+      return tok == "null" ? Errc::kOk : Errc::kBadD;
+    default:
+      return Errc::kBadD;
+  }
+}
+
+// A key is valid once its escapes are: decode only keys that have one.
+bool key_ok(od::field& f) noexcept {
+  const char* p = f.key().raw();  // the key's closing quote is in bounds
+  while (*p != '"' && *p != '\\') ++p;
+  if (*p == '"') return true;
+  std::string_view key;
+  return !f.unescaped_key().get(key);
+}
+
+// Full validation of one value at nesting `depth` (the depth its brackets
+// would have). Recursion is bounded by kMaxDepth.
+Errc walk(od::value v, size_t depth) noexcept {
+  od::json_type type;
+  if (v.type().get(type)) return Errc::kBadD;
+  switch (type) {
+    case od::json_type::object: {
+      if (depth > kMaxDepth) return Errc::kTooDeep;
+      od::object o;
+      if (v.get_object().get(o)) return Errc::kBadD;
+      for (auto fr : o) {
+        od::field f;
+        if (std::move(fr).get(f)) return Errc::kBadD;
+        if (!key_ok(f)) return Errc::kBadD;
+        if (Errc e = walk(f.value(), depth + 1); e != Errc::kOk) return e;
+      }
+      return Errc::kOk;
+    }
+    case od::json_type::array: {
+      if (depth > kMaxDepth) return Errc::kTooDeep;
+      od::array a;
+      if (v.get_array().get(a)) return Errc::kBadD;
+      for (auto er : a) {
+        od::value e;
+        if (std::move(er).get(e)) return Errc::kBadD;
+        if (Errc err = walk(e, depth + 1); err != Errc::kOk) return err;
+      }
+      return Errc::kOk;
+    }
+    default:
+      return check_scalar(v, type, trim_right(v.raw_json_token()));
+  }
+}
+
+// The end of a container just walked: the next structural byte.
+const char* walked_end(od::document& doc) noexcept {
+  const char* at = nullptr;
+  if (doc.current_location().get(at)) return nullptr;
+  return at;
+}
+
+// Which envelope key a field is. Keys are compared as written; only a key
+// whose first or second byte is a backslash can decode to op/s/t/d, and
+// those few are decoded (then `decoded` is set: simdjson lets a field's
+// key be decoded only once).
+enum class Key : uint8_t { kOther, kOp, kS, kT, kD, kBad };
+
+Key classify(od::field& f, bool& decoded) noexcept {
+  decoded = false;
+  const char* k = f.key().raw();  // after the opening quote; ends with '"'
+  if (k[0] == '\\' || (k[0] != '"' && k[1] == '\\')) {
+    decoded = true;
+    std::string_view u;
+    if (f.unescaped_key().get(u)) return Key::kBad;
+    if (u == "op") return Key::kOp;
+    if (u == "s") return Key::kS;
+    if (u == "t") return Key::kT;
+    if (u == "d") return Key::kD;
+    return Key::kOther;
+  }
+  if (k[0] != '"' && k[1] == '"') {
+    switch (k[0]) {
+      case 's':
+        return Key::kS;
+      case 't':
+        return Key::kT;
+      case 'd':
+        return Key::kD;
+      default:
+        return Key::kOther;
+    }
+  }
+  if (k[0] == 'o' && k[1] == 'p' && k[2] == '"') return Key::kOp;
+  return Key::kOther;
+}
+
+// Reads t: null, or a string. A string without escapes is returned as a
+// view into the message; one with escapes is decoded by simdjson into the
+// parser's string buffer.
+Errc read_t(od::value& v, std::optional<std::string_view>& t,
+            EventType& type) noexcept {
+  const std::string_view tok = trim_right(v.raw_json_token());
+  if (tok.empty()) return Errc::kBadType;
+  if (tok[0] == 'n') {
+    bool null = false;
+    if (v.is_null().get(null) || !null) return Errc::kBadType;
+    t.reset();
+    type = EventType::kNone;
+    return Errc::kOk;
+  }
+  if (tok[0] != '"' || tok.size() < 2 || tok.back() != '"') {
+    return Errc::kBadType;
+  }
+  std::string_view name = tok.substr(1, tok.size() - 2);
+  if (std::memchr(name.data(), '\\', name.size()) != nullptr) {
+    if (v.get_string().get(name)) return Errc::kBadJson;
+  } else {
+    consume_if_string(v, tok);
+  }
+  t = name;
+  type = event_type_from_name(name);
+  return Errc::kOk;
+}
+
+Errc read_s(od::value& v, std::optional<uint64_t>& s) noexcept {
+  const std::string_view tok = v.raw_json_token();
+  if (!tok.empty() && tok[0] == 'n') {
+    bool null = false;
+    if (v.is_null().get(null) || !null) return Errc::kBadSeq;
+    s.reset();
+    return Errc::kOk;
+  }
+  uint64_t seq = 0;
+  if (v.get_uint64().get(seq)) return Errc::kBadSeq;
+  s = seq;
+  return Errc::kOk;
+}
+
+Errc read_op(od::value& v, int32_t& op) noexcept {
+  int64_t x = 0;
+  if (v.get_int64().get(x) || x < INT32_MIN || x > INT32_MAX) {
+    return Errc::kBadOp;
+  }
+  op = static_cast<int32_t>(x);
+  return Errc::kOk;
+}
+
+bool is_routing_key(std::string_view key, RoutingKeys& out,
+                    std::optional<uint64_t>*& slot) noexcept {
+  if (key == "guild_id") {
+    slot = &out.guild_id;
+    return true;
+  }
+  if (key == "channel_id") {
+    slot = &out.channel_id;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+const char* to_string(Errc e) noexcept {
+  switch (e) {
+    case Errc::kOk:
+      return "ok";
+    case Errc::kTooLarge:
+      return "too_large";
+    case Errc::kNoMemory:
+      return "no_memory";
+    case Errc::kEmpty:
+      return "empty";
+    case Errc::kBadJson:
+      return "bad_json";
+    case Errc::kBadUtf8:
+      return "bad_utf8";
+    case Errc::kTooDeep:
+      return "too_deep";
+    case Errc::kNotObject:
+      return "not_object";
+    case Errc::kTrailingData:
+      return "trailing_data";
+    case Errc::kDuplicateKey:
+      return "duplicate_key";
+    case Errc::kMissingOp:
+      return "missing_op";
+    case Errc::kBadOp:
+      return "bad_op";
+    case Errc::kBadSeq:
+      return "bad_seq";
+    case Errc::kBadType:
+      return "bad_type";
+    case Errc::kBadD:
+      return "bad_d";
+    case Errc::kMissingField:
+      return "missing_field";
+    case Errc::kBadField:
+      return "bad_field";
+  }
+  return "unknown";
+}
+
+const char* to_string(JsonKind k) noexcept {
+  switch (k) {
+    case JsonKind::kAbsent:
+      return "absent";
+    case JsonKind::kObject:
+      return "object";
+    case JsonKind::kArray:
+      return "array";
+    case JsonKind::kString:
+      return "string";
+    case JsonKind::kNumber:
+      return "number";
+    case JsonKind::kBool:
+      return "bool";
+    case JsonKind::kNull:
+      return "null";
+  }
+  return "unknown";
+}
+
+struct Parser::Impl {
+  od::parser json{kMaxMessageBytes};
+
+  // Starts iterating `bytes` (padded by the caller), growing the buffers
+  // geometrically so a run of growing messages reallocates only a few times.
+  Errc start(std::string_view bytes, od::document& doc) noexcept {
+    if (bytes.size() > kMaxMessageBytes) return Errc::kTooLarge;
+    if (bytes.size() > json.capacity()) {
+      const size_t want = std::min(
+          kMaxMessageBytes, std::max(bytes.size(), 2 * json.capacity()));
+      if (json.allocate(want, kMaxDepth) != simdjson::SUCCESS) {
+        return Errc::kNoMemory;
+      }
+    }
+    return from_simdjson(
+        json.iterate(bytes.data(), bytes.size(), bytes.size() + kPadding)
+            .get(doc));
+  }
+
+  Errc read_d(od::document& doc, od::value v, const Options& opt,
+              Envelope& out) noexcept;
+};
+
+Errc Parser::Impl::read_d(od::document& doc, od::value v, const Options& opt,
+                          Envelope& out) noexcept {
+  const bool full = opt.check == Check::kFull;
+  od::json_type type;
+  if (v.type().get(type)) return full ? Errc::kBadD : Errc::kBadJson;
+  out.d_kind = kind_of(type);
+  const char* const start = v.raw_json_token().data();
+  switch (type) {
+    case od::json_type::object: {
+      od::object o;
+      if (v.get_object().get(o)) return Errc::kBadJson;
+      // Walking d's top-level fields, their values skipped unread unless
+      // `full`, measured faster than object::raw_json() and checks more.
+      for (auto fr : o) {
+        od::field f;
+        if (std::move(fr).get(f)) return full ? Errc::kBadD : Errc::kBadJson;
+        if (opt.routing_keys) {
+          std::string_view key;
+          if (f.unescaped_key().get(key)) {
+            return full ? Errc::kBadD : Errc::kBadJson;
+          }
+          std::optional<uint64_t>* slot = nullptr;
+          if (is_routing_key(key, out.routing, slot)) {
+            *slot = snowflake(trim_right(f.value().raw_json_token()));
+          }
+        } else if (full && !key_ok(f)) {
+          return Errc::kBadD;
+        }
+        const std::string_view tok = f.value().raw_json_token();
+        if (full) {
+          if (Errc e = walk(f.value(), 3); e != Errc::kOk) return e;
+        } else {
+          if (Errc e = check_value_start(f.value()); e != Errc::kOk) return e;
+          consume_if_string(f.value(), tok);
+        }
+      }
+      const char* end = walked_end(doc);
+      if (end == nullptr || end < start) return Errc::kBadJson;
+      out.d = trim_right(std::string_view(start, size_t(end - start)));
+      return Errc::kOk;
+    }
+    case od::json_type::array: {
+      od::array a;
+      if (v.get_array().get(a)) return Errc::kBadJson;
+      for (auto er : a) {
+        od::value e;
+        if (std::move(er).get(e)) return full ? Errc::kBadD : Errc::kBadJson;
+        if (full) {
+          if (Errc err = walk(e, 3); err != Errc::kOk) return err;
+        } else {
+          if (Errc err = check_value_start(e); err != Errc::kOk) return err;
+          consume_if_string(e, e.raw_json_token());
+        }
+      }
+      const char* end = walked_end(doc);
+      if (end == nullptr || end < start) return Errc::kBadJson;
+      out.d = trim_right(std::string_view(start, size_t(end - start)));
+      return Errc::kOk;
+    }
+    default: {
+      const std::string_view tok = trim_right(v.raw_json_token());
+      if (full) {
+        if (Errc e = check_scalar(v, type, tok); e != Errc::kOk) return e;
+      } else {
+        consume_if_string(v, tok);
+      }
+      out.d = tok;
+      return Errc::kOk;
+    }
+  }
+}
+
+const char* simd_kernel() noexcept {
+  return simdjson::get_active_implementation()->name().c_str();
+}
+
+Parser::Parser() : impl_(std::make_unique<Impl>()) {
+  if (impl_->json.allocate(kInitialCapacity, kMaxDepth) !=
+      simdjson::SUCCESS) {
+    throw std::bad_alloc();
+  }
+}
+Parser::~Parser() = default;
+Parser::Parser(Parser&&) noexcept = default;
+Parser& Parser::operator=(Parser&&) noexcept = default;
+
+Errc Parser::parse(std::string_view message, Envelope& out,
+                   Options options) noexcept {
+  out = Envelope{};
+  od::document doc;
+  if (Errc e = impl_->start(message, doc); e != Errc::kOk) return e;
+  od::object obj;
+  if (auto e = doc.get_object().get(obj)) {
+    return e == simdjson::INCORRECT_TYPE ? Errc::kNotObject
+                                         : from_simdjson(e);
+  }
+  const bool full = options.check == Check::kFull;
+  bool have_op = false, have_s = false, have_t = false, have_d = false;
+  for (auto fr : obj) {
+    od::field f;
+    if (auto e = std::move(fr).get(f)) return from_simdjson(e);
+    bool decoded = false;
+    const Key key = classify(f, decoded);
+    Errc err = Errc::kOk;
+    switch (key) {
+      case Key::kOp:
+        if (have_op) return Errc::kDuplicateKey;
+        have_op = true;
+        err = read_op(f.value(), out.op);
+        break;
+      case Key::kS:
+        if (have_s) return Errc::kDuplicateKey;
+        have_s = true;
+        err = read_s(f.value(), out.s);
+        break;
+      case Key::kT:
+        if (have_t) return Errc::kDuplicateKey;
+        have_t = true;
+        err = read_t(f.value(), out.t, out.type);
+        break;
+      case Key::kD:
+        if (have_d) return Errc::kDuplicateKey;
+        have_d = true;
+        err = impl_->read_d(doc, f.value(), options, out);
+        break;
+      case Key::kBad:
+        return Errc::kBadJson;
+      case Key::kOther:
+        if (full) {
+          if (!decoded && !key_ok(f)) return Errc::kBadJson;
+          err = walk(f.value(), 2);
+        } else {
+          err = check_value_start(f.value());
+          consume_if_string(f.value(), f.value().raw_json_token());
+        }
+        break;
+    }
+    if (err != Errc::kOk) return err;
+  }
+  if (!have_op) return Errc::kMissingOp;
+  // The object is closed; anything after it is not one JSON value.
+  const char* after = nullptr;
+  if (doc.current_location().get(after) != simdjson::OUT_OF_BOUNDS) {
+    return Errc::kTrailingData;
+  }
+  return Errc::kOk;
+}
+
+Errc Parser::validate_d(std::string_view d) noexcept {
+  od::document doc;
+  if (Errc e = impl_->start(d, doc); e != Errc::kOk) {
+    return e == Errc::kBadJson || e == Errc::kEmpty ? Errc::kBadD : e;
+  }
+  od::json_type type;
+  if (doc.type().get(type)) return Errc::kBadD;
+  if (type == od::json_type::object || type == od::json_type::array) {
+    od::value v;
+    if (doc.get_value().get(v)) return Errc::kBadD;
+    if (Errc e = walk(v, 2); e != Errc::kOk) return e;
+    const char* after = nullptr;
+    return doc.current_location().get(after) == simdjson::OUT_OF_BOUNDS
+               ? Errc::kOk
+               : Errc::kBadD;
+  }
+  // A scalar: its token must be the whole text.
+  std::string_view tok;
+  if (doc.raw_json_token().get(tok)) return Errc::kBadD;
+  tok = trim_right(tok);
+  if (tok.data() + tok.size() != trim_right(d).data() + trim_right(d).size()) {
+    return Errc::kBadD;
+  }
+  switch (type) {
+    case od::json_type::string: {
+      std::string_view s;
+      return doc.get_string().get(s) ? Errc::kBadD : Errc::kOk;
+    }
+    case od::json_type::number:
+      return is_json_number(tok) ? Errc::kOk : Errc::kBadD;
+    case od::json_type::boolean:
+      return tok == "true" || tok == "false" ? Errc::kOk : Errc::kBadD;
+    case od::json_type::null:
+      return tok == "null" ? Errc::kOk : Errc::kBadD;
+    default:
+      return Errc::kBadD;
+  }
+}
+
+Errc Parser::event_type(std::string_view message, EventName& out) noexcept {
+  out = EventName{};
+  // Discord writes "t" first: {"t":"MESSAGE_CREATE",...} or {"t":null,...}.
+  // Read it straight from the bytes when the name is plain printable ASCII.
+  constexpr std::string_view kLead = "{\"t\":";
+  if (message.size() > kLead.size() && message.starts_with(kLead)) {
+    const char* p = message.data() + kLead.size();
+    const char* const end = message.data() + message.size();
+    if (*p == '"') {
+      const char* q = ++p;
+      while (q < end && q - p <= 64 && *q != '"' && *q != '\\' &&
+             static_cast<unsigned char>(*q) >= 0x20 &&
+             static_cast<unsigned char>(*q) < 0x7F) {
+        ++q;
+      }
+      if (q < end && *q == '"') {
+        out.t = std::string_view(p, size_t(q - p));
+        out.type = event_type_from_name(*out.t);
+        return Errc::kOk;
+      }
+    } else if (end - p >= 5 && std::memcmp(p, "null", 4) == 0 &&
+               (p[4] == ',' || p[4] == '}' || is_json_space(p[4]))) {
+      return Errc::kOk;
+    }
+  }
+  // Any other layout: simdjson, reading keys until the first "t".
+  od::document doc;
+  if (Errc e = impl_->start(message, doc); e != Errc::kOk) return e;
+  od::object obj;
+  if (auto e = doc.get_object().get(obj)) {
+    return e == simdjson::INCORRECT_TYPE ? Errc::kNotObject
+                                         : from_simdjson(e);
+  }
+  for (auto fr : obj) {
+    od::field f;
+    if (auto e = std::move(fr).get(f)) return from_simdjson(e);
+    bool decoded = false;
+    const Key key = classify(f, decoded);
+    if (key == Key::kBad) return Errc::kBadJson;
+    if (key == Key::kT) return read_t(f.value(), out.t, out.type);
+    consume_if_string(f.value(), f.value().raw_json_token());
+  }
+  return Errc::kOk;
+}
+
+Errc Parser::routing_keys(std::string_view d, RoutingKeys& out) noexcept {
+  out = RoutingKeys{};
+  od::document doc;
+  if (Errc e = impl_->start(d, doc); e != Errc::kOk) return e;
+  od::object obj;
+  if (auto e = doc.get_object().get(obj)) {
+    return e == simdjson::INCORRECT_TYPE ? Errc::kNotObject
+                                         : from_simdjson(e);
+  }
+  for (auto fr : obj) {
+    od::field f;
+    if (auto e = std::move(fr).get(f)) return from_simdjson(e);
+    std::string_view key;
+    if (f.unescaped_key().get(key)) return Errc::kBadJson;
+    const std::string_view tok = trim_right(f.value().raw_json_token());
+    std::optional<uint64_t>* slot = nullptr;
+    if (is_routing_key(key, out, slot)) *slot = snowflake(tok);
+    consume_if_string(f.value(), tok);
+  }
+  return Errc::kOk;
+}
+
+Errc Parser::hello_interval(std::string_view d,
+                            uint64_t& interval_ms) noexcept {
+  od::document doc;
+  if (Errc e = impl_->start(d, doc); e != Errc::kOk) return e;
+  od::object obj;
+  if (auto e = doc.get_object().get(obj)) {
+    return e == simdjson::INCORRECT_TYPE ? Errc::kNotObject
+                                         : from_simdjson(e);
+  }
+  bool found = false;
+  for (auto fr : obj) {
+    od::field f;
+    if (auto e = std::move(fr).get(f)) return from_simdjson(e);
+    std::string_view key;
+    if (f.unescaped_key().get(key)) return Errc::kBadJson;
+    if (key != "heartbeat_interval") {
+      consume_if_string(f.value(), f.value().raw_json_token());
+      continue;
+    }
+    uint64_t ms = 0;
+    if (f.value().get_uint64().get(ms) || ms == 0) return Errc::kBadField;
+    interval_ms = ms;
+    found = true;
+  }
+  return found ? Errc::kOk : Errc::kMissingField;
+}
+
+Errc Parser::ready_info(std::string_view d, ReadyInfo& out) {
+  out = ReadyInfo{};
+  od::document doc;
+  if (Errc e = impl_->start(d, doc); e != Errc::kOk) return e;
+  od::object obj;
+  if (auto e = doc.get_object().get(obj)) {
+    return e == simdjson::INCORRECT_TYPE ? Errc::kNotObject
+                                         : from_simdjson(e);
+  }
+  bool have_session = false;
+  for (auto fr : obj) {
+    od::field f;
+    if (auto e = std::move(fr).get(f)) return from_simdjson(e);
+    std::string_view key;
+    if (f.unescaped_key().get(key)) return Errc::kBadJson;
+    std::string* dst = nullptr;
+    if (key == "session_id") {
+      dst = &out.session_id;
+      have_session = true;
+    } else if (key == "resume_gateway_url") {
+      dst = &out.resume_gateway_url;
+    } else {
+      consume_if_string(f.value(), f.value().raw_json_token());
+      continue;
+    }
+    std::string_view s;
+    if (f.value().get_string().get(s)) return Errc::kBadField;
+    dst->assign(s);
+  }
+  if (!have_session) return Errc::kMissingField;
+  return out.session_id.empty() ? Errc::kBadField : Errc::kOk;
+}
+
+Errc invalid_session_resumable(std::string_view d, bool& resumable) noexcept {
+  while (!d.empty() && is_json_space(d.front())) d.remove_prefix(1);
+  d = trim_right(d);
+  if (d == "true" || d == "false") {
+    resumable = d == "true";
+    return Errc::kOk;
+  }
+  return Errc::kBadField;
+}
+
+Errc parse_gateway_bot(std::string_view body, GatewayBot& out,
+                       std::string_view* failed_field) {
+  out = GatewayBot{};
+  auto fail = [&](Errc e, std::string_view field) {
+    if (failed_field) *failed_field = field;
+    return e;
+  };
+  if (body.size() > kMaxMessageBytes) return Errc::kTooLarge;
+  const simdjson::padded_string padded(body);
+  od::parser json;
+  od::document doc;
+  if (auto e = json.iterate(padded).get(doc)) return from_simdjson(e);
+  od::object obj;
+  if (auto e = doc.get_object().get(obj)) {
+    return e == simdjson::INCORRECT_TYPE ? Errc::kNotObject
+                                         : from_simdjson(e);
+  }
+  bool have_url = false, have_shards = false, have_limit = false;
+  bool have_total = false, have_remaining = false, have_reset = false,
+       have_conc = false;
+  auto u32 = [](od::value v, uint32_t& dst) {
+    uint64_t x = 0;
+    if (v.get_uint64().get(x) || x > UINT32_MAX) return false;
+    dst = static_cast<uint32_t>(x);
+    return true;
+  };
+  for (auto fr : obj) {
+    od::field f;
+    if (auto e = std::move(fr).get(f)) return from_simdjson(e);
+    std::string_view key;
+    if (f.unescaped_key().get(key)) return Errc::kBadJson;
+    if (key == "url") {
+      std::string_view s;
+      if (f.value().get_string().get(s) || s.empty()) {
+        return fail(Errc::kBadField, "url");
+      }
+      out.url.assign(s);
+      have_url = true;
+    } else if (key == "shards") {
+      if (!u32(f.value(), out.shards) || out.shards == 0) {
+        return fail(Errc::kBadField, "shards");
+      }
+      have_shards = true;
+    } else if (key == "session_start_limit") {
+      od::object limit;
+      if (f.value().get_object().get(limit)) {
+        return fail(Errc::kBadField, "session_start_limit");
+      }
+      have_limit = true;
+      for (auto lr : limit) {
+        od::field lf;
+        if (auto e = std::move(lr).get(lf)) return from_simdjson(e);
+        std::string_view lk;
+        if (lf.unescaped_key().get(lk)) return Errc::kBadJson;
+        if (lk == "total") {
+          if (!u32(lf.value(), out.total)) {
+            return fail(Errc::kBadField, "session_start_limit.total");
+          }
+          have_total = true;
+        } else if (lk == "remaining") {
+          if (!u32(lf.value(), out.remaining)) {
+            return fail(Errc::kBadField, "session_start_limit.remaining");
+          }
+          have_remaining = true;
+        } else if (lk == "reset_after") {
+          if (lf.value().get_uint64().get(out.reset_after_ms)) {
+            return fail(Errc::kBadField, "session_start_limit.reset_after");
+          }
+          have_reset = true;
+        } else if (lk == "max_concurrency") {
+          // Identify buckets are shard_id % max_concurrency: never 0.
+          if (!u32(lf.value(), out.max_concurrency) ||
+              out.max_concurrency == 0) {
+            return fail(Errc::kBadField,
+                        "session_start_limit.max_concurrency");
+          }
+          have_conc = true;
+        } else {
+          consume_if_string(lf.value(), lf.value().raw_json_token());
+        }
+      }
+    } else {
+      consume_if_string(f.value(), f.value().raw_json_token());
+    }
+  }
+  const char* after = nullptr;
+  if (doc.current_location().get(after) != simdjson::OUT_OF_BOUNDS) {
+    return Errc::kTrailingData;
+  }
+  if (!have_url) return fail(Errc::kMissingField, "url");
+  if (!have_shards) return fail(Errc::kMissingField, "shards");
+  if (!have_limit) return fail(Errc::kMissingField, "session_start_limit");
+  if (!have_total) {
+    return fail(Errc::kMissingField, "session_start_limit.total");
+  }
+  if (!have_remaining) {
+    return fail(Errc::kMissingField, "session_start_limit.remaining");
+  }
+  if (!have_reset) {
+    return fail(Errc::kMissingField, "session_start_limit.reset_after");
+  }
+  if (!have_conc) {
+    return fail(Errc::kMissingField, "session_start_limit.max_concurrency");
+  }
+  return Errc::kOk;
+}
+
+}  // namespace shardring::parse

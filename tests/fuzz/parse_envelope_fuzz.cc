@@ -1,0 +1,178 @@
+// tests/fuzz/parse_envelope_fuzz.cc: every Parser mode over arbitrary bytes,
+// checked against each other and against simdjson's DOM parser.
+// Invariants: no crash or over-read (the input sits in a heap block of
+// exactly size + kPadding); d's view lies inside the input, trimmed; the
+// envelope check agrees with the full check whenever the full check passes;
+// reading routing keys refuses nothing the full check accepts;
+// the full check passes exactly when the DOM parser accepts the same bytes
+// (up to what only one of them refuses: duplicate keys and envelope types
+// for us, out-of-range numbers for the DOM); op/s/t/d then agree.
+#include <simdjson.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "parse/envelope.h"
+
+using namespace shardring::parse;
+
+namespace {
+
+#define FUZZ_CHECK(cond)                                               \
+  do {                                                                 \
+    if (!(cond)) {                                                     \
+      __builtin_printf("check failed: %s (line %d)\n", #cond, __LINE__); \
+      std::abort();                                                    \
+    }                                                                  \
+  } while (0)
+
+void CheckView(const Envelope& env, const char* begin, size_t size) {
+  if (env.d_kind == JsonKind::kAbsent) {
+    FUZZ_CHECK(env.d.empty());
+    return;
+  }
+  FUZZ_CHECK(!env.d.empty());
+  FUZZ_CHECK(env.d.data() >= begin);
+  FUZZ_CHECK(env.d.data() + env.d.size() <= begin + size);
+  FUZZ_CHECK(!is_json_space(env.d.front()));
+  FUZZ_CHECK(!is_json_space(env.d.back()));
+}
+
+// An Envelope with t copied out: a decoded t lives in the Parser only until
+// its next call.
+struct Snapshot {
+  Envelope env;
+  std::optional<std::string> t;
+};
+Snapshot Snap(const Envelope& env) {
+  Snapshot s{env, std::nullopt};
+  if (env.t) s.t.emplace(*env.t);
+  s.env.t.reset();
+  return s;
+}
+
+bool SameEnvelope(const Snapshot& x, const Snapshot& y) {
+  const Envelope& a = x.env;
+  const Envelope& b = y.env;
+  return a.op == b.op && a.s == b.s && x.t == y.t && a.type == b.type &&
+         a.d.data() == b.d.data() && a.d.size() == b.d.size() &&
+         a.d_kind == b.d_kind;
+}
+
+bool IsEnvelopeLevelRefusal(Errc e) {
+  return e == Errc::kDuplicateKey || e == Errc::kMissingOp ||
+         e == Errc::kBadOp || e == Errc::kBadSeq || e == Errc::kBadType ||
+         e == Errc::kNotObject;
+}
+
+Parser& TheParser() {
+  static Parser* p = new Parser();
+  return *p;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size > (size_t{1} << 20)) return 0;
+  auto buf = std::make_unique<char[]>(size + kPadding);
+  if (size) std::memcpy(buf.get(), data, size);
+  std::memset(buf.get() + size, size ? data[size - 1] : '"', kPadding);
+  const std::string_view msg(buf.get(), size);
+  Parser& p = TheParser();
+
+  Envelope env;
+  const Errc e_full = p.parse(msg, env);
+  if (e_full == Errc::kOk) CheckView(env, buf.get(), size);
+  const Snapshot full = Snap(env);
+  const Errc e_full_routed = p.parse(msg, env, {.routing_keys = true});
+  const Snapshot full_routed = Snap(env);
+  FUZZ_CHECK(e_full_routed == e_full);
+  const Errc e_fast = p.parse(msg, env, {.check = Check::kEnvelope});
+  if (e_fast == Errc::kOk) CheckView(env, buf.get(), size);
+  const Snapshot fast = Snap(env);
+  const Errc e_fast_routed =
+      p.parse(msg, env, {.check = Check::kEnvelope, .routing_keys = true});
+  const Snapshot fast_routed = Snap(env);
+  // Reading routing keys walks d's top-level keys, so it may refuse a d
+  // whose top level is malformed where counting brackets did not.
+  if (e_fast_routed == Errc::kOk) FUZZ_CHECK(e_fast == Errc::kOk);
+  if (e_fast_routed == Errc::kOk) {
+    CheckView(fast_routed.env, buf.get(), size);
+    FUZZ_CHECK(SameEnvelope(fast, fast_routed));
+  }
+
+  if (e_full == Errc::kOk) {
+    FUZZ_CHECK(e_fast == Errc::kOk && e_fast_routed == Errc::kOk);
+    FUZZ_CHECK(SameEnvelope(full, fast));
+    FUZZ_CHECK(SameEnvelope(full, full_routed));
+    FUZZ_CHECK(full_routed.env.routing.guild_id == fast_routed.env.routing.guild_id);
+    FUZZ_CHECK(full_routed.env.routing.channel_id ==
+               fast_routed.env.routing.channel_id);
+    if (full.env.d_kind != JsonKind::kAbsent) {
+      FUZZ_CHECK(p.validate_d(full.env.d) == Errc::kOk);
+      if (full.env.d_kind == JsonKind::kObject) {
+        RoutingKeys keys;
+        FUZZ_CHECK(p.routing_keys(full.env.d, keys) == Errc::kOk);
+        FUZZ_CHECK(keys.guild_id == full_routed.env.routing.guild_id);
+        FUZZ_CHECK(keys.channel_id == full_routed.env.routing.channel_id);
+      }
+    }
+    EventName name;
+    FUZZ_CHECK(p.event_type(msg, name) == Errc::kOk);
+    FUZZ_CHECK(name.t == full.t);
+    FUZZ_CHECK(name.type == full.env.type);
+  } else if (e_fast == Errc::kOk && fast.env.d_kind != JsonKind::kAbsent) {
+    // Whatever the full check refused, validate_d must not crash on d.
+    (void)p.validate_d(fast.env.d);
+  }
+  EventName name;
+  (void)p.event_type(msg, name);
+
+  // Differential check against the DOM parser.
+  simdjson::dom::parser dom;
+  simdjson::dom::element root;
+  const auto dom_err = dom.parse(buf.get(), size, false).get(root);
+  if (e_full == Errc::kOk) {
+    // We check number syntax only; the DOM also refuses numbers that fit
+    // neither 64-bit integers nor doubles.
+    FUZZ_CHECK(dom_err == simdjson::SUCCESS ||
+               dom_err == simdjson::NUMBER_ERROR);
+  }
+  if (dom_err == simdjson::SUCCESS) {
+    FUZZ_CHECK(e_full == Errc::kOk || IsEnvelopeLevelRefusal(e_full));
+  }
+  if (dom_err == simdjson::SUCCESS && e_full == Errc::kOk) {
+    int64_t op = 0;
+    FUZZ_CHECK(root["op"].get_int64().get(op) == simdjson::SUCCESS);
+    FUZZ_CHECK(op == full.env.op);
+    simdjson::dom::element d;
+    if (root["d"].get(d) == simdjson::SUCCESS) {
+      simdjson::dom::parser dom2;
+      simdjson::dom::element alone;
+      FUZZ_CHECK(dom2.parse(std::string(full.env.d)).get(alone) ==
+                 simdjson::SUCCESS);
+      FUZZ_CHECK(simdjson::minify(alone) == simdjson::minify(d));
+    } else {
+      FUZZ_CHECK(full.env.d_kind == JsonKind::kAbsent);
+    }
+    simdjson::dom::element t;
+    if (root["t"].get(t) == simdjson::SUCCESS && t.is_string()) {
+      FUZZ_CHECK(full.t == t.get_string().value_unsafe());
+    } else {
+      FUZZ_CHECK(!full.t.has_value());
+    }
+    simdjson::dom::element s;
+    if (root["s"].get(s) == simdjson::SUCCESS && !s.is_null()) {
+      uint64_t sv = 0;
+      FUZZ_CHECK(s.get_uint64().get(sv) == simdjson::SUCCESS);
+      FUZZ_CHECK(full.env.s == sv);
+    } else {
+      FUZZ_CHECK(!full.env.s.has_value());
+    }
+  }
+  return 0;
+}
