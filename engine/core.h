@@ -1,0 +1,117 @@
+// engine/core.h: a core thread and the shards it owns. One CoreThread per
+// online core: its own io_uring, provided-buffer ring, timer wheel, parser,
+// TLS context and session cache, and the connections of its shards. Nothing
+// here is shared with other core threads except through `Shared` (the
+// identify gate, the resolver, the event channels, the stop flag and the
+// counters), so the hot path takes no locks.
+//
+// A shard's connection goes: resolve -> TCP connect -> TLS (wss://) ->
+// WebSocket upgrade -> gateway::Session (HELLO, IDENTIFY/RESUME, heartbeats,
+// dispatches) -> close -> backoff -> again. Every decision about Discord's
+// protocol is the session's; this file turns its actions into I/O.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/event_channel.h"
+#include "engine/identify_gate.h"
+#include "engine/resolver.h"
+#include "engine/url.h"
+#include "parse/event_type.h"
+#include "tls/context.h"
+
+namespace shardring::engine {
+
+// Receive buffers per core thread (kernel-provided, shared by its sockets).
+inline constexpr uint16_t kRecvBuffers = 256;
+inline constexpr uint32_t kRecvBufferBytes = 16 * 1024;
+// Decrypted bytes handled per step (TLS), plus the parser's padding.
+inline constexpr size_t kPlaintextChunk = 64 * 1024;
+// TCP connect + TLS + WebSocket upgrade must finish within this.
+inline constexpr std::chrono::milliseconds kConnectTimeout{15'000};
+// After sending a close frame, wait this long for the send to finish.
+inline constexpr std::chrono::milliseconds kCloseLinger{1'000};
+// Polls while waiting on the resolver, or on a full event channel.
+inline constexpr std::chrono::milliseconds kResolvePoll{5};
+inline constexpr std::chrono::milliseconds kBackpressurePoll{1};
+// Bytes queued for one socket beyond which a shard stops reading more (a
+// peer that does not read our frames must not grow memory without bound).
+inline constexpr size_t kMaxQueuedOutBytes = 1 << 20;
+
+struct Settings {
+  std::string token;
+  Url gateway;  // with v=10&encoding=json
+  uint32_t total_shards = 1;
+  uint64_t intents = 513;
+  uint16_t large_threshold = 250;
+  std::string presence_json;
+  parse::EventFilter filter;
+  bool routing_keys = true;
+  tls::ClientOptions tls;
+  unsigned consumers = 1;
+};
+
+// Counters one core thread publishes (relaxed atomics, summed when read).
+struct CoreCounters {
+  std::atomic<uint64_t> identifies{0}, resumes{0}, reconnects{0},
+      heartbeats{0}, zombies{0}, replays_skipped{0}, backpressure_ms{0},
+      protocol_errors{0}, filtered{0};
+  std::atomic<uint32_t> connected{0}, ready{0};
+};
+
+struct Shared {
+  Settings settings;
+  IdentifyGate gate;
+  Resolver resolver;
+  // channels[core][consumer]
+  std::vector<std::vector<std::unique_ptr<EventChannel>>> channels;
+  std::vector<std::unique_ptr<ConsumerWaker>> wakers;  // [consumer]
+  std::vector<std::unique_ptr<CoreCounters>> counters; // [core]
+  std::atomic<bool> stopping{false};
+  std::atomic<uint16_t> fatal_code{0};
+  std::mutex fatal_mu;
+  std::string fatal_message;
+  std::function<void()> on_fatal;  // wakes the engine's main thread
+
+  Shared(Settings s, uint32_t max_concurrency, std::chrono::milliseconds window)
+      : settings(std::move(s)), gate(max_concurrency, window) {}
+  uint32_t consumer_of(uint32_t shard) const {
+    return shard % static_cast<uint32_t>(wakers.size());
+  }
+};
+
+class CoreThread {
+ public:
+  CoreThread(uint32_t index, Shared& shared, std::vector<uint32_t> shards);
+  ~CoreThread();
+  CoreThread(const CoreThread&) = delete;
+  CoreThread& operator=(const CoreThread&) = delete;
+
+  // Starts the thread (pinned to `cpu` when >= 0). Blocks until its io_uring
+  // is set up; returns the set-up error, if any.
+  absl::Status start(int cpu);
+  void join();
+  // Any thread: wake the loop (stop, queued user sends).
+  void wake();
+  // Any thread: queue a user payload for one of this thread's shards.
+  bool queue_send(uint32_t shard, std::string payload);
+
+ private:
+  struct Loop;
+  uint32_t index_;
+  Shared& shared_;
+  std::vector<uint32_t> shards_;
+  std::unique_ptr<Loop> loop_;
+  std::thread thread_;
+  int wake_fd_ = -1;
+};
+
+}  // namespace shardring::engine

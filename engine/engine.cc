@@ -1,0 +1,354 @@
+#include "engine/engine.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <ctime>
+#include <mutex>
+#include <thread>
+
+#include "engine/text.h"
+#include "absl/strings/str_join.h"
+#include "engine/core.h"
+#include "engine/log.h"
+#include "engine/rest.h"
+#include "gateway/session.h"
+#include "parse/envelope.h"
+
+namespace shardring {
+
+using engine::Level;
+using engine::Log;
+using Clock = std::chrono::steady_clock;
+
+struct Engine::Impl {
+  Config config;
+  std::function<void(const Event&)> handler;
+  std::function<void()> idle;
+  std::unique_ptr<engine::Shared> shared;
+  std::vector<std::unique_ptr<engine::CoreThread>> cores;
+  std::vector<uint32_t> shard_core;  // shard - first -> core index
+  uint32_t first = 0, last = 0;
+  std::vector<std::thread> consumers;
+  std::vector<std::unique_ptr<std::atomic<uint64_t>>> delivered;  // per consumer
+  std::atomic<bool> consumers_stop{false};
+  std::atomic<bool> stop_requested{false};
+  std::mutex mu;
+  std::condition_variable cv;
+  Clock::time_point started{};
+  std::atomic<uint64_t> peak_rss{0};
+
+  static double CpuSeconds() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  }
+  static uint64_t PeakRssKib() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<uint64_t>(ru.ru_maxrss);
+  }
+
+  void request_stop() {
+    stop_requested.store(true);
+    cv.notify_all();
+  }
+
+  void consumer_main(unsigned c) {
+    std::string name = "shardring-c" + std::to_string(c);
+    pthread_setname_np(pthread_self(), name.c_str());
+    std::vector<engine::EventChannel*> chans;
+    for (auto& per_core : shared->channels) chans.push_back(per_core[c].get());
+    engine::ConsumerWaker& waker = *shared->wakers[c];
+    std::atomic<uint64_t>& count = *delivered[c];
+    uint64_t local = 0;
+    auto all_empty = [&] {
+      for (auto* ch : chans) {
+        if (!ch->empty()) return false;
+      }
+      return true;
+    };
+    while (true) {
+      size_t n = 0;
+      for (auto* ch : chans) {
+        n += ch->drain(
+            [&](const engine::ChannelEvent& e) {
+              if (handler) {
+                Event ev{e.shard, e.seq, e.t, e.type, e.d, e.guild_id, e.channel_id, e.recv_ns};
+                handler(ev);
+              }
+            },
+            256);
+      }
+      if (n > 0) {
+        local += n;
+        count.store(local, std::memory_order_relaxed);
+        continue;
+      }
+      if (idle) idle();
+      if (consumers_stop.load(std::memory_order_acquire) && all_empty()) break;
+      waker.wait(all_empty);
+    }
+    if (idle) idle();
+  }
+
+  absl::Status resolve_gateway(uint32_t* max_concurrency) {
+    const bool need_rest = config.gateway_url.empty() || config.total_shards == 0;
+    if (!need_rest) return absl::OkStatus();
+    auto api = engine::parse_url(config.api);
+    if (!api.ok()) return absl::InvalidArgumentError(cat("--api: ", api.status().message()));
+    engine::Url url = *api;
+    if (!url.path.empty() && url.path.back() == '/') url.path.pop_back();
+    url.path += "/gateway/bot";
+    tls::ClientOptions topts;
+    topts.ca_file = config.ca_file;
+    if (config.insecure) topts.verification = tls::Verification::kInsecure;
+    Log::write(Level::kInfo, -1, "asking for the gateway",
+               cat("\"url\":\"", url.to_string(), "\""));
+    auto resp = engine::http_get(url, config.token.empty() ? "" : "Bot " + config.token, topts);
+    if (!resp.ok()) {
+      return absl::UnavailableError(cat("GET ", url.to_string(), " failed: ", resp.status().message()));
+    }
+    if (resp->status == 401) {
+      return absl::PermissionDeniedError(
+          "GET /gateway/bot answered 401 Unauthorized: the bot token is wrong or was reset "
+          "(check --token / DISCORD_TOKEN)");
+    }
+    if (resp->status != 200) {
+      return absl::UnavailableError(cat("GET /gateway/bot answered HTTP ", resp->status));
+    }
+    parse::GatewayBot bot;
+    std::string_view field;
+    if (parse::parse_gateway_bot(resp->body, bot, &field) != parse::Errc::kOk) {
+      return absl::UnavailableError(cat("GET /gateway/bot: bad body (field '", field, "')"));
+    }
+    if (config.gateway_url.empty()) config.gateway_url = bot.url;
+    if (config.total_shards == 0) config.total_shards = bot.shards;
+    if (*max_concurrency == 0) *max_concurrency = bot.max_concurrency;
+    const uint32_t to_run = config.last_shard.value_or(config.total_shards - 1) -
+                            config.first_shard.value_or(0) + 1;
+    Log::write(Level::kInfo, -1, "gateway",
+               cat("\"url\":\"", bot.url, "\",\"shards\":", bot.shards,
+                            ",\"max_concurrency\":", bot.max_concurrency,
+                            ",\"session_starts_remaining\":", bot.remaining,
+                            ",\"reset_after_ms\":", bot.reset_after_ms));
+    if (bot.remaining < to_run) {
+      return absl::ResourceExhaustedError(cat(
+          "session_start_limit.remaining is ", bot.remaining, " but ", to_run,
+          " shards must identify; Discord resets it in ", bot.reset_after_ms / 1000,
+          " s (starting anyway would get the token reset)"));
+    }
+    return absl::OkStatus();
+  }
+
+  int run() {
+    started = Clock::now();
+    Log::set_secret(config.token);
+    uint32_t max_concurrency = config.max_concurrency;
+    if (absl::Status s = resolve_gateway(&max_concurrency); !s.ok()) {
+      Log::write(Level::kError, -1, std::string(s.message()));
+      return s.code() == absl::StatusCode::kPermissionDenied ? 3
+             : s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+    }
+    if (max_concurrency == 0) max_concurrency = 1;
+    if (config.total_shards == 0) {
+      Log::write(Level::kError, -1, "total shard count is 0");
+      return 2;
+    }
+    first = config.first_shard.value_or(0);
+    last = config.last_shard.value_or(config.total_shards - 1);
+    if (first > last || last >= config.total_shards) {
+      Log::write(Level::kError, -1,
+                 cat("shard ids ", first, "-", last, " do not fit ", config.total_shards, " shards"));
+      return 2;
+    }
+    auto gw = engine::parse_url(config.gateway_url);
+    if (!gw.ok() || (gw->scheme != engine::Scheme::kWs && gw->scheme != engine::Scheme::kWss)) {
+      Log::write(Level::kError, -1, cat("bad gateway url '", config.gateway_url, "'"));
+      return 2;
+    }
+    if (gw->scheme == engine::Scheme::kWs && !engine::is_loopback_host(gw->host)) {
+      Log::write(Level::kError, -1, "ws:// (no TLS) is allowed only for loopback gateways");
+      return 2;
+    }
+    gw->query = engine::set_query_param(gw->query, "v", "10");
+    gw->query = engine::set_query_param(gw->query, "encoding", "json");
+
+    engine::Settings s;
+    s.token = config.token;
+    s.gateway = *gw;
+    s.total_shards = config.total_shards;
+    s.intents = config.intents;
+    s.large_threshold = config.large_threshold;
+    s.presence_json = config.presence_json;
+    s.routing_keys = config.routing_keys;
+    if (!config.events.empty()) {
+      std::string error;
+      auto f = parse::EventFilter::parse(absl::StrJoin(config.events, ","), &error);
+      if (!f) {
+        Log::write(Level::kError, -1, cat("--events: ", error));
+        return 2;
+      }
+      s.filter = *f;
+    }
+    s.tls.ca_file = config.ca_file;
+    if (config.insecure) s.tls.verification = tls::Verification::kInsecure;
+    gateway::Config probe;
+    probe.token = config.token;
+    probe.intents = config.intents;
+    probe.shard_count = config.total_shards;
+    probe.large_threshold = config.large_threshold;
+    probe.presence_json = config.presence_json;
+    if (std::string err = gateway::config_error(probe); !err.empty()) {
+      Log::write(Level::kError, -1, err);
+      return 2;
+    }
+
+    const uint32_t nshards = last - first + 1;
+    unsigned threads = config.threads != 0 ? config.threads
+                                           : std::max(1u, std::thread::hardware_concurrency());
+    threads = std::min<unsigned>(threads, nshards);
+    const unsigned nconsumers = std::max(1u, config.consumers);
+    s.consumers = nconsumers;
+    shared = std::make_unique<engine::Shared>(std::move(s), max_concurrency, config.identify_window);
+    shared->on_fatal = [this] { request_stop(); };
+    for (unsigned c = 0; c < nconsumers; ++c) {
+      shared->wakers.push_back(std::make_unique<engine::ConsumerWaker>());
+      delivered.push_back(std::make_unique<std::atomic<uint64_t>>(0));
+    }
+    std::vector<std::vector<uint32_t>> assign(threads);
+    shard_core.resize(nshards);
+    for (uint32_t i = 0; i < nshards; ++i) {
+      assign[i % threads].push_back(first + i);
+      shard_core[i] = i % threads;
+    }
+    for (unsigned t = 0; t < threads; ++t) {
+      shared->counters.push_back(std::make_unique<engine::CoreCounters>());
+      std::vector<std::unique_ptr<engine::EventChannel>> row;
+      for (unsigned c = 0; c < nconsumers; ++c) row.push_back(std::make_unique<engine::EventChannel>());
+      shared->channels.push_back(std::move(row));
+    }
+
+    // Signals go to the main thread only: block them before any thread starts.
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigset_t old;
+    if (config.handle_signals) pthread_sigmask(SIG_BLOCK, &sigs, &old);
+
+    for (unsigned c = 0; c < nconsumers; ++c) consumers.emplace_back([this, c] { consumer_main(c); });
+    const unsigned ncpu = std::max(1u, std::thread::hardware_concurrency());
+    Log::write(Level::kInfo, -1, "starting",
+               cat("\"gateway\":\"", shared->settings.gateway.to_string(), "\",\"shards\":\"",
+                            first, "-", last, "\",\"total_shards\":", config.total_shards,
+                            ",\"threads\":", threads, ",\"consumers\":", nconsumers,
+                            ",\"max_concurrency\":", max_concurrency,
+                            ",\"simd\":\"", parse::simd_kernel(), "\""));
+    int rc = 0;
+    for (unsigned t = 0; t < threads; ++t) {
+      cores.push_back(std::make_unique<engine::CoreThread>(t, *shared, assign[t]));
+      if (absl::Status st = cores.back()->start(static_cast<int>(t % ncpu)); !st.ok()) {
+        Log::write(Level::kError, -1, std::string(st.message()));
+        cores.pop_back();
+        rc = 1;
+        break;
+      }
+    }
+
+    const auto deadline = config.duration ? started + *config.duration : Clock::time_point::max();
+    auto next_tick = Clock::now() + std::chrono::seconds(1);
+    while (rc == 0 && !stop_requested.load()) {
+      const auto now = Clock::now();
+      if (now >= deadline) break;
+      if (now >= next_tick) {
+        next_tick += std::chrono::seconds(1);
+        if (config.on_tick) config.on_tick(stats());
+      }
+      const auto until = std::min({deadline, next_tick, now + std::chrono::milliseconds(200)});
+      const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(until - now);
+      if (config.handle_signals) {
+        timespec ts{static_cast<time_t>(wait.count() / 1'000'000'000),
+                    static_cast<long>(wait.count() % 1'000'000'000)};
+        siginfo_t info;
+        const int sig = sigtimedwait(&sigs, &info, &ts);
+        if (sig == SIGINT || sig == SIGTERM) {
+          Log::write(Level::kInfo, -1, sig == SIGINT ? "SIGINT: stopping" : "SIGTERM: stopping");
+          break;
+        }
+      } else {
+        std::unique_lock lock(mu);
+        cv.wait_for(lock, wait, [this] { return stop_requested.load(); });
+      }
+    }
+    shared->stopping.store(true, std::memory_order_release);
+    for (auto& c : cores) c->wake();
+    for (auto& c : cores) c->join();
+    consumers_stop.store(true, std::memory_order_release);
+    for (auto& w : shared->wakers) w->force_wake();
+    for (auto& t : consumers) t.join();
+    if (config.handle_signals) pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (config.on_tick) config.on_tick(stats());
+    if (rc != 0) return rc;
+    return shared->fatal_code.load() != 0 ? 3 : 0;
+  }
+
+  Stats stats() const {
+    Stats st;
+    for (const auto& d : delivered) st.events += d->load(std::memory_order_relaxed);
+    st.shards = shared ? last - first + 1 : 0;
+    if (shared) {
+      for (const auto& c : shared->counters) {
+        st.identifies += c->identifies.load(std::memory_order_relaxed);
+        st.resumes += c->resumes.load(std::memory_order_relaxed);
+        st.reconnects += c->reconnects.load(std::memory_order_relaxed);
+        st.heartbeats += c->heartbeats.load(std::memory_order_relaxed);
+        st.zombies += c->zombies.load(std::memory_order_relaxed);
+        st.backpressure_ms += c->backpressure_ms.load(std::memory_order_relaxed);
+        st.protocol_errors += c->protocol_errors.load(std::memory_order_relaxed);
+        st.shards_connected += c->connected.load(std::memory_order_relaxed);
+        st.shards_ready += c->ready.load(std::memory_order_relaxed);
+      }
+    }
+    st.cpu_s = CpuSeconds();
+    st.peak_rss_kib = PeakRssKib();
+    st.elapsed_s = std::chrono::duration<double>(Clock::now() - started).count();
+    return st;
+  }
+};
+
+Engine::Engine(Config config) : impl_(std::make_unique<Impl>()) {
+  impl_->config = std::move(config);
+}
+Engine::~Engine() = default;
+
+void Engine::on_event(std::function<void(const Event&)> handler) {
+  impl_->handler = std::move(handler);
+}
+void Engine::on_idle(std::function<void()> handler) { impl_->idle = std::move(handler); }
+int Engine::run() { return impl_->run(); }
+void Engine::stop() { impl_->request_stop(); }
+
+bool Engine::send(uint32_t shard, std::string payload) {
+  if (payload.size() > gateway::kMaxPayloadBytes || !impl_->shared) return false;
+  if (shard < impl_->first || shard > impl_->last || impl_->cores.empty()) return false;
+  return impl_->cores[impl_->shard_core[shard - impl_->first]]->queue_send(shard, std::move(payload));
+}
+
+Stats Engine::stats() const { return impl_->stats(); }
+uint16_t Engine::fatal_code() const {
+  return impl_->shared ? impl_->shared->fatal_code.load() : 0;
+}
+std::string Engine::fatal_message() const {
+  if (!impl_->shared) return {};
+  std::lock_guard lock(impl_->shared->fatal_mu);
+  return impl_->shared->fatal_message;
+}
+
+}  // namespace shardring

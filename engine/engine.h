@@ -1,0 +1,119 @@
+// engine/engine.h: the one header a C++ bot includes to run its gateway
+// shards with shardring. Nothing else of the library needs to be included.
+//
+//   shardring::Config config;
+//   config.token = getenv("DISCORD_TOKEN");
+//   shardring::Engine engine(std::move(config));
+//   engine.on_event([](const shardring::Event& e) { ... });  // consumer threads
+//   return engine.run();   // blocks until stop(), a signal, or a fatal close
+//
+// Threads: run() starts `threads` core threads (one io_uring each, pinned)
+// and `consumers` consumer threads; handlers run on the consumer threads,
+// every event of one shard on the same consumer, in seq order. stop() and
+// send() may be called from any thread, handlers included.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace shardring {
+
+struct Config {
+  std::string token;  // never logged; scrubbed from every log line
+  // "wss://gateway.discord.gg" (or ws:// on loopback). Empty: ask
+  // GET {api}/gateway/bot.
+  std::string gateway_url;
+  std::string api = "https://discord.com/api/v10";
+  uint32_t total_shards = 0;                // 0: /gateway/bot's "shards"
+  std::optional<uint32_t> first_shard, last_shard;  // inclusive; all by default
+  uint32_t max_concurrency = 0;             // 0: /gateway/bot's, else 1
+  uint64_t intents = 513;                   // GUILDS | GUILD_MESSAGES
+  uint16_t large_threshold = 250;
+  std::string presence_json;                // IDENTIFY "presence", optional
+  unsigned threads = 0;                     // 0: online cores
+  unsigned consumers = 1;
+  // Dispatch types to deliver (MESSAGE_CREATE, ...); empty: all. Others are
+  // dropped after reading only `t` (their seq still counts for heartbeats).
+  std::vector<std::string> events;
+  bool routing_keys = true;                 // fill Event::guild_id/channel_id
+  std::string ca_file;                      // extra PEM roots for wss://
+  bool insecure = false;                    // skip certificate checks
+  std::chrono::milliseconds identify_window{5000};  // Discord: 5 s per bucket
+  // When false, run() does not install SIGINT/SIGTERM handlers.
+  bool handle_signals = true;
+  std::optional<std::chrono::milliseconds> duration;  // stop after this long
+  // Called about once a second on a background thread (live views).
+  std::function<void(const struct Stats&)> on_tick;
+};
+
+// One dispatch event. The views are valid only during the handler call.
+struct Event {
+  uint32_t shard;
+  uint64_t seq;
+  std::string_view type;  // "MESSAGE_CREATE"
+  uint16_t type_id;       // parse::EventType value, for switch statements
+  std::string_view d;     // the event's `d`, byte for byte as received
+  uint64_t guild_id;      // from d.guild_id; 0 when absent
+  uint64_t channel_id;    // from d.channel_id; 0 when absent
+  int64_t received_ns;    // steady-clock time the frame was read
+};
+
+struct Stats {
+  uint64_t events = 0;         // delivered to handlers
+  uint32_t shards = 0;         // run by this process
+  uint32_t shards_ready = 0;   // READY or RESUMED on a live connection
+  uint32_t shards_connected = 0;
+  uint64_t identifies = 0;
+  uint64_t resumes = 0;
+  uint64_t reconnects = 0;
+  uint64_t heartbeats = 0;
+  uint64_t zombies = 0;
+  uint64_t replays_skipped = 0;   // replayed seqs not delivered twice
+  uint64_t backpressure_ms = 0;   // time shards spent paused on a full ring
+  uint64_t protocol_errors = 0;   // connections closed for hostile input
+  double cpu_s = 0;
+  uint64_t peak_rss_kib = 0;
+  double elapsed_s = 0;
+};
+
+class Engine {
+ public:
+  explicit Engine(Config config);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Runs on consumer threads; set before run().
+  void on_event(std::function<void(const Event&)> handler);
+  // Consumer threads call this when they run dry (a sink flushes here).
+  void on_idle(std::function<void()> handler);
+
+  // Blocks until stop(), SIGINT/SIGTERM, `duration`, or a fatal close.
+  // Returns 0 on a clean stop, 2 for bad configuration, 3 when the gateway
+  // refused the bot for good (4004, 4010-4014, REST 401), 1 for other
+  // start-up failures. The reason is logged.
+  int run();
+  // Any thread. Shards close with 1000 and run() returns within ~2 s.
+  void stop();
+  // Any thread: queues a gateway payload (op 3 presence, op 8 request guild
+  // members...) for `shard`, sent in order behind the 120/60 s limit. False
+  // when the shard is not run here or the payload is over 4096 bytes.
+  bool send(uint32_t shard, std::string payload);
+
+  Stats stats() const;
+  // The close code of a fatal close (0 when none) and its explanation.
+  uint16_t fatal_code() const;
+  std::string fatal_message() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace shardring

@@ -1,0 +1,63 @@
+#include "engine/event_channel.h"
+
+#include <bit>
+#include <new>
+
+namespace shardring::engine {
+
+EventChannel::EventChannel(size_t records, size_t arena_bytes)
+    : records_(records),
+      arena_(new char[std::bit_ceil(arena_bytes)]),
+      arena_mask_(std::bit_ceil(arena_bytes) - 1) {}
+
+EventChannel::~EventChannel() {
+  Record r;
+  while (records_.try_pop(r)) delete[] r.heap;
+}
+
+bool EventChannel::try_push(const ChannelEvent& e) noexcept {
+  Record r;
+  r.shard = e.shard;
+  r.type = e.type;
+  r.seq = e.seq;
+  r.guild_id = e.guild_id;
+  r.channel_id = e.channel_id;
+  r.recv_ns = e.recv_ns;
+  r.t_len = static_cast<uint16_t>(e.t.size() > 0xFFFF ? 0xFFFF : e.t.size());
+  r.d_len = static_cast<uint32_t>(e.d.size());
+  const size_t need = size_t{r.t_len} + e.d.size();
+  const size_t cap = arena_mask_ + 1;
+  char* dst;
+  if (need > cap / 4) {
+    // Too big to share the arena fairly: one block of its own.
+    r.heap = new (std::nothrow) char[need];
+    if (r.heap == nullptr) return false;
+    dst = r.heap;
+  } else {
+    size_t off = produce_ & arena_mask_;
+    size_t total = need;
+    if (off + need > cap) total += cap - off;  // skip the tail, wrap to 0
+    const size_t used = produce_ - release_.load(std::memory_order_acquire);
+    if (used + total > cap) return false;
+    if (off + need > cap) off = 0;
+    r.offset = static_cast<uint32_t>(off);
+    r.arena_bytes = static_cast<uint32_t>(total);
+    dst = arena_.get() + off;
+    produce_ += total;
+  }
+  std::memcpy(dst, e.t.data(), r.t_len);
+  std::memcpy(dst + r.t_len, e.d.data(), e.d.size());
+  if (!records_.try_push(std::move(r))) {
+    // Undo: the record ring is full (bytes were reserved but not published).
+    if (r.heap != nullptr) {
+      delete[] r.heap;
+    } else {
+      produce_ -= r.arena_bytes;
+    }
+    return false;
+  }
+  if (r.heap != nullptr) ++heap_events_;
+  return true;
+}
+
+}  // namespace shardring::engine

@@ -1,0 +1,48 @@
+// engine/identify_gate.h: Discord's identify rate limit across all core
+// threads. Shards fall into buckets `shard_id % max_concurrency`; each bucket
+// admits one IDENTIFY per window (5 s on Discord), lowest waiting shard first.
+//
+// Thread-safe: any core thread calls it. Not on the hot path (a shard asks
+// once per session), so one mutex guards it. Time comes in as an argument.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <set>
+#include <vector>
+
+namespace shardring::engine {
+
+class IdentifyGate {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::milliseconds kDiscordWindow{5000};
+
+  IdentifyGate(uint32_t max_concurrency, std::chrono::milliseconds window);
+
+  // Shard `shard` wants to identify. Returns true when it may send IDENTIFY
+  // now (its bucket's window is open and no lower shard of the bucket is
+  // waiting): the window is then taken. Otherwise the shard is queued and
+  // *retry_at says when to ask again (never earlier than needed).
+  [[nodiscard]] bool try_acquire(uint32_t shard, Clock::time_point now,
+                                 Clock::time_point* retry_at);
+  // The shard no longer wants to identify (its connection dropped).
+  void withdraw(uint32_t shard);
+
+  uint32_t buckets() const { return static_cast<uint32_t>(buckets_.size()); }
+  std::chrono::milliseconds window() const { return window_; }
+  uint64_t granted() const;
+
+ private:
+  struct Bucket {
+    Clock::time_point next_allowed{};
+    std::set<uint32_t> waiting;  // ordered: lowest shard first
+  };
+  mutable std::mutex mu_;
+  std::vector<Bucket> buckets_;
+  std::chrono::milliseconds window_;
+  uint64_t granted_ = 0;
+};
+
+}  // namespace shardring::engine

@@ -1,0 +1,143 @@
+#include "engine/log.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+#include <string>
+
+namespace shardring::engine {
+namespace {
+struct State {
+  std::atomic<int> format{0};
+  std::atomic<int> min_level{1};
+  std::atomic<int> fd{2};
+  std::mutex secret_mu;
+  std::string secret;
+};
+State& S() {
+  static State s;
+  return s;
+}
+const char* LevelName(Level l) {
+  switch (l) {
+    case Level::kDebug: return "debug";
+    case Level::kInfo: return "info";
+    case Level::kWarn: return "warn";
+    case Level::kError: return "error";
+  }
+  return "?";
+}
+void Scrub(std::string* line) {
+  State& s = S();
+  std::lock_guard lock(s.secret_mu);
+  if (s.secret.size() < 4) return;
+  for (size_t at = line->find(s.secret); at != std::string::npos;
+       at = line->find(s.secret, at)) {
+    line->replace(at, s.secret.size(), "[redacted]");
+  }
+}
+void WriteAll(std::string& line) {
+  Scrub(&line);
+  const int fd = S().fd.load(std::memory_order_relaxed);
+  size_t off = 0;
+  while (off < line.size()) {
+    ssize_t n = ::write(fd, line.data() + off, line.size() - off);
+    if (n <= 0) return;
+    off += static_cast<size_t>(n);
+  }
+}
+}  // namespace
+
+void Log::configure(Format format, Level min_level, int fd) {
+  S().format = static_cast<int>(format);
+  S().min_level = static_cast<int>(min_level);
+  S().fd = fd;
+}
+
+void Log::set_secret(std::string_view token) {
+  std::lock_guard lock(S().secret_mu);
+  S().secret = std::string(token);
+}
+
+bool Log::enabled(Level level) {
+  return static_cast<int>(level) >= S().min_level.load(std::memory_order_relaxed);
+}
+
+Log::Format Log::format() { return static_cast<Format>(S().format.load()); }
+
+void Log::append_json_escaped(std::string* out, std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(c);
+    } else if (u < 0x20) {
+      out->append("\\u00");
+      out->push_back(kHex[u >> 4]);
+      out->push_back(kHex[u & 15]);
+    } else {
+      out->push_back(c);
+    }
+  }
+}
+
+void Log::write(Level level, int64_t shard, std::string_view msg,
+                std::string_view fields_json) {
+  if (!enabled(level)) return;
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      now.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char ts[40];
+  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  std::string line;
+  line.reserve(96 + msg.size() + fields_json.size());
+  if (format() == Format::kJson) {
+    line += "{\"ts\":\"";
+    line += ts;
+    line += "\",\"level\":\"";
+    line += LevelName(level);
+    line += '"';
+    if (shard >= 0) {
+      line += ",\"shard\":";
+      line += std::to_string(shard);
+    }
+    line += ",\"msg\":\"";
+    append_json_escaped(&line, msg);
+    line += '"';
+    if (!fields_json.empty()) {
+      line += ',';
+      line += fields_json;
+    }
+    line += "}\n";
+  } else {
+    line += ts;
+    line += ' ';
+    line += LevelName(level);
+    line += shard >= 0 ? " shard=" + std::to_string(shard) : std::string(" shard=-");
+    line += ' ';
+    line += msg;
+    if (!fields_json.empty()) {
+      line += ' ';
+      line.append(fields_json);
+    }
+    line += '\n';
+  }
+  WriteAll(line);
+}
+
+void Log::raw(std::string_view l) {
+  std::string line(l);
+  if (line.empty() || line.back() != '\n') line += '\n';
+  WriteAll(line);
+}
+
+}  // namespace shardring::engine

@@ -1,0 +1,318 @@
+#!/usr/bin/python3
+"""End-to-end: `shardring run` against `shardring gateway`, real processes on
+loopback. Checks what a user relies on: every dispatch the gateway sent is
+written exactly once, in seq order per shard, `d` byte for byte; faults
+(dropped connections, op 7, op 9, zombies) end in resumes with nothing lost;
+fatal close codes exit 3; bad flags exit 2; the token never appears in output.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BIN = os.environ.get("SHARDRING_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/bin"))
+SHARDRING = os.path.join(BIN, "shardring")
+TOKEN = "MTA5OTUxMjIxMTA0MjgyODI4OA.Gx1x2x.secret-test-token_value"
+
+
+class Gateway:
+    def __init__(self, *flags, tmp):
+        self.stats_path = os.path.join(tmp, "gateway-stats.json")
+        self.log_path = os.path.join(tmp, "gateway.log")
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [SHARDRING, "gateway", "--listen", "127.0.0.1:0", "--threads", "1",
+             "--stats-json", self.stats_path, *map(str, flags)],
+            stdout=subprocess.DEVNULL, stderr=self.log)
+        deadline = time.time() + 10
+        self.port = None
+        while time.time() < deadline and self.port is None:
+            with open(self.log_path, "rb") as f:
+                m = re.search(rb"listening on 127\.0\.0\.1:(\d+)", f.read())
+            if m:
+                self.port = int(m.group(1))
+            elif self.proc.poll() is not None:
+                break
+            else:
+                time.sleep(0.02)
+        if self.port is None:
+            raise RuntimeError("gateway did not start: " + open(self.log_path).read())
+
+    @property
+    def api(self):
+        return f"http://127.0.0.1:{self.port}/api/v10"
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=10)
+        self.log.close()
+        with open(self.stats_path) as f:
+            return json.load(f)
+
+
+def run_engine(gw, *flags, tmp, timeout=60, env_token=None):
+    out_path = os.path.join(tmp, "events.ndjson")
+    env = dict(os.environ)
+    env.pop("DISCORD_TOKEN", None)
+    if env_token:
+        env["DISCORD_TOKEN"] = env_token
+    args = [SHARDRING, "run", *map(str, flags)]
+    if gw is not None:
+        args += ["--api", gw.api]
+    p = subprocess.run(args + ["--sink", "ndjson:" + out_path], capture_output=True,
+                       timeout=timeout, env=env)
+    lines = []
+    if os.path.exists(out_path):
+        with open(out_path, "rb") as f:
+            lines = f.read().splitlines()
+    return p, lines
+
+
+def summary_of(stderr):
+    for line in reversed(stderr.decode(errors="replace").splitlines()):
+        if line.startswith("summary {"):
+            return json.loads(line[len("summary "):])
+    raise AssertionError("no summary line in stderr:\n" + stderr.decode(errors="replace")[-3000:])
+
+
+class RunAgainstGateway(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="shardring-it-")
+
+    def check_complete(self, lines, stats, shards, in_flight=0):
+        """Every shard's delivered seqs are 1..last_seq of its latest session,
+        each once, in order. `in_flight`: how many of the gateway's last events
+        may still have been on the wire when the engine stopped reading."""
+        per_shard = {}
+        for raw in lines:
+            ev = json.loads(raw)
+            self.assertEqual(set(ev), {"shard", "seq", "t", "d"})
+            per_shard.setdefault(ev["shard"], []).append(ev["seq"])
+        self.assertEqual(sorted(per_shard), list(range(shards)))
+        for shard, seqs in per_shard.items():
+            # A new session (re-identify) restarts at 1; split on those.
+            sessions, cur = [], []
+            for s in seqs:
+                if s == 1 and cur:
+                    sessions.append(cur)
+                    cur = []
+                cur.append(s)
+            sessions.append(cur)
+            for sess in sessions:
+                self.assertEqual(sess, list(range(1, len(sess) + 1)),
+                                 f"shard {shard}: seqs not contiguous/unique")
+            sent = stats["shards"][str(shard)]["last_seq"]
+            self.assertLessEqual(sessions[-1][-1], sent)
+            self.assertGreaterEqual(sessions[-1][-1], sent - in_flight,
+                                    f"shard {shard}: delivered up to {sessions[-1][-1]}, gateway sent {sent}")
+
+    def test_every_event_is_delivered_once_in_order(self):
+        gw = Gateway("--shards", 3, "--rate", 300, "--events", 400,
+                     "--identify-window-ms", 50, tmp=self.tmp)
+        p, lines = run_engine(gw, "--duration", 3, "--identify-window-ms", 60, "--threads", 2,
+                              tmp=self.tmp)
+        stats = gw.stop()
+        self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
+        s = summary_of(p.stderr)
+        self.assertEqual(s["events"], len(lines))
+        self.assertEqual(s["shards"], 3)
+        self.assertEqual(s["identifies"], 3)
+        self.check_complete(lines, stats, 3)
+        # 1 READY + guild creates + 400 events per shard
+        self.assertEqual(len(lines), sum(v["last_seq"] for v in stats["shards"].values()))
+        self.assertIn(b'"t":"READY"', lines[0])
+
+    def test_d_is_written_byte_for_byte(self):
+        mix = os.path.join(self.tmp, "mix.jsonl")
+        d = '{"content":"caf\\u00e9 \\ud83d\\ude00 😀  spaced  ","n":1.50E+3,"nested":[{"a":null}],"t":true}'
+        with open(mix, "w") as f:
+            f.write('{"op":0,"t":"MESSAGE_CREATE","d":' + d + '}\n')
+        gw = Gateway("--shards", 1, "--rate", 100, "--events", 20, "--guilds-per-shard", 0,
+                     "--mix", mix, tmp=self.tmp)
+        p, lines = run_engine(gw, "--duration", 1.5, tmp=self.tmp)
+        gw.stop()
+        self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
+        msgs = [l for l in lines if b'"t":"MESSAGE_CREATE"' in l]
+        self.assertEqual(len(msgs), 20)
+        for l in msgs:
+            self.assertTrue(l.endswith(b',"d":' + d.encode() + b'}'), l)
+
+    def test_dropped_connections_resume_without_loss_or_duplicates(self):
+        gw = Gateway("--shards", 2, "--rate", 400, "--events", 600, "--close-every", 150,
+                     "--identify-window-ms", 50, tmp=self.tmp)
+        p, lines = run_engine(gw, "--duration", 5, "--identify-window-ms", 60, tmp=self.tmp)
+        stats = gw.stop()
+        self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
+        s = summary_of(p.stderr)
+        self.assertGreaterEqual(s["resumes"], 2)
+        self.assertEqual(s["identifies"], 2)
+        self.check_complete(lines, stats, 2)
+
+    def test_op7_reconnect_resumes(self):
+        gw = Gateway("--shards", 1, "--rate", 200, "--events", 400, "--reconnect-every", 0.7,
+                     "--identify-window-ms", 50, tmp=self.tmp)
+        p, lines = run_engine(gw, "--duration", 3, tmp=self.tmp)
+        stats = gw.stop()
+        self.assertEqual(p.returncode, 0)
+        s = summary_of(p.stderr)
+        self.assertGreaterEqual(s["resumes"], 2)
+        self.check_complete(lines, stats, 1)
+
+    def test_zombie_connection_is_closed_and_resumed(self):
+        gw = Gateway("--shards", 1, "--rate", 50, "--events", 150, "--heartbeat-ms", 1000,
+                     "--no-ack-after", 1, tmp=self.tmp)
+        p, lines = run_engine(gw, "--duration", 4.5, tmp=self.tmp)
+        stats = gw.stop()
+        self.assertEqual(p.returncode, 0)
+        s = summary_of(p.stderr)
+        self.assertGreaterEqual(s["zombies"], 1)
+        self.assertGreaterEqual(s["resumes"], 1)
+        self.check_complete(lines, stats, 1)
+
+    def test_authentication_failure_exits_3_and_names_the_code(self):
+        gw = Gateway("--shards", 1, "--token", "right-token", tmp=self.tmp)
+        p, _ = run_engine(gw, "--gateway", f"ws://127.0.0.1:{gw.port}", "--total-shards", 1,
+                          "--duration", 10, tmp=self.tmp, env_token=TOKEN)
+        gw.stop()
+        self.assertEqual(p.returncode, 3, p.stderr.decode()[-2000:])
+        self.assertIn(b"4004", p.stderr)
+
+    def test_rest_401_exits_3(self):
+        gw = Gateway("--shards", 1, "--token", "right-token", tmp=self.tmp)
+        p, _ = run_engine(gw, "--duration", 5, tmp=self.tmp, env_token=TOKEN)
+        gw.stop()
+        self.assertEqual(p.returncode, 3, p.stderr.decode()[-2000:])
+        self.assertIn(b"401", p.stderr)
+
+    def test_the_token_never_appears_in_any_output(self):
+        gw = Gateway("--shards", 2, "--token", TOKEN, "--rate", 100, "--close-every", 40,
+                     "--identify-window-ms", 50, tmp=self.tmp)
+        p, lines = run_engine(gw, "--duration", 2.5, "--identify-window-ms", 60,
+                              "--log-format", "json", tmp=self.tmp, env_token=TOKEN)
+        gw.stop()
+        self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
+        self.assertTrue(lines)
+        for stream in (p.stdout, p.stderr, b"\n".join(lines)):
+            self.assertNotIn(TOKEN.encode(), stream)
+        for line in p.stderr.splitlines():
+            json.loads(line)  # --log-format json: every stderr line is JSON
+        self.assertIn(b'"msg":"summary"', p.stderr.splitlines()[-1])
+
+    def test_bad_flags_exit_2_naming_the_flag(self):
+        for flags, name in ((["--threads", "0"], b"--threads"), (["--bogus"], b"--bogus"),
+                            (["--sink", "kafka"], b"--sink")):
+            p = subprocess.run([SHARDRING, "run", *flags], capture_output=True, timeout=10)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn(name, p.stderr)
+
+    def test_sigterm_stops_cleanly_within_two_seconds(self):
+        gw = Gateway("--shards", 4, "--rate", 100, "--identify-window-ms", 10, tmp=self.tmp)
+        out_path = os.path.join(self.tmp, "events.ndjson")
+        proc = subprocess.Popen([SHARDRING, "run", "--api", gw.api, "--identify-window-ms", "20",
+                                 "--sink", "ndjson:" + out_path], stderr=subprocess.PIPE)
+        time.sleep(1.5)
+        t0 = time.time()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+        elapsed = time.time() - t0
+        stats = gw.stop()
+        self.assertEqual(proc.returncode, 0)
+        self.assertLess(elapsed, 2.0)
+        s = summary_of(err)
+        with open(out_path, "rb") as f:
+            lines = f.read().splitlines()
+        self.assertEqual(s["events"], len(lines))
+        self.check_complete(lines, stats, 4, in_flight=50)
+
+
+def make_pki(tmp):
+    """A CA and a server certificate for 127.0.0.1 and localhost, made now
+    (no checked-in certificate can expire under the tests)."""
+    def ossl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp)
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=shardring test CA")
+    ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(tmp, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
+    ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "other.key", "-out", "other.csr", "-subj", "/CN=other.invalid")
+    with open(os.path.join(tmp, "other.ext"), "w") as f:
+        f.write("subjectAltName=DNS:other.invalid\n")
+    ossl("x509", "-req", "-in", "other.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "other.pem", "-days", "2", "-extfile", "other.ext")
+    return (os.path.join(tmp, "ca.pem"), os.path.join(tmp, "server.pem"),
+            os.path.join(tmp, "server.key"))
+
+
+class RunOverTls(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="shardring-tls-")
+        self.ca, self.cert, self.key = make_pki(self.tmp)
+
+    def test_wss_end_to_end_with_a_private_ca(self):
+        gw = Gateway("--shards", 2, "--rate", 200, "--events", 300, "--identify-window-ms", 50,
+                     "--close-every", 120, "--tls-cert", self.cert, "--tls-key", self.key,
+                     tmp=self.tmp)
+        p, lines = run_engine(None, "--api", f"https://127.0.0.1:{gw.port}/api/v10",
+                              "--ca-file", self.ca, "--duration", 4, "--identify-window-ms", 60,
+                              tmp=self.tmp)
+        stats = gw.stop()
+        self.assertEqual(p.returncode, 0, p.stderr.decode()[-3000:])
+        s = summary_of(p.stderr)
+        self.assertGreaterEqual(s["resumes"], 2)
+        RunAgainstGateway.check_complete(self, lines, stats, 2)
+
+    def test_an_unknown_ca_is_refused_with_a_clear_log_and_no_crash(self):
+        gw = Gateway("--shards", 1, "--tls-cert", self.cert, "--tls-key", self.key, tmp=self.tmp)
+        p, lines = run_engine(None, "--gateway", f"wss://127.0.0.1:{gw.port}", "--total-shards", 1,
+                              "--duration", 2.5, tmp=self.tmp)
+        gw.stop()
+        self.assertEqual(p.returncode, 0, p.stderr.decode()[-3000:])
+        self.assertEqual(lines, [])
+        self.assertIn(b"TLS handshake failed", p.stderr)
+        self.assertEqual(summary_of(p.stderr)["events"], 0)
+
+    def test_a_wrong_hostname_is_refused(self):
+        gw = Gateway("--shards", 1, "--tls-cert", os.path.join(self.tmp, "other.pem"),
+                     "--tls-key", os.path.join(self.tmp, "other.key"), tmp=self.tmp)
+        p, lines = run_engine(None, "--gateway", f"wss://127.0.0.1:{gw.port}", "--total-shards", 1,
+                              "--ca-file", self.ca, "--duration", 2, tmp=self.tmp)
+        gw.stop()
+        self.assertEqual(lines, [])
+        self.assertIn(b"TLS handshake failed", p.stderr)
+
+
+class ManyShards(unittest.TestCase):
+    def test_2000_shards_in_one_process_identify_heartbeat_and_receive(self):
+        tmp = tempfile.mkdtemp(prefix="shardring-2k-")
+        gw = Gateway("--shards", 2000, "--rate", 1, "--guilds-per-shard", 1, "--heartbeat-ms", 2000,
+                     "--max-concurrency", 100, "--identify-window-ms", 100, tmp=tmp)
+        p, lines = run_engine(None, "--gateway", f"ws://127.0.0.1:{gw.port}", "--total-shards", 2000,
+                              "--max-concurrency", 100, "--identify-window-ms", 110,
+                              "--duration", 9, "--threads", 2, tmp=tmp, timeout=120)
+        stats = gw.stop()
+        self.assertEqual(p.returncode, 0, p.stderr.decode()[-3000:])
+        s = summary_of(p.stderr)
+        # Identifies that reach the gateway inside another's window (timing
+        # under load) get op 9 and are retried; each shard ends with one session.
+        self.assertGreaterEqual(s["identifies"], 2000)
+        self.assertEqual(s["zombies"], 0)
+        ready = {json.loads(l)["shard"] for l in lines if b'"t":"READY"' in l}
+        self.assertEqual(len(ready), 2000)
+        got_events = {json.loads(l)["shard"] for l in lines if b'"t":"GUILD_CREATE"' not in l
+                      and b'"t":"READY"' not in l}
+        self.assertGreater(len(got_events), 1900)
+        self.assertEqual(stats["identifies"], 2000)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,110 @@
+#include "tools/options.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace shardring::tools {
+namespace {
+using ::testing::HasSubstr;
+
+absl::StatusOr<RunOptions> Parse(std::vector<std::string_view> args, const char* env = nullptr) {
+  bool help = false;
+  std::string usage;
+  return parse_run_options(args, env, &help, &usage);
+}
+
+std::string Error(std::vector<std::string_view> args) {
+  auto r = Parse(std::move(args));
+  return r.ok() ? "ok" : std::string(r.status().message());
+}
+
+TEST(RunOptions, DefaultsMatchTheInterface) {
+  auto o = Parse({"--gateway", "ws://127.0.0.1:8080", "--total-shards", "4"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->intents, 513);
+  EXPECT_EQ(o->consumers, 1);
+  EXPECT_EQ(o->compress, Compress::kNone);
+  EXPECT_EQ(o->sink, SinkKind::kNdjsonStdout);
+  EXPECT_EQ(o->api, "https://discord.com/api/v10");
+  EXPECT_FALSE(o->duration_s.has_value());
+  EXPECT_TRUE(o->token.empty());  // fine on loopback
+}
+
+TEST(RunOptions, EveryFlagIsRead) {
+  auto o = Parse({"--token=abc.def", "--gateway", "wss://gateway.discord.gg", "--total-shards", "16",
+                  "--shard-ids", "4-7", "--max-concurrency", "2", "--intents", "33281",
+                  "--threads", "2", "--consumers", "3", "--compress", "zstd-stream", "--sink",
+                  "ndjson:/tmp/x.ndjson", "--events", "MESSAGE_CREATE,GUILD_CREATE",
+                  "--duration", "2.5", "--ca-file", "/etc/x.pem", "--log-format", "json"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->token, "abc.def");
+  EXPECT_EQ(o->shard_ids, (std::pair<uint32_t, uint32_t>(4, 7)));
+  EXPECT_EQ(*o->max_concurrency, 2);
+  EXPECT_EQ(o->intents, 33281);
+  EXPECT_EQ(o->threads, 2);
+  EXPECT_EQ(o->consumers, 3);
+  EXPECT_EQ(o->compress, Compress::kZstdStream);
+  EXPECT_EQ(o->sink, SinkKind::kNdjsonFile);
+  EXPECT_EQ(o->sink_path, "/tmp/x.ndjson");
+  EXPECT_EQ(o->events, (std::vector<std::string>{"MESSAGE_CREATE", "GUILD_CREATE"}));
+  EXPECT_DOUBLE_EQ(*o->duration_s, 2.5);
+  EXPECT_EQ(o->log_format, LogFormat::kJson);
+}
+
+TEST(RunOptions, TokenComesFromTheEnvironmentWhenNotGiven) {
+  auto o = Parse({"--gateway", "wss://gateway.discord.gg", "--total-shards", "1"}, "env.token");
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->token, "env.token");
+}
+
+TEST(RunOptions, BadFlagsNameTheFlag) {
+  EXPECT_THAT(Error({"--threads", "zero"}), HasSubstr("--threads"));
+  EXPECT_THAT(Error({"--threads", "0"}), HasSubstr("--threads"));
+  EXPECT_THAT(Error({"--nope"}), HasSubstr("unknown flag --nope"));
+  EXPECT_THAT(Error({"--compress", "gzip"}), HasSubstr("--compress"));
+  EXPECT_THAT(Error({"--sink", "kafka"}), HasSubstr("--sink"));
+  EXPECT_THAT(Error({"--shard-ids", "7-4"}), HasSubstr("--shard-ids"));
+  EXPECT_THAT(Error({"--total-shards", "4", "--shard-ids", "0-4", "--gateway", "ws://127.0.0.1:1"}),
+              HasSubstr("--shard-ids"));
+  EXPECT_THAT(Error({"--duration"}), HasSubstr("--duration: needs a value"));
+  EXPECT_THAT(Error({"--events", "message_create"}), HasSubstr("--events"));
+  EXPECT_THAT(Error({"--insecure=yes"}), HasSubstr("takes no value"));
+  EXPECT_THAT(Error({"stray"}), HasSubstr("unexpected argument"));
+}
+
+TEST(RunOptions, PlainWebSocketsOnlyOnLoopback) {
+  EXPECT_EQ(Error({"--gateway", "ws://127.0.0.1:8080", "--total-shards", "1"}), "ok");
+  EXPECT_EQ(Error({"--gateway", "ws://[::1]:8080", "--total-shards", "1"}), "ok");
+  EXPECT_THAT(Error({"--token", "t", "--gateway", "ws://gateway.discord.gg", "--total-shards", "1"}),
+              HasSubstr("loopback"));
+  EXPECT_THAT(Error({"--token", "t", "--api", "http://discord.com/api/v10"}), HasSubstr("loopback"));
+}
+
+TEST(RunOptions, InsecureIsRefusedForRemoteHostsUnlessInsisted) {
+  EXPECT_THAT(Error({"--token", "t", "--insecure", "--gateway", "wss://gateway.discord.gg",
+                     "--total-shards", "1"}),
+              HasSubstr("--i-know"));
+  EXPECT_EQ(Error({"--token", "t", "--insecure", "--i-know", "--gateway", "wss://gateway.discord.gg",
+                   "--total-shards", "1"}),
+            "ok");
+  EXPECT_EQ(Error({"--insecure", "--gateway", "wss://127.0.0.1:8443", "--total-shards", "1"}), "ok");
+}
+
+TEST(RunOptions, ARemoteGatewayNeedsAToken) {
+  EXPECT_THAT(Error({"--gateway", "wss://gateway.discord.gg", "--total-shards", "1"}),
+              HasSubstr("--token"));
+  EXPECT_THAT(Error({}), HasSubstr("--token"));  // the REST call goes to discord.com
+}
+
+TEST(RunOptions, ErrorsNeverQuoteTheToken) {
+  const std::string token = "MTIzNDU2Nzg5.secret-token-value";
+  auto r = Parse({"--token", token, "--gateway", "ws://gateway.discord.gg", "--total-shards", "1"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(std::string(r.status().message()).find(token), std::string::npos);
+}
+
+}  // namespace
+}  // namespace shardring::tools

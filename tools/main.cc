@@ -1,0 +1,42 @@
+// tools/main.cc: the `shardring` command line (INTERFACE.md).
+#include <cstring>
+#include <iostream>
+#include <string_view>
+#include <vector>
+
+#include "tools/run_cmd.h"
+#if SHARDRING_HAVE_GATEWAY_SERVER
+#include "tools/gateway/gateway_main.h"
+#endif
+
+namespace {
+constexpr std::string_view kUsage =
+    "usage: shardring <command> [flags]\n"
+    "\n"
+    "commands:\n"
+    "  run       connect gateway shards and write every dispatch event to a sink\n"
+#if SHARDRING_HAVE_GATEWAY_SERVER
+    "  gateway   run a synthetic Discord gateway (load tests, development)\n"
+#endif
+    "\n"
+    "`shardring <command> --help` lists the command's flags.\n";
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string_view cmd = argv[1];
+  std::vector<std::string_view> args(argv + 2, argv + argc);
+  if (cmd == "run") return shardring::tools::run_main(args);
+#if SHARDRING_HAVE_GATEWAY_SERVER
+  if (cmd == "gateway") return shardring::gatewaysrv::gateway_main(args);
+#endif
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  std::cerr << "shardring: unknown command '" << cmd << "'\n" << kUsage;
+  return 2;
+}

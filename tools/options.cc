@@ -1,0 +1,148 @@
+#include "tools/options.h"
+
+#include "engine/text.h"
+#include "absl/strings/str_split.h"
+#include "tools/flags.h"
+
+namespace shardring::tools {
+namespace {
+absl::Status Bad(std::string_view flag, std::string_view why) {
+  return absl::InvalidArgumentError(cat("--", flag, ": ", why));
+}
+}  // namespace
+
+absl::StatusOr<std::pair<uint32_t, uint32_t>> parse_shard_range(std::string_view s) {
+  const size_t dash = s.find('-');
+  auto a = parse_int(s.substr(0, dash), 0, UINT32_MAX - 1);
+  auto b = dash == std::string_view::npos ? a : parse_int(s.substr(dash + 1), 0, UINT32_MAX - 1);
+  if (!a || !b || *a > *b) {
+    return Bad("shard-ids", cat("expected A-B with A <= B (inclusive), got '",
+                                         std::string(s), "'"));
+  }
+  return std::pair<uint32_t, uint32_t>(static_cast<uint32_t>(*a), static_cast<uint32_t>(*b));
+}
+
+absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> args,
+                                             const char* env_token, bool* help,
+                                             std::string* usage) {
+  RunOptions o;
+  std::optional<std::string> token, gateway, shard_ids;
+  std::string compress = "none", sink = "ndjson", events, log_format = "text";
+  std::optional<int64_t> duration_ms;
+  double duration = -1;
+  FlagSet f("run");
+  f.add_string("token", &token, "bot token (or env DISCORD_TOKEN); never printed");
+  f.add_string("api", &o.api, "REST base for GET /gateway/bot");
+  f.add_string("gateway", &gateway, "ws:// or wss:// gateway URL");
+  f.add_int("total-shards", &o.total_shards, 1, 1 << 20, "shard count");
+  f.add_string("shard-ids", &shard_ids, "A-B: the shards this process runs (inclusive)");
+  f.add_int("max-concurrency", &o.max_concurrency, 1, 1 << 16, "identify buckets");
+  f.add_int("intents", &o.intents, 0, (int64_t{1} << 53) - 1, "gateway intents bitfield");
+  f.add_int("threads", &o.threads, 1, 1024, "I/O threads (default: online cores)");
+  f.add_int("consumers", &o.consumers, 1, 256, "consumer threads running sinks");
+  f.add_string("compress", &compress, "none | zlib-stream | zstd-stream");
+  f.add_string("sink", &sink, "ndjson | ndjson:PATH | null");
+  f.add_string("events", &events, "comma-separated dispatch types to deliver");
+  f.add_double("duration", &duration, 0, 1e9, "stop cleanly after SECS");
+  f.add_string("ca-file", &o.ca_file, "extra CA bundle (PEM) for wss://");
+  f.add_bool("insecure", &o.insecure, "skip certificate verification (loopback only)");
+  f.add_bool("i-know", &o.i_know, "allow --insecure for non-loopback hosts");
+  f.add_string("log-format", &log_format, "text | json");
+  f.add_int("identify-window-ms", &o.identify_window_ms, 1, 3'600'000,
+            "per-bucket identify window (Discord: 5000)");
+  f.add_int("large-threshold", &o.large_threshold, 50, 250, "IDENTIFY large_threshold");
+  f.add_bool("live", &o.live, "live view of shards and events on stderr");
+  *usage = f.usage();
+  if (absl::Status s = f.parse(args, help); !s.ok() || *help) {
+    if (!s.ok()) return s;
+    return o;
+  }
+  if (token) {
+    o.token = *token;
+  } else if (env_token != nullptr) {
+    o.token = env_token;
+  }
+  if (duration >= 0) o.duration_s = duration;
+  if (shard_ids) {
+    auto r = parse_shard_range(*shard_ids);
+    if (!r.ok()) return r.status();
+    o.shard_ids = *r;
+    if (o.total_shards && r->second >= *o.total_shards) {
+      return Bad("shard-ids", cat("shard ", r->second, " is outside --total-shards ",
+                                           *o.total_shards, " (ids are 0..N-1)"));
+    }
+  }
+  if (compress == "none") o.compress = Compress::kNone;
+  else if (compress == "zlib-stream") o.compress = Compress::kZlibStream;
+  else if (compress == "zstd-stream") o.compress = Compress::kZstdStream;
+  else return Bad("compress", cat("expected none, zlib-stream or zstd-stream, got '", compress, "'"));
+  if (sink == "ndjson") {
+    o.sink = SinkKind::kNdjsonStdout;
+  } else if (sink == "null") {
+    o.sink = SinkKind::kNull;
+  } else if (sink.rfind("ndjson:", 0) == 0 && sink.size() > 7) {
+    o.sink = SinkKind::kNdjsonFile;
+    o.sink_path = sink.substr(7);
+  } else {
+    return Bad("sink", cat("expected ndjson, ndjson:PATH or null, got '", sink, "'"));
+  }
+  if (log_format == "text") o.log_format = LogFormat::kText;
+  else if (log_format == "json") o.log_format = LogFormat::kJson;
+  else return Bad("log-format", cat("expected text or json, got '", log_format, "'"));
+  if (!events.empty()) {
+    for (absl::string_view e : absl::StrSplit(events, ',', absl::SkipWhitespace())) {
+      std::string name(e.data(), e.size());
+      for (char c : name) {
+        if (!((c >= 'A' && c <= 'Z') || c == '_' || (c >= '0' && c <= '9'))) {
+          return Bad("events", cat("'", name, "' is not a dispatch type (like MESSAGE_CREATE)"));
+        }
+      }
+      o.events.push_back(std::move(name));
+    }
+  }
+  auto check_host = [&](const engine::Url& u, std::string_view flag) -> absl::Status {
+    const bool loopback = engine::is_loopback_host(u.host);
+    if ((u.scheme == engine::Scheme::kWs || u.scheme == engine::Scheme::kHttp) && !loopback) {
+      return Bad(flag, cat("plain ", u.scheme == engine::Scheme::kWs ? "ws://" : "http://",
+                                    " is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); "
+                                    "use wss:// or https:// for ", u.host));
+    }
+    if (o.insecure && !loopback && !o.i_know) {
+      return Bad("insecure", cat("refused for non-loopback host ", u.host,
+                                          " (certificate checks protect your token); add --i-know to insist"));
+    }
+    return absl::OkStatus();
+  };
+  bool any_remote = false;
+  if (gateway) {
+    auto u = engine::parse_url(*gateway);
+    if (!u.ok()) return Bad("gateway", sv(u.status().message()));
+    if (u->scheme != engine::Scheme::kWs && u->scheme != engine::Scheme::kWss) {
+      return Bad("gateway", "expected a ws:// or wss:// URL");
+    }
+    if (absl::Status s = check_host(*u, "gateway"); !s.ok()) return s;
+    any_remote |= !engine::is_loopback_host(u->host);
+    o.gateway = *u;
+  }
+  const bool needs_rest = !(o.gateway && o.total_shards);
+  if (needs_rest) {
+    auto u = engine::parse_url(o.api);
+    if (!u.ok()) return Bad("api", sv(u.status().message()));
+    if (u->scheme != engine::Scheme::kHttp && u->scheme != engine::Scheme::kHttps) {
+      return Bad("api", "expected an http:// or https:// URL");
+    }
+    if (absl::Status s = check_host(*u, "api"); !s.ok()) return s;
+    any_remote |= !engine::is_loopback_host(u->host);
+  }
+  if (o.token.empty() && any_remote) {
+    return Bad("token", "a bot token is required (--token or env DISCORD_TOKEN) except against a loopback gateway");
+  }
+  for (char c : o.token) {
+    if (static_cast<unsigned char>(c) < 0x21 || c == '"' || c == '\\' || c == 0x7f) {
+      return Bad("token", "the token has spaces, quotes or control characters");
+    }
+  }
+  return o;
+}
+
+}  // namespace shardring::tools

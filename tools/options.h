@@ -1,0 +1,54 @@
+// tools/options.h: the flags of `shardring run`, `gateway` and `load`
+// (INTERFACE.md), parsed and checked. Start-up only. Every error names the
+// flag; the CLI prints it and exits 2.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/url.h"
+
+namespace shardring::tools {
+
+enum class Compress : uint8_t { kNone, kZlibStream, kZstdStream };
+enum class SinkKind : uint8_t { kNdjsonStdout, kNdjsonFile, kNull };
+enum class LogFormat : uint8_t { kText, kJson };
+
+struct RunOptions {
+  std::string token;                 // --token or $DISCORD_TOKEN; never printed
+  std::string api = "https://discord.com/api/v10";
+  std::optional<engine::Url> gateway;
+  std::optional<int64_t> total_shards;
+  std::optional<std::pair<uint32_t, uint32_t>> shard_ids;  // inclusive
+  std::optional<int64_t> max_concurrency;
+  int64_t intents = 513;
+  int64_t threads = 0;               // 0: online cores
+  int64_t consumers = 1;
+  Compress compress = Compress::kNone;
+  SinkKind sink = SinkKind::kNdjsonStdout;
+  std::string sink_path;
+  std::vector<std::string> events;   // empty: all
+  std::optional<double> duration_s;
+  std::string ca_file;
+  bool insecure = false;
+  bool i_know = false;
+  LogFormat log_format = LogFormat::kText;
+  int64_t identify_window_ms = 5000; // Discord's; tests shorten it
+  int64_t large_threshold = 250;
+  bool live = false;                 // live view of shards and events on stderr
+};
+
+// `env_token` is $DISCORD_TOKEN (null when unset). Sets *help for --help.
+absl::StatusOr<RunOptions> parse_run_options(
+    std::span<const std::string_view> args, const char* env_token, bool* help,
+    std::string* usage);
+
+// --shard-ids "A-B" (or "A"): inclusive, A <= B.
+absl::StatusOr<std::pair<uint32_t, uint32_t>> parse_shard_range(std::string_view s);
+
+}  // namespace shardring::tools

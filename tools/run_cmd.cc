@@ -1,0 +1,167 @@
+#include "tools/run_cmd.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "engine/text.h"
+#include "absl/strings/str_format.h"
+#include "engine/engine.h"
+#include "engine/event_channel.h"
+#include "engine/log.h"
+#include "engine/sink.h"
+#include "tools/options.h"
+
+namespace shardring::tools {
+namespace {
+
+std::string SummaryJson(const Stats& s) {
+  return absl::StrFormat(
+      "\"events\":%d,\"shards\":%d,\"identifies\":%d,\"resumes\":%d,\"reconnects\":%d,"
+      "\"zombies\":%d,\"protocol_errors\":%d,\"backpressure_ms\":%d,\"cpu_s\":%.3f,"
+      "\"peak_rss_kib\":%d,\"elapsed_s\":%.3f,\"events_per_s\":%.1f",
+      s.events, s.shards, s.identifies, s.resumes, s.reconnects, s.zombies,
+      s.protocol_errors, s.backpressure_ms, s.cpu_s, s.peak_rss_kib, s.elapsed_s,
+      s.elapsed_s > 0 ? static_cast<double>(s.events) / s.elapsed_s : 0.0);
+}
+
+}  // namespace
+
+int run_main(std::span<const std::string_view> args) {
+  bool help = false;
+  std::string usage;
+  auto opts = parse_run_options(args, std::getenv("DISCORD_TOKEN"), &help, &usage);
+  if (help) {
+    std::cout << "usage: shardring run [flags]\n\nConnects shards to a Discord gateway and "
+                 "writes every dispatch event to a sink.\n\n"
+              << usage;
+    return 0;
+  }
+  if (!opts.ok()) {
+    std::cerr << "shardring run: " << opts.status().message() << "\n";
+    return 2;
+  }
+  const RunOptions& o = *opts;
+  // A live view on a terminal keeps the screen for itself: per-shard info
+  // lines (identifying, ready...) are left out there, warnings stay.
+  const bool live_tty = o.live && isatty(2) && o.log_format == LogFormat::kText;
+  engine::Log::configure(o.log_format == LogFormat::kJson ? engine::Log::Format::kJson
+                                                          : engine::Log::Format::kText,
+                         live_tty ? engine::Level::kWarn : engine::Level::kInfo);
+  engine::Log::set_secret(o.token);
+  if (o.compress != Compress::kNone) {
+    std::cerr << "shardring run: --compress: transport compression is not available in this "
+                 "build yet; use --compress none\n";
+    return 2;
+  }
+
+  Config cfg;
+  cfg.token = o.token;
+  cfg.api = o.api;
+  if (o.gateway) cfg.gateway_url = o.gateway->to_string();
+  if (o.total_shards) cfg.total_shards = static_cast<uint32_t>(*o.total_shards);
+  if (o.shard_ids) {
+    cfg.first_shard = o.shard_ids->first;
+    cfg.last_shard = o.shard_ids->second;
+  }
+  if (o.max_concurrency) cfg.max_concurrency = static_cast<uint32_t>(*o.max_concurrency);
+  cfg.intents = static_cast<uint64_t>(o.intents);
+  cfg.large_threshold = static_cast<uint16_t>(o.large_threshold);
+  cfg.threads = static_cast<unsigned>(o.threads);
+  cfg.consumers = static_cast<unsigned>(o.consumers);
+  cfg.events = o.events;
+  cfg.ca_file = o.ca_file;
+  cfg.insecure = o.insecure;
+  cfg.identify_window = std::chrono::milliseconds(o.identify_window_ms);
+  cfg.routing_keys = false;  // the CLI sinks do not use them
+  if (o.duration_s) {
+    cfg.duration = std::chrono::milliseconds(static_cast<int64_t>(*o.duration_s * 1000));
+  }
+
+  std::shared_ptr<engine::Output> out;
+  if (o.sink != SinkKind::kNull) {
+    auto opened = engine::Output::open(o.sink == SinkKind::kNdjsonFile ? o.sink_path : "-");
+    if (!opened.ok()) {
+      std::cerr << "shardring run: --sink: " << opened.status().message() << "\n";
+      return 2;
+    }
+    out = *opened;
+  }
+  // One writer per consumer thread, made on first use.
+  std::mutex writers_mu;
+  std::vector<std::unique_ptr<engine::NdjsonWriter>> writers;
+  static thread_local engine::NdjsonWriter* writer = nullptr;
+  auto mine = [&]() -> engine::NdjsonWriter* {
+    if (writer == nullptr) {
+      std::lock_guard lock(writers_mu);
+      writers.push_back(std::make_unique<engine::NdjsonWriter>(out));
+      writer = writers.back().get();
+    }
+    return writer;
+  };
+
+  const bool tty = isatty(2);
+  uint64_t last_events = 0;
+  double last_elapsed = 0;
+  if (o.live) {
+    cfg.on_tick = [&](const Stats& s) {
+      const double dt = s.elapsed_s - last_elapsed;
+      const double rate = dt > 0 ? static_cast<double>(s.events - last_events) / dt : 0;
+      last_events = s.events;
+      last_elapsed = s.elapsed_s;
+      std::string line = absl::StrFormat(
+          "live %6.1fs  shards %u/%u ready (%u connected)  events %d (%.0f/s)  identifies %d  "
+          "resumes %d  reconnects %d  rss %.1f MiB",
+          s.elapsed_s, s.shards_ready, s.shards, s.shards_connected, s.events, rate,
+          s.identifies, s.resumes, s.reconnects, static_cast<double>(s.peak_rss_kib) / 1024);
+      if (o.log_format == LogFormat::kJson) {
+        engine::Log::raw(cat("{\"msg\":\"live\",", SummaryJson(s),
+                                      ",\"shards_ready\":", s.shards_ready, "}"));
+      } else if (tty) {
+        std::fprintf(stderr, "\r\033[K%s", line.c_str());
+        std::fflush(stderr);
+      } else {
+        engine::Log::raw(line);
+      }
+    };
+  }
+
+  Engine eng(std::move(cfg));
+  if (out) {
+    eng.on_event([&](const Event& e) {
+      engine::ChannelEvent ce{};
+      ce.shard = e.shard;
+      ce.seq = e.seq;
+      ce.t = e.type;
+      ce.d = e.d;
+      mine()->append(ce);
+    });
+    eng.on_idle([&] {
+      if (writer != nullptr) writer->flush();
+    });
+  }
+  const int rc = eng.run();
+  if (o.live && tty && o.log_format == LogFormat::kText) std::fputs("\n", stderr);
+  {
+    std::lock_guard lock(writers_mu);
+    for (auto& w : writers) w->flush();
+  }
+  const Stats s = eng.stats();
+  if (o.log_format == LogFormat::kJson) {
+    engine::Log::raw(cat("{\"msg\":\"summary\",", SummaryJson(s), "}"));
+  } else {
+    engine::Log::raw(cat("summary {", SummaryJson(s), "}"));
+  }
+  if (rc == 3 && eng.fatal_code() != 0) {
+    std::cerr << "shardring run: gateway closed with fatal code " << eng.fatal_code() << ": "
+              << eng.fatal_message() << "\n";
+  }
+  return rc;
+}
+
+}  // namespace shardring::tools

@@ -1,0 +1,12 @@
+// tools/run_cmd.h: `shardring run` (INTERFACE.md): parse flags, run the
+// engine with an ndjson or null sink, print the summary, map exit codes.
+#pragma once
+
+#include <span>
+#include <string_view>
+
+namespace shardring::tools {
+
+int run_main(std::span<const std::string_view> args);
+
+}  // namespace shardring::tools
