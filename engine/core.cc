@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -138,9 +139,10 @@ uint64_t Cookie(uint32_t slot, TimerKind kind) {
 }  // namespace
 
 struct CoreThread::Loop {
-  Loop(uint32_t index, Shared& shared, const std::vector<uint32_t>& shards, int wake_fd)
+  Loop(uint32_t index, Shared& shared, const std::vector<uint32_t>& shards, int wake_fd,
+       UserSends& sends)
       : index(index), shared(shared), s(shared.settings), wake_fd(wake_fd),
-        counters(*shared.counters[index]) {
+        counters(*shared.counters[index]), sends(sends) {
     for (uint32_t shard : shards) {
       gateway::Config cfg;
       cfg.token = s.token;
@@ -985,8 +987,8 @@ struct CoreThread::Loop {
   void take_user_sends() {
     std::vector<std::pair<uint32_t, std::string>> batch;
     {
-      std::lock_guard lock(mu);
-      batch.swap(user_queue);
+      std::lock_guard lock(sends.mu);
+      batch.swap(sends.queue);
     }
     for (auto& [slot, payload] : batch) {
       Conn& c = *conns[slot];
@@ -1050,7 +1052,7 @@ struct CoreThread::Loop {
       ring->reap([&](const io_uring_cqe& cqe) { on_cqe(cqe); });
       bufs.flush();
       wheel.advance(now, [&](uint64_t cookie) { on_timer(cookie); });
-      if (has_user_sends.exchange(false, std::memory_order_acquire)) take_user_sends();
+      if (sends.pending.exchange(false, std::memory_order_acquire)) take_user_sends();
       for (uint64_t m = pushed_consumers; m != 0; m &= m - 1) {
         const unsigned bit = static_cast<unsigned>(__builtin_ctzll(m));
         for (size_t k = bit; k < shared.wakers.size(); k += 64) shared.wakers[k]->notify();
@@ -1095,9 +1097,7 @@ struct CoreThread::Loop {
   Clock::time_point shutdown_deadline{};
   uint64_t wake_buf = 0;
   bool wake_armed = false;
-  std::mutex mu;
-  std::vector<std::pair<uint32_t, std::string>> user_queue;
-  std::atomic<bool> has_user_sends{false};
+  UserSends& sends;
 };
 
 CoreThread::CoreThread(uint32_t index, Shared& shared, std::vector<uint32_t> shards)
@@ -1122,7 +1122,7 @@ absl::Status CoreThread::start(int cpu) {
     }
     std::string name = "shardring-io" + std::to_string(index_);
     pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
-    loop_ = std::make_unique<Loop>(index_, shared_, shards_, wake_fd_);
+    loop_ = std::make_unique<Loop>(index_, shared_, shards_, wake_fd_, sends_);
     absl::Status st = loop_->init();
     ready.set_value(st);
     if (!st.ok()) return;
@@ -1144,19 +1144,16 @@ void CoreThread::wake() {
 }
 
 bool CoreThread::queue_send(uint32_t shard, std::string payload) {
-  if (!loop_) return false;
-  for (const auto& c : loop_->conns) {
-    if (c->shard == shard) {
-      {
-        std::lock_guard lock(loop_->mu);
-        loop_->user_queue.emplace_back(c->slot, std::move(payload));
-      }
-      loop_->has_user_sends.store(true, std::memory_order_release);
-      wake();
-      return true;
-    }
+  // shards_ is fixed at construction, and slots follow its order.
+  const auto it = std::find(shards_.begin(), shards_.end(), shard);
+  if (it == shards_.end()) return false;
+  {
+    std::lock_guard lock(sends_.mu);
+    sends_.queue.emplace_back(static_cast<uint32_t>(it - shards_.begin()), std::move(payload));
   }
-  return false;
+  sends_.pending.store(true, std::memory_order_release);
+  wake();
+  return true;
 }
 
 }  // namespace shardring::engine

@@ -88,6 +88,13 @@ struct Shared {
   }
 };
 
+// Payloads other threads queue for this core's shards (Engine::send).
+struct UserSends {
+  std::mutex mu;
+  std::vector<std::pair<uint32_t, std::string>> queue;  // (slot, payload)
+  std::atomic<bool> pending{false};
+};
+
 class CoreThread {
  public:
   CoreThread(uint32_t index, Shared& shared, std::vector<uint32_t> shards);
@@ -101,7 +108,8 @@ class CoreThread {
   void join();
   // Any thread: wake the loop (stop, queued user sends).
   void wake();
-  // Any thread: queue a user payload for one of this thread's shards.
+  // Any thread, before or after start(): queue a user payload for one of
+  // this thread's shards. False when the shard is not run here.
   bool queue_send(uint32_t shard, std::string payload);
 
  private:
@@ -112,6 +120,7 @@ class CoreThread {
   std::unique_ptr<Loop> loop_;
   std::thread thread_;
   int wake_fd_ = -1;
+  UserSends sends_;
 };
 
 }  // namespace shardring::engine

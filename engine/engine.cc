@@ -38,6 +38,7 @@ struct Engine::Impl {
   std::vector<std::unique_ptr<std::atomic<uint64_t>>> delivered;  // per consumer
   std::atomic<bool> consumers_stop{false};
   std::atomic<bool> stop_requested{false};
+  std::atomic<bool> started_cores{false};
   std::mutex mu;
   std::condition_variable cv;
   Clock::time_point started{};
@@ -252,11 +253,15 @@ struct Engine::Impl {
                             ",\"max_concurrency\":", max_concurrency,
                             ",\"simd\":\"", parse::simd_kernel(), "\""));
     int rc = 0;
+    // Every CoreThread exists before any starts: send() from a handler may
+    // look any of them up while the others are still starting.
     for (unsigned t = 0; t < threads; ++t) {
       cores.push_back(std::make_unique<engine::CoreThread>(t, *shared, assign[t]));
-      if (absl::Status st = cores.back()->start(static_cast<int>(t % ncpu)); !st.ok()) {
+    }
+    started_cores.store(true, std::memory_order_release);
+    for (unsigned t = 0; t < threads; ++t) {
+      if (absl::Status st = cores[t]->start(static_cast<int>(t % ncpu)); !st.ok()) {
         Log::write(Level::kError, -1, std::string(st.message()));
-        cores.pop_back();
         rc = 1;
         break;
       }
@@ -336,8 +341,9 @@ int Engine::run() { return impl_->run(); }
 void Engine::stop() { impl_->request_stop(); }
 
 bool Engine::send(uint32_t shard, std::string payload) {
-  if (payload.size() > gateway::kMaxPayloadBytes || !impl_->shared) return false;
-  if (shard < impl_->first || shard > impl_->last || impl_->cores.empty()) return false;
+  if (payload.size() > gateway::kMaxPayloadBytes) return false;
+  if (!impl_->started_cores.load(std::memory_order_acquire)) return false;
+  if (shard < impl_->first || shard > impl_->last) return false;
   return impl_->cores[impl_->shard_core[shard - impl_->first]]->queue_send(shard, std::move(payload));
 }
 

@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "engine/text.h"
+
 namespace shardring::engine {
 namespace {
 void SetPort(SocketAddress* a, uint16_t port) {
@@ -23,12 +25,12 @@ std::string SocketAddress::to_string() const {
     auto* a = reinterpret_cast<const sockaddr_in*>(&storage);
     inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
     port = ntohs(a->sin_port);
-    return std::string(buf) + ":" + std::to_string(port);
+    return cat(std::string_view(buf), ":", port);
   }
   auto* a = reinterpret_cast<const sockaddr_in6*>(&storage);
   inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
   port = ntohs(a->sin6_port);
-  return "[" + std::string(buf) + "]:" + std::to_string(port);
+  return cat("[", std::string_view(buf), "]:", port);
 }
 
 Resolver::Resolver() : thread_([this] { worker(); }) {}
