@@ -614,6 +614,7 @@ struct CoreThread::Loop {
       frame.clear();
       (void)c.encoder.close(frame, code, {}, mask_key());
       queue_bytes(c, std::as_bytes(std::span(frame)));
+      begin_close(c);  // the socket closes once the close frame is sent
     }
     c.session.set_jitter(rng.unit());
     perform(c, c.session.on_connection_lost(now));

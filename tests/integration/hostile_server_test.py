@@ -1,0 +1,173 @@
+#!/usr/bin/python3
+"""`shardring run` against a scripted hostile gateway written here with raw
+sockets: after READY the server sends one bad frame; the engine must answer
+with a close frame carrying the right RFC 6455 code, drop that connection,
+come back and RESUME the session (a resumable close), and not crash."""
+import base64
+import hashlib
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+BIN = os.environ.get("SHARDRING_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/bin"))
+SHARDRING = os.path.join(BIN, "shardring")
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def frame(opcode, payload, fin=True, rsv=0, mask=False):
+    b0 = (0x80 if fin else 0) | rsv | opcode
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", b0, (0x80 if mask else 0) | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", b0, (0x80 if mask else 0) | 126, n)
+    else:
+        head = struct.pack("!BBQ", b0, (0x80 if mask else 0) | 127, n)
+    if mask:
+        key = b"\x01\x02\x03\x04"
+        payload = bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+        head += key
+    return head + payload
+
+
+def text(obj):
+    return frame(1, json.dumps(obj).encode())
+
+
+class Conn:
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def handshake(self):
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n")
+               if l.lower().startswith(b"sec-websocket-key:")][0]
+        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+        self.sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                          b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+
+    def read_frame(self):
+        b0, b1 = self.read_exact(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", self.read_exact(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", self.read_exact(8))[0]
+        key = self.read_exact(4) if b1 & 0x80 else b"\0\0\0\0"
+        data = bytes(c ^ key[i % 4] for i, c in enumerate(self.read_exact(n)))
+        return b0 & 0x0F, data
+
+
+class HostileGateway(threading.Thread):
+    """Connection 1: HELLO, IDENTIFY -> READY + 3 events, then `bad` bytes;
+    records the client's close code. Connection 2: expects RESUME."""
+
+    def __init__(self, bad):
+        super().__init__(daemon=True)
+        self.bad = bad
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(4)
+        self.lsock.settimeout(15)
+        self.port = self.lsock.getsockname()[1]
+        self.close_code = None
+        self.second = None
+        self.error = None
+
+    def run(self):
+        try:
+            s, _ = self.lsock.accept()
+            c = Conn(s)
+            c.handshake()
+            s.sendall(text({"op": 10, "d": {"heartbeat_interval": 30000}, "s": None, "t": None}))
+            op, data = c.read_frame()
+            assert json.loads(data)["op"] == 2, data
+            s.sendall(text({"op": 0, "s": 1, "t": "READY", "d": {
+                "v": 10, "session_id": "abc123", "resume_gateway_url": f"ws://127.0.0.1:{self.port}",
+                "user": {"id": "1"}, "guilds": []}}))
+            for seq in (2, 3, 4):
+                s.sendall(text({"op": 0, "s": seq, "t": "MESSAGE_CREATE", "d": {"n": seq}}))
+            s.sendall(self.bad)
+            s.settimeout(5)
+            while True:
+                op, data = c.read_frame()
+                if op == 8:
+                    self.close_code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else 1005
+                    break
+            s.close()
+            s2, _ = self.lsock.accept()
+            c2 = Conn(s2)
+            c2.handshake()
+            s2.sendall(text({"op": 10, "d": {"heartbeat_interval": 30000}}))
+            s2.settimeout(5)
+            op, data = c2.read_frame()
+            self.second = json.loads(data)
+            s2.sendall(text({"op": 0, "s": 5, "t": "RESUMED", "d": {}}))
+            time.sleep(0.5)
+            s2.close()
+        except Exception as e:  # reported by the test
+            self.error = repr(e)
+
+
+class HostileFrames(unittest.TestCase):
+    CASES = [
+        ("a masked frame from the server", frame(1, b'{"op":11}', mask=True), 1002),
+        ("RSV1 without an extension", frame(1, b'{"op":11}', rsv=0x40), 1002),
+        ("a reserved opcode", frame(3, b"x"), 1002),
+        ("a fragmented ping", frame(9, b"x", fin=False), 1002),
+        ("a ping over 125 bytes", frame(9, b"x" * 126), 1002),
+        ("a continuation with no message", frame(0, b"x"), 1002),
+        ("invalid UTF-8 in a text frame", frame(1, b'{"op":0,"d":"\xff\xfe"}'), 1007),
+        ("a close code that may not be sent", frame(8, struct.pack("!H", 1005)), 1002),
+        ("invalid JSON", frame(1, b'{"op":0,"s":5,"t":"X","d":{]}'), 1007),
+        # Only the header and a little of a 9 MiB frame: the limit is 8 MiB.
+        ("a message over the size limit", frame(1, b"[" + b"1," * (9 << 19))[:4096], 1009),
+    ]
+
+    def test_each_hostile_frame_closes_with_the_right_code_and_the_shard_resumes(self):
+        for name, bad, want in self.CASES:
+            with self.subTest(name):
+                gw = HostileGateway(bad)
+                gw.start()
+                out = os.path.join(tempfile.mkdtemp(), "events.ndjson")
+                p = subprocess.run(
+                    [SHARDRING, "run", "--gateway", f"ws://127.0.0.1:{gw.port}", "--total-shards", "1",
+                     "--duration", "2.5", "--sink", "ndjson:" + out],
+                    capture_output=True, timeout=30)
+                gw.join(10)
+                self.assertIsNone(gw.error, gw.error)
+                self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
+                self.assertEqual(gw.close_code, want, p.stderr.decode()[-1500:])
+                self.assertIsNotNone(gw.second, "the shard did not come back")
+                self.assertEqual(gw.second["op"], 6, gw.second)  # RESUME, not IDENTIFY
+                self.assertEqual(gw.second["d"]["session_id"], "abc123")
+                self.assertEqual(gw.second["d"]["seq"], 4)
+                with open(out, "rb") as f:
+                    seqs = [json.loads(l)["seq"] for l in f.read().splitlines()]
+                self.assertEqual(seqs, [1, 2, 3, 4, 5])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
