@@ -23,6 +23,8 @@ function(shardring_bench name)
 endfunction()
 
 # shardring_fuzz(NAME SOURCE [LIBS libs...] [SEEDS dirs...])
+# NAME ends in _fuzz; its seeds live in tests/fuzz/seeds/<NAME without _fuzz>
+# (scripts/test.sh finds them there for the libFuzzer runs).
 # With SHARDRING_FUZZ=ON: a libFuzzer binary. Otherwise the same
 # LLVMFuzzerTestOneInput linked with tests/fuzz/replay_main.cc, which replays
 # the seed files (and the checked-in regressions) as a ctest test, so every
