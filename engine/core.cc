@@ -414,6 +414,13 @@ struct CoreThread::Loop {
     } else {
       c.out.insert(c.out.end(), bytes.begin(), bytes.end());
     }
+    const size_t queued = c.tls ? c.tls->pending_ciphertext().size() : c.out.size();
+    if (queued > kMaxQueuedOutBytes) {  // the peer stopped reading our frames
+      Log::write(Level::kWarn, c.shard, "gateway is not reading; dropping the connection",
+                 cat("\"queued_bytes\":", queued));
+      lost(c);
+      return;
+    }
     try_send(c);
   }
 

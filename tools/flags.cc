@@ -46,34 +46,33 @@ void FlagSet::add_string(std::string name, std::optional<std::string>* out,
        }});
 }
 
+namespace {
+// A setter for an integer flag that stores into *out (an int64_t or an
+// optional<int64_t>).
+template <class Out>
+std::function<absl::Status(std::string_view)> IntSetter(std::string name, Out* out,
+                                                        int64_t min, int64_t max) {
+  return [out, min, max, name = std::move(name)](std::string_view v) {
+    auto x = parse_int(v, min, max);
+    if (!x) {
+      return Bad(name, cat("expected ", Range(min, max), ", got '", v, "'"));
+    }
+    *out = *x;
+    return absl::OkStatus();
+  };
+}
+}  // namespace
+
 void FlagSet::add_int(std::string name, int64_t* out, int64_t min, int64_t max,
                       std::string help) {
-  std::string n = name;
-  add({std::move(name), std::move(help), "N", true,
-       [out, min, max, n](std::string_view v) {
-         auto x = parse_int(v, min, max);
-         if (!x) {
-           return Bad(n, cat("expected ", Range(min, max), ", got '",
-                                      std::string(v), "'"));
-         }
-         *out = *x;
-         return absl::OkStatus();
-       }});
+  auto set = IntSetter(name, out, min, max);
+  add({std::move(name), std::move(help), "N", true, std::move(set)});
 }
 
 void FlagSet::add_int(std::string name, std::optional<int64_t>* out,
                       int64_t min, int64_t max, std::string help) {
-  std::string n = name;
-  add({std::move(name), std::move(help), "N", true,
-       [out, min, max, n](std::string_view v) {
-         auto x = parse_int(v, min, max);
-         if (!x) {
-           return Bad(n, cat("expected ", Range(min, max), ", got '",
-                                      std::string(v), "'"));
-         }
-         *out = *x;
-         return absl::OkStatus();
-       }});
+  auto set = IntSetter(name, out, min, max);
+  add({std::move(name), std::move(help), "N", true, std::move(set)});
 }
 
 void FlagSet::add_double(std::string name, double* out, double min, double max,
