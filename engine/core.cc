@@ -514,15 +514,20 @@ struct CoreThread::Loop {
       if (!more) arm_recv(c);
       return;
     }
+    if (cqe.res == -ECANCELED) {  // our own cancel (backpressure)
+      // The shard may have been unpaused before the cancel landed.
+      if (!more && !c.paused) arm_recv(c);
+      return;
+    }
     if (cqe.res <= 0) {
       if (has_buf) bufs.recycle(bid);
       if (cqe.res == 0) {
         Log::write(Level::kInfo, c.shard, "connection closed by peer (EOF)");
-      } else if (cqe.res != -ECANCELED) {
+      } else {
         Log::write(Level::kInfo, c.shard, "recv failed",
                    cat("\"error\":\"", std::strerror(-cqe.res), "\""));
       }
-      if (cqe.res != -ECANCELED || !c.paused) lost(c);
+      lost(c);
       return;
     }
     if (!has_buf) return;
