@@ -157,10 +157,8 @@ int run_main(std::span<const std::string_view> args) {
   } else {
     engine::Log::raw(cat("summary {", SummaryJson(s), "}"));
   }
-  if (rc == 3 && eng.fatal_code() != 0) {
-    std::cerr << "shardring run: gateway closed with fatal code " << eng.fatal_code() << ": "
-              << eng.fatal_message() << "\n";
-  }
+  // A fatal close was logged when it happened (code and remedy); the
+  // summary stays the last line (INTERFACE.md).
   return rc;
 }
 

@@ -243,6 +243,7 @@ class RunAgainstGateway(unittest.TestCase):
         gw.stop()
         self.assertEqual(p.returncode, 3, p.stderr.decode()[-2000:])
         self.assertIn(b"4004", p.stderr)
+        self.assertTrue(p.stderr.splitlines()[-1].startswith(b"summary {"))
 
     def test_rest_401_exits_3(self):
         gw = Gateway("--shards", 1, "--token", "right-token", tmp=self.tmp)
