@@ -81,6 +81,24 @@ SRC
   rm -rf "$work"
 }
 
+# Node.js and discord.js's gateway client, for the test that runs a real
+# client library against `shardring gateway`. Node from Debian unless the
+# machine already has one; the npm package into .cache/npm.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "setup: installing nodejs npm"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm
+fi
+DISCORDJS_WS_VERSION=1.2.3
+if [[ ! -f "$CACHE/npm/node_modules/@discordjs/ws/package.json" ]] ||
+   ! grep -q "\"version\": \"$DISCORDJS_WS_VERSION\"" "$CACHE/npm/node_modules/@discordjs/ws/package.json"; then
+  mkdir -p "$CACHE/npm"
+  if ! npm install --prefix "$CACHE/npm" --no-audit --no-fund --loglevel=error \
+      "@discordjs/ws@$DISCORDJS_WS_VERSION" >/dev/null; then
+    echo "setup: WARNING: could not install @discordjs/ws; its interoperability test will be skipped" >&2
+  fi
+fi
+
 if [[ "${SHARDRING_SYSTEM_WOLFSSL:-0}" != 1 ]]; then
   if build_wolfssl; then
     echo "setup: wolfSSL with assembly: $WOLFSSL_PREFIX"
