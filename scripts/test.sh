@@ -54,23 +54,7 @@ if [[ $SKIP != *,tsan,* ]]; then
 fi
 
 if [[ $SKIP != *,fuzz,* ]]; then
-  stage "fuzz build (clang, libFuzzer)"
-  CC=clang CXX=clang++ configure build-fuzz -DSHARDRING_FUZZ=ON -DSHARDRING_BENCH=OFF
-  mapfile -t fuzzers < <(sed -n 's/^build \(bin\/[a-z0-9_]*_fuzz\): .*/\1/p' build-fuzz/build.ninja | sort -u)
-  if ((${#fuzzers[@]})); then
-    cmake --build build-fuzz -j"$JOBS" --target "${fuzzers[@]#bin/}"
-    stage "fuzz runs (${FUZZ_SECONDS}s each)"
-    for f in "${fuzzers[@]}"; do
-      name=$(basename "$f")
-      seeds="tests/fuzz/seeds/${name%_fuzz}"
-      work="build-fuzz/corpus/${name%_fuzz}"
-      mkdir -p "$work" "$seeds"
-      echo "fuzz: $name"
-      ASAN_OPTIONS=detect_leaks=1 "build-fuzz/$f" -max_total_time="$FUZZ_SECONDS" \
-        -print_final_stats=0 -artifact_prefix="build-fuzz/$name-" "$work" "$seeds" \
-        >"build-fuzz/$name.log" 2>&1 || { tail -60 "build-fuzz/$name.log"; exit 1; }
-      grep -E '^(#[0-9]+ *DONE|Done)' "build-fuzz/$name.log" | tail -1 || true
-    done
-  fi
+  stage "fuzz (clang, libFuzzer, ${FUZZ_SECONDS}s per target)"
+  SHARDRING_JOBS="$JOBS" bash scripts/fuzz.sh "$FUZZ_SECONDS"
 fi
 stage "all green"
