@@ -100,19 +100,24 @@ bool is_json_number(std::string_view s) noexcept {
 }
 
 // `"123"` (a JSON string of 1-20 decimal digits, no escapes) as a uint64.
-std::optional<uint64_t> snowflake(std::string_view tok) noexcept {
-  if (tok.size() < 3 || tok.size() > 22 || tok.front() != '"' ||
-      tok.back() != '"') {
-    return std::nullopt;
-  }
+// 1-20 decimal digits in [0, 2^64); nullopt for anything else.
+std::optional<uint64_t> decimal_u64(std::string_view digits) noexcept {
+  if (digits.empty() || digits.size() > 20) return std::nullopt;
   uint64_t v = 0;
-  for (char c : tok.substr(1, tok.size() - 2)) {
+  for (char c : digits) {
     if (!is_digit(c)) return std::nullopt;
     const uint64_t d = static_cast<uint64_t>(c - '0');
     if (v > (UINT64_MAX - d) / 10) return std::nullopt;
     v = v * 10 + d;
   }
   return v;
+}
+
+std::optional<uint64_t> snowflake(std::string_view tok) noexcept {
+  if (tok.size() < 3 || tok.front() != '"' || tok.back() != '"') {
+    return std::nullopt;
+  }
+  return decimal_u64(tok.substr(1, tok.size() - 2));
 }
 
 JsonKind kind_of(od::json_type t) noexcept {
@@ -214,7 +219,7 @@ const char* walked_end(od::document& doc) noexcept {
 // whose first or second byte is a backslash can decode to op/s/t/d, and
 // those few are decoded (then `decoded` is set: simdjson lets a field's
 // key be decoded only once).
-enum class Key : uint8_t { kOther, kOp, kS, kT, kD, kBad };
+enum class Key : uint8_t { kOther, kOp, kS, kT, kD, kStamp, kBad };
 
 Key classify(od::field& f, bool& decoded) noexcept {
   decoded = false;
@@ -242,6 +247,8 @@ Key classify(od::field& f, bool& decoded) noexcept {
     }
   }
   if (k[0] == 'o' && k[1] == 'p' && k[2] == '"') return Key::kOp;
+  // The message buffer's padding makes the 7-byte look safe for short keys.
+  if (k[0] == '_' && std::memcmp(k, "_ts_ns\"", 7) == 0) return Key::kStamp;
   return Key::kOther;
 }
 
@@ -521,6 +528,10 @@ Errc Parser::parse(std::string_view message, Envelope& out,
         break;
       case Key::kBad:
         return Errc::kBadJson;
+      case Key::kStamp:
+        // Read, then checked like any other unknown key's value.
+        if (auto v = decimal_u64(trim_right(f.value().raw_json_token()))) out.stamp_ns = *v;
+        [[fallthrough]];
       case Key::kOther:
         if (full) {
           if (!decoded && !key_ok(f)) return Errc::kBadJson;

@@ -123,6 +123,10 @@ struct Envelope {
   JsonKind d_kind = JsonKind::kAbsent;
   // Filled only when Options::routing_keys was set and d is an object.
   RoutingKeys routing;
+  // The top-level key "_ts_ns" when it holds a plain unsigned integer: the
+  // steady-clock nanoseconds at which `shardring gateway` sent the event, for
+  // delivery latency in load tests. Discord never sends it: 0 otherwise.
+  uint64_t stamp_ns = 0;
 };
 
 enum class Check : uint8_t {

@@ -235,6 +235,32 @@ TEST(ParseEnvelope, UnknownKeysAreSkipped) {
   }
 }
 
+// `shardring gateway` stamps its send time into "_ts_ns" for load tests.
+TEST(ParseEnvelope, GatewayStampIsReadWhenItIsAPlainUnsignedInteger) {
+  Parser p;
+  for (Options opt : kBoth) {
+    Envelope env;
+    ASSERT_EQ(Parse(p, R"({"t":"X","s":1,"op":0,"_ts_ns":1234567890123,"d":{}})", env, opt),
+              Errc::kOk);
+    EXPECT_EQ(env.stamp_ns, 1234567890123u);
+    EXPECT_EQ(env.d, "{}");
+    ASSERT_EQ(Parse(p, R"({"op":0,"d":{},"_ts_ns":18446744073709551615})", env, opt),
+              Errc::kOk);
+    EXPECT_EQ(env.stamp_ns, 18446744073709551615u);
+    // Not a stamp: left at 0, and the message is still judged as JSON.
+    for (std::string_view msg :
+         {R"({"op":0,"_ts_ns":-5})", R"({"op":0,"_ts_ns":"5"})", R"({"op":0,"_ts_ns":1.5})",
+          R"({"op":0,"_ts_ns":18446744073709551616})", R"({"op":0,"_ts_nsx":5})",
+          R"({"op":0,"_ts":5})", R"({"op":0})"}) {
+      SCOPED_TRACE(msg);
+      ASSERT_EQ(Parse(p, msg, env, opt), Errc::kOk);
+      EXPECT_EQ(env.stamp_ns, 0u);
+    }
+  }
+  Envelope env;
+  EXPECT_EQ(Parse(p, R"({"op":0,"_ts_ns":12x})", env, {}), Errc::kBadD);
+}
+
 // Two parsers reading the same bytes must not see different events.
 TEST(ParseEnvelope, DuplicateEnvelopeKeysAreRefused) {
   Parser p;
