@@ -118,7 +118,9 @@ struct Conn {
   bool recv_armed = false;
   bool want_connect = false;  // dial once the old socket's ops are done
   bool ready = false;         // counted in CoreCounters::ready
+  bool ever_ready = false;    // counted in Shared::ever_ready
   bool counted_connected = false;
+  Clock::time_point heartbeat_due{};  // the armed heartbeat's deadline
   uint64_t zombies_seen = 0;
   int ops = 0;                // io_uring requests in flight, any generation
   // Backpressure: receive buffers held while the event channel is full.
@@ -186,6 +188,7 @@ struct CoreThread::Loop {
     auto& id = c.timers[static_cast<size_t>(kind)];
     if (id.is_valid()) wheel.cancel(id);
     id = wheel.schedule(deadline, Cookie(c.slot, kind));
+    if (kind == TimerKind::kHeartbeat) c.heartbeat_due = deadline;
   }
   void disarm(Conn& c, TimerKind kind) {
     auto& id = c.timers[static_cast<size_t>(kind)];
@@ -199,6 +202,12 @@ struct CoreThread::Loop {
     c.timers[static_cast<size_t>(kind)] = TimerId();
     switch (kind) {
       case TimerKind::kHeartbeat:
+        // A heartbeat sent from here is measured against its deadline.
+        heartbeat_timer_conn = &c;
+        c.session.set_jitter(rng.unit());
+        perform(c, c.session.on_timer(gateway::TimerId::kHeartbeat, now));
+        heartbeat_timer_conn = nullptr;
+        break;
       case TimerKind::kHelloTimeout:
       case TimerKind::kSendWindow:
         c.session.set_jitter(rng.unit());
@@ -395,6 +404,12 @@ struct CoreThread::Loop {
     c.ready = ready;
     if (ready) {
       counters.ready.fetch_add(1, std::memory_order_relaxed);
+      if (!c.ever_ready) {
+        c.ever_ready = true;
+        if (shared.ever_ready.fetch_add(1, std::memory_order_acq_rel) + 1 == shared.shards_here) {
+          shared.all_ready_ns.store(SteadyNs(Clock::now()), std::memory_order_release);
+        }
+      }
     } else {
       counters.ready.fetch_sub(1, std::memory_order_relaxed);
     }
@@ -815,6 +830,7 @@ struct CoreThread::Loop {
     e.t = env.t.value_or(std::string_view());
     e.d = env.d;
     e.recv_ns = SteadyNs(now);
+    e.sent_ns = static_cast<int64_t>(env.stamp_ns);
     EventChannel& ch = channel(c);
     if (ch.try_push(e)) {
       pushed_consumers |= uint64_t{1} << (c.consumer & 63);
@@ -889,7 +905,15 @@ struct CoreThread::Loop {
   void act(Conn& c, gateway::SendText& x) {
     if (c.phase != Phase::kOpen) return;
     switch (x.kind) {
-      case gateway::SendKind::kHeartbeat: ++counters.heartbeats; break;
+      case gateway::SendKind::kHeartbeat:
+        ++counters.heartbeats;
+        if (heartbeat_timer_conn == &c) {
+          // Lateness: deadline to the frame queued for the socket.
+          const auto late = Clock::now() - c.heartbeat_due;
+          counters.heartbeat_late.record(static_cast<uint64_t>(std::max<int64_t>(
+              0, std::chrono::duration_cast<std::chrono::nanoseconds>(late).count())));
+        }
+        break;
       case gateway::SendKind::kIdentify:
         ++counters.identifies;
         Log::write(Level::kInfo, c.shard, "identifying");
@@ -946,7 +970,9 @@ struct CoreThread::Loop {
 
   void request_identify(Conn& c) {
     Clock::time_point retry;
-    if (shared.gate.try_acquire(c.shard, now, &retry)) {
+    // A fresh clock: the loop's `now` may be a busy iteration old, and the
+    // gateway times the window from the IDENTIFY it receives.
+    if (shared.gate.try_acquire(c.shard, Clock::now(), &retry)) {
       perform(c, c.session.on_identify_granted(now));
     } else {
       arm(c, TimerKind::kIdentifyRetry, retry);
@@ -1104,6 +1130,7 @@ struct CoreThread::Loop {
   std::string padbuf;
   Rng rng;
   Clock::time_point now{};
+  const Conn* heartbeat_timer_conn = nullptr;  // set while a heartbeat timer runs
   uint64_t enobufs = 0;
   uint64_t pushed_consumers = 0;
   bool shutting_down = false;

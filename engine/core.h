@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "engine/event_channel.h"
+#include "engine/histogram.h"
 #include "engine/identify_gate.h"
 #include "engine/resolver.h"
 #include "engine/url.h"
@@ -65,6 +66,8 @@ struct CoreCounters {
       heartbeats{0}, zombies{0}, replays_skipped{0}, backpressure_ms{0},
       protocol_errors{0}, filtered{0};
   std::atomic<uint32_t> connected{0}, ready{0};
+  // Heartbeat deadline to frame queued, in ns (this core thread writes).
+  Histogram heartbeat_late;
 };
 
 struct Shared {
@@ -76,6 +79,11 @@ struct Shared {
   std::vector<std::unique_ptr<ConsumerWaker>> wakers;  // [consumer]
   std::vector<std::unique_ptr<CoreCounters>> counters; // [core]
   std::atomic<bool> stopping{false};
+  // Shards of this process, how many have been READY at least once, and the
+  // steady-clock ns when the last of them first was (0 until then).
+  uint32_t shards_here = 0;
+  std::atomic<uint32_t> ever_ready{0};
+  std::atomic<int64_t> all_ready_ns{0};
   std::atomic<uint16_t> fatal_code{0};
   std::mutex fatal_mu;
   std::string fatal_message;

@@ -26,6 +26,15 @@ using engine::Level;
 using engine::Log;
 using Clock = std::chrono::steady_clock;
 
+static LatencySummary Summarize(const engine::Histogram& h) {
+  LatencySummary s;
+  s.count = h.count();
+  s.p50_ms = static_cast<double>(h.quantile(0.50)) / 1e6;
+  s.p99_ms = static_cast<double>(h.quantile(0.99)) / 1e6;
+  s.max_ms = static_cast<double>(h.max()) / 1e6;
+  return s;
+}
+
 struct Engine::Impl {
   Config config;
   std::function<void(const Event&)> handler;
@@ -49,6 +58,24 @@ struct Engine::Impl {
     getrusage(RUSAGE_SELF, &ru);
     return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
            static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  }
+  // The CPUs this process may run on (taskset, cgroups), in order: core
+  // thread t is pinned to the t-th of them.
+  static std::vector<int> AllowedCpus() {
+    std::vector<int> cpus;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+      for (int i = 0; i < CPU_SETSIZE; ++i) {
+        if (CPU_ISSET(i, &set)) cpus.push_back(i);
+      }
+    }
+    if (cpus.empty()) {
+      for (unsigned i = 0; i < std::max(1u, std::thread::hardware_concurrency()); ++i) {
+        cpus.push_back(static_cast<int>(i));
+      }
+    }
+    return cpus;
   }
   static uint64_t PeakRssKib() {
     rusage ru{};
@@ -81,7 +108,8 @@ struct Engine::Impl {
         n += ch->drain(
             [&](const engine::ChannelEvent& e) {
               if (handler) {
-                Event ev{e.shard, e.seq, e.t, e.type, e.d, e.guild_id, e.channel_id, e.recv_ns};
+                Event ev{e.shard,      e.seq,        e.t,       e.type, e.d,
+                         e.guild_id, e.channel_id, e.recv_ns, e.sent_ns};
                 handler(ev);
               }
             },
@@ -212,13 +240,15 @@ struct Engine::Impl {
     }
 
     const uint32_t nshards = last - first + 1;
+    const std::vector<int> cpus = AllowedCpus();
     unsigned threads = config.threads != 0 ? config.threads
-                                           : std::max(1u, std::thread::hardware_concurrency());
+                                           : static_cast<unsigned>(cpus.size());
     threads = std::min<unsigned>(threads, nshards);
     const unsigned nconsumers = std::max(1u, config.consumers);
     s.consumers = nconsumers;
     shared = std::make_unique<engine::Shared>(std::move(s), max_concurrency, config.identify_window);
     shared->on_fatal = [this] { request_stop(); };
+    shared->shards_here = nshards;
     for (unsigned c = 0; c < nconsumers; ++c) {
       shared->wakers.push_back(std::make_unique<engine::ConsumerWaker>());
       delivered.push_back(std::make_unique<std::atomic<uint64_t>>(0));
@@ -245,7 +275,6 @@ struct Engine::Impl {
     if (config.handle_signals) pthread_sigmask(SIG_BLOCK, &sigs, &old);
 
     for (unsigned c = 0; c < nconsumers; ++c) consumers.emplace_back([this, c] { consumer_main(c); });
-    const unsigned ncpu = std::max(1u, std::thread::hardware_concurrency());
     Log::write(Level::kInfo, -1, "starting",
                cat("\"gateway\":\"", shared->settings.gateway.to_string(), "\",\"shards\":\"",
                             first, "-", last, "\",\"total_shards\":", config.total_shards,
@@ -260,7 +289,7 @@ struct Engine::Impl {
     }
     started_cores.store(true, std::memory_order_release);
     for (unsigned t = 0; t < threads; ++t) {
-      if (absl::Status st = cores[t]->start(static_cast<int>(t % ncpu)); !st.ok()) {
+      if (absl::Status st = cores[t]->start(cpus[t % cpus.size()]); !st.ok()) {
         Log::write(Level::kError, -1, std::string(st.message()));
         rc = 1;
         break;
@@ -319,6 +348,18 @@ struct Engine::Impl {
         st.protocol_errors += c->protocol_errors.load(std::memory_order_relaxed);
         st.shards_connected += c->connected.load(std::memory_order_relaxed);
         st.shards_ready += c->ready.load(std::memory_order_relaxed);
+      }
+      auto late = std::make_unique<engine::Histogram>();
+      for (const auto& c : shared->counters) late->merge_from(c->heartbeat_late);
+      st.heartbeat_lateness = Summarize(*late);
+      st.shards_ever_ready = shared->ever_ready.load(std::memory_order_relaxed);
+      const int64_t all_ready = shared->all_ready_ns.load(std::memory_order_acquire);
+      if (all_ready != 0) {
+        st.all_ready_s = static_cast<double>(
+                             all_ready - std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                             started.time_since_epoch())
+                                             .count()) /
+                         1e9;
       }
     }
     st.cpu_s = CpuSeconds();

@@ -62,6 +62,16 @@ struct Event {
   uint64_t guild_id;      // from d.guild_id; 0 when absent
   uint64_t channel_id;    // from d.channel_id; 0 when absent
   int64_t received_ns;    // steady-clock time the frame was read
+  // Steady-clock time the gateway sent it, from the envelope key "_ts_ns"
+  // that `shardring gateway` adds (same host, same clock: delivery latency
+  // in load tests). Discord sends no such key: 0.
+  int64_t sent_ns;
+};
+
+// Percentiles of a latency distribution (within 3.1 % above the true value).
+struct LatencySummary {
+  uint64_t count = 0;
+  double p50_ms = 0, p99_ms = 0, max_ms = 0;
 };
 
 struct Stats {
@@ -69,6 +79,7 @@ struct Stats {
   uint32_t shards = 0;         // run by this process
   uint32_t shards_ready = 0;   // READY or RESUMED on a live connection
   uint32_t shards_connected = 0;
+  uint32_t shards_ever_ready = 0;  // READY at least once since run()
   uint64_t identifies = 0;
   uint64_t resumes = 0;
   uint64_t reconnects = 0;
@@ -80,6 +91,12 @@ struct Stats {
   double cpu_s = 0;
   uint64_t peak_rss_kib = 0;
   double elapsed_s = 0;
+  // Seconds from run() until every shard of this process had been READY
+  // once: the identify storm (0 until then).
+  double all_ready_s = 0;
+  // Heartbeats sent on their timer: from the deadline to the frame queued
+  // for the socket. A core thread that falls behind shows here first.
+  LatencySummary heartbeat_lateness;
 };
 
 class Engine {

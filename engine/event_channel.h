@@ -61,6 +61,7 @@ struct ChannelEvent {
   std::string_view t;
   std::string_view d;
   int64_t recv_ns;        // steady-clock stamp when the frame was read
+  int64_t sent_ns;        // the gateway's "_ts_ns" send stamp; 0 when absent
 };
 
 class EventChannel {
@@ -84,7 +85,8 @@ class EventChannel {
     size_t n = 0;
     Record r;
     while (n < max && records_.try_pop(r)) {
-      ChannelEvent e{r.shard, r.type, r.seq, r.guild_id, r.channel_id, {}, {}, r.recv_ns};
+      ChannelEvent e{r.shard, r.type, r.seq, r.guild_id, r.channel_id, {}, {}, r.recv_ns,
+                     r.sent_ns};
       const char* base = r.heap != nullptr ? r.heap : arena_.get() + r.offset;
       e.t = std::string_view(base, r.t_len);
       e.d = std::string_view(base + r.t_len, r.d_len);
@@ -119,6 +121,7 @@ class EventChannel {
     uint64_t seq = 0;
     uint64_t guild_id = 0, channel_id = 0;
     int64_t recv_ns = 0;
+    int64_t sent_ns = 0;
     char* heap = nullptr;
     uint32_t offset = 0, d_len = 0;
     uint32_t arena_bytes = 0;
