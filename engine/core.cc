@@ -339,6 +339,8 @@ struct CoreThread::Loop {
       connect_failed(c);
       return;
     }
+    counters.tls_handshakes.fetch_add(1, std::memory_order_relaxed);
+    if (c.tls->is_resumed()) counters.tls_resumed.fetch_add(1, std::memory_order_relaxed);
     start_upgrade(c);
   }
 

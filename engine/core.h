@@ -64,7 +64,7 @@ struct Settings {
 struct CoreCounters {
   std::atomic<uint64_t> identifies{0}, resumes{0}, reconnects{0},
       heartbeats{0}, zombies{0}, replays_skipped{0}, backpressure_ms{0},
-      protocol_errors{0}, filtered{0};
+      protocol_errors{0}, filtered{0}, tls_handshakes{0}, tls_resumed{0};
   std::atomic<uint32_t> connected{0}, ready{0};
   // Heartbeat deadline to frame queued, in ns (this core thread writes).
   Histogram heartbeat_late;

@@ -88,6 +88,8 @@ struct Stats {
   uint64_t replays_skipped = 0;   // replayed seqs not delivered twice
   uint64_t backpressure_ms = 0;   // time shards spent paused on a full ring
   uint64_t protocol_errors = 0;   // connections closed for hostile input
+  uint64_t tls_handshakes = 0;    // completed (wss://)
+  uint64_t tls_resumed = 0;       // of those, resumed from a session ticket
   double cpu_s = 0;
   uint64_t peak_rss_kib = 0;
   double elapsed_s = 0;

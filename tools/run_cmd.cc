@@ -15,6 +15,7 @@
 #include "engine/event_channel.h"
 #include "engine/log.h"
 #include "engine/sink.h"
+#include "tools/live.h"
 #include "tools/options.h"
 
 namespace shardring::tools {
@@ -23,10 +24,11 @@ namespace {
 std::string SummaryJson(const Stats& s) {
   return absl::StrFormat(
       "\"events\":%d,\"shards\":%d,\"identifies\":%d,\"resumes\":%d,\"reconnects\":%d,"
-      "\"zombies\":%d,\"protocol_errors\":%d,\"backpressure_ms\":%d,\"cpu_s\":%.3f,"
+      "\"zombies\":%d,\"protocol_errors\":%d,\"backpressure_ms\":%d,\"tls_handshakes\":%d,"
+      "\"tls_resumed\":%d,\"cpu_s\":%.3f,"
       "\"peak_rss_kib\":%d,\"elapsed_s\":%.3f,\"events_per_s\":%.1f",
       s.events, s.shards, s.identifies, s.resumes, s.reconnects, s.zombies,
-      s.protocol_errors, s.backpressure_ms, s.cpu_s, s.peak_rss_kib, s.elapsed_s,
+      s.protocol_errors, s.backpressure_ms, s.tls_handshakes, s.tls_resumed, s.cpu_s, s.peak_rss_kib, s.elapsed_s,
       s.elapsed_s > 0 ? static_cast<double>(s.events) / s.elapsed_s : 0.0);
 }
 
@@ -105,28 +107,14 @@ int run_main(std::span<const std::string_view> args) {
     return writer;
   };
 
-  const bool tty = isatty(2);
-  uint64_t last_events = 0;
-  double last_elapsed = 0;
+  LiveView live(isatty(2));
   if (o.live) {
     cfg.on_tick = [&](const Stats& s) {
-      const double dt = s.elapsed_s - last_elapsed;
-      const double rate = dt > 0 ? static_cast<double>(s.events - last_events) / dt : 0;
-      last_events = s.events;
-      last_elapsed = s.elapsed_s;
-      std::string line = absl::StrFormat(
-          "live %6.1fs  shards %u/%u ready (%u connected)  events %d (%.0f/s)  identifies %d  "
-          "resumes %d  reconnects %d  rss %.1f MiB",
-          s.elapsed_s, s.shards_ready, s.shards, s.shards_connected, s.events, rate,
-          s.identifies, s.resumes, s.reconnects, static_cast<double>(s.peak_rss_kib) / 1024);
       if (o.log_format == LogFormat::kJson) {
         engine::Log::raw(cat("{\"msg\":\"live\",", SummaryJson(s),
                                       ",\"shards_ready\":", s.shards_ready, "}"));
-      } else if (tty) {
-        std::fprintf(stderr, "\r\033[K%s", line.c_str());
-        std::fflush(stderr);
       } else {
-        engine::Log::raw(line);
+        live.print(s);
       }
     };
   }
@@ -146,7 +134,7 @@ int run_main(std::span<const std::string_view> args) {
     });
   }
   const int rc = eng.run();
-  if (o.live && tty && o.log_format == LogFormat::kText) std::fputs("\n", stderr);
+  live.finish();
   {
     std::lock_guard lock(writers_mu);
     for (auto& w : writers) w->flush();

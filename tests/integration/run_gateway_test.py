@@ -333,6 +333,11 @@ class RunOverTls(unittest.TestCase):
         s = summary_of(p.stderr)
         self.assertGreaterEqual(s["resumes"], 2)
         RunAgainstGateway.check_complete(self, lines, stats, 2)
+        # Reconnects resume TLS from the ticket of the last connection (the
+        # first handshake of each shard is full), and both ends agree.
+        self.assertGreaterEqual(s["tls_handshakes"], 2 + s["resumes"])
+        self.assertGreaterEqual(s["tls_resumed"], s["resumes"])
+        self.assertGreaterEqual(stats["tls_resumed"], s["tls_resumed"])
 
     def test_an_unknown_ca_is_refused_with_a_clear_log_and_no_crash(self):
         gw = Gateway("--shards", 1, "--tls-cert", self.cert, "--tls-key", self.key, tmp=self.tmp)

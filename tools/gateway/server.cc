@@ -230,7 +230,8 @@ struct Server::Shared {
   std::map<uint32_t, std::unique_ptr<ShardStats>> shard_stats;
 
   std::atomic<uint64_t> connections{0}, ws_sessions{0}, identifies{0},
-      resumes{0}, events_sent{0}, rate_limited{0}, http_requests{0};
+      resumes{0}, events_sent{0}, rate_limited{0}, http_requests{0},
+      tls_handshakes{0}, tls_resumed{0};
   std::atomic<bool> stop{false};
   std::vector<int> listen_fds;
   std::vector<std::thread> threads;
@@ -638,6 +639,8 @@ class Worker {
           flush(c);
           return;
         }
+        sh_.tls_handshakes.fetch_add(1, std::memory_order_relaxed);
+        if (c.tls.is_resumed()) sh_.tls_resumed.fetch_add(1, std::memory_order_relaxed);
       }
       while (c.phase != Phase::kDead && !c.draining) {
         size_t produced = 0;
@@ -980,8 +983,9 @@ class Worker {
     while (sh_.opt.identify_window_ms > 0) {
       if (now_ns < allowed) {
         sh_.rate_limited.fetch_add(1, std::memory_order_relaxed);
-        log_line(shard, cat("identify too fast for bucket ", bucket,
-                                     ": op 9"));
+        log_line(shard, cat("identify too fast for bucket ", bucket, " (",
+                            static_cast<double>(allowed - now_ns) / 1e6,
+                            " ms early): op 9"));
         send_text(c, kInvalidSessionFalse);
         return;
       }
@@ -1630,6 +1634,8 @@ Stats Server::stats() const {
   s.events_sent = sh.events_sent.load();
   s.identify_rate_limited = sh.rate_limited.load();
   s.http_requests = sh.http_requests.load();
+  s.tls_handshakes = sh.tls_handshakes.load();
+  s.tls_resumed = sh.tls_resumed.load();
   std::lock_guard<std::mutex> lock(shared_->mu);
   for (const auto& [id, st] : sh.shard_stats) {
     ShardCounters c;
@@ -1650,6 +1656,7 @@ std::string Server::stats_json() const {
       R"(,"resumes":)", s.resumes, R"(,"events_sent":)", s.events_sent,
       R"(,"connections":)", s.connections, R"(,"identify_rate_limited":)",
       s.identify_rate_limited, R"(,"http_requests":)", s.http_requests,
+      R"(,"tls_handshakes":)", s.tls_handshakes, R"(,"tls_resumed":)", s.tls_resumed,
       R"(,"shards":{)");
   bool first = true;
   for (const auto& [id, c] : s.shards) {

@@ -69,6 +69,8 @@ struct Stats {
   uint64_t events_sent = 0;          // dispatch frames queued
   uint64_t identify_rate_limited = 0;  // op 9 for a too-fast identify
   uint64_t http_requests = 0;
+  uint64_t tls_handshakes = 0;       // completed, full or resumed
+  uint64_t tls_resumed = 0;          // of those, resumed (session ticket)
   std::vector<std::pair<uint32_t, ShardCounters>> shards;  // by shard id
 };
 
