@@ -4,6 +4,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tools/load_cmd.h"
 #include "tools/run_cmd.h"
 #if SHARDRING_HAVE_GATEWAY_SERVER
 #include "tools/gateway/gateway_main.h"
@@ -18,6 +19,7 @@ constexpr std::string_view kUsage =
 #if SHARDRING_HAVE_GATEWAY_SERVER
     "  gateway   run a synthetic Discord gateway (load tests, development)\n"
 #endif
+    "  load      load-test the engine against a synthetic gateway and summarise\n"
     "\n"
     "`shardring <command> --help` lists the command's flags.\n";
 }  // namespace
@@ -30,6 +32,7 @@ int main(int argc, char** argv) {
   const std::string_view cmd = argv[1];
   std::vector<std::string_view> args(argv + 2, argv + argc);
   if (cmd == "run") return shardring::tools::run_main(args);
+  if (cmd == "load") return shardring::tools::load_main(args);
 #if SHARDRING_HAVE_GATEWAY_SERVER
   if (cmd == "gateway") return shardring::gatewaysrv::gateway_main(args);
 #endif

@@ -145,4 +145,54 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
   return o;
 }
 
+absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view> args,
+                                               bool* help, std::string* usage) {
+  LoadOptions o;
+  std::optional<std::string> gateway;
+  FlagSet f("load");
+  f.add_int("shards", &o.shards, 1, 1 << 20, "shards to run (default 100)");
+  f.add_double("rate", &o.rate, 0, 1e7, "events/s per shard the gateway sends; 0: unlimited (default 100)");
+  f.add_double("duration", &o.duration_s, 0.1, 1e7, "seconds to run (default 30)");
+  f.add_bool("tls", &o.tls, "the spawned gateway serves wss:// with a throwaway CA");
+  f.add_string("gateway", &gateway, "ws:// or wss:// URL of a running gateway instead of spawning one");
+  f.add_string("ca-file", &o.ca_file, "CA bundle (PEM) for --gateway wss://");
+  f.add_bool("insecure", &o.insecure, "skip certificate checks for --gateway wss:// (loopback only)");
+  f.add_int("threads", &o.threads, 1, 1024, "engine I/O threads (default: the cores left to it)");
+  f.add_int("gateway-threads", &o.gateway_threads, 1, 1024, "cores (and threads) of the spawned gateway (default 1)");
+  f.add_int("consumers", &o.consumers, 1, 256, "engine consumer threads");
+  f.add_int("max-concurrency", &o.max_concurrency, 1, 1 << 16, "identify buckets (default 16)");
+  f.add_int("identify-window-ms", &o.identify_window_ms, 2, 3'600'000,
+            "per-bucket identify window the engine keeps; the spawned gateway enforces "
+            "a quarter of it (default 100; Discord's is 5000)");
+  f.add_int("heartbeat-ms", &o.heartbeat_ms, 100, 3'600'000,
+            "heartbeat_interval the gateway sends (default 41250, Discord's)");
+  f.add_string("mix", &o.mix_file, "event templates for the gateway (its --mix)");
+  f.add_string("json", &o.json_path, "also write the summary as JSON to PATH");
+  *usage = f.usage();
+  if (absl::Status s = f.parse(args, help); !s.ok() || *help) {
+    if (!s.ok()) return s;
+    return o;
+  }
+  if (gateway) {
+    auto u = engine::parse_url(*gateway);
+    if (!u.ok()) return Bad("gateway", sv(u.status().message()));
+    if (u->scheme != engine::Scheme::kWs && u->scheme != engine::Scheme::kWss) {
+      return Bad("gateway", "expected a ws:// or wss:// URL");
+    }
+    const bool loopback = engine::is_loopback_host(u->host);
+    if (u->scheme == engine::Scheme::kWs && !loopback) {
+      return Bad("gateway", cat("plain ws:// is allowed only for loopback hosts; use wss:// for ", u->host));
+    }
+    if (o.insecure && !loopback) {
+      return Bad("insecure", cat("refused for non-loopback host ", u->host));
+    }
+    if (o.tls) return Bad("tls", "applies to the spawned gateway; give --gateway a wss:// URL instead");
+    if (!o.mix_file.empty()) return Bad("mix", "applies to the spawned gateway, not to --gateway");
+    o.gateway = *u;
+  } else if (!o.ca_file.empty() || o.insecure) {
+    return Bad(o.insecure ? "insecure" : "ca-file", "applies to --gateway wss:// only");
+  }
+  return o;
+}
+
 }  // namespace shardring::tools

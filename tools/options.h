@@ -43,6 +43,32 @@ struct RunOptions {
   bool live = false;                 // live view of shards and events on stderr
 };
 
+// `shardring load`: a synthetic gateway (spawned, pinned to its own cores,
+// or --gateway) and the engine with a null sink, measured.
+struct LoadOptions {
+  int64_t shards = 100;
+  double rate = 100;                  // events/s per shard; 0: unlimited
+  double duration_s = 30;
+  bool tls = false;                   // spawned gateway serves wss:// (throwaway CA)
+  std::optional<engine::Url> gateway; // an already running gateway instead
+  std::string ca_file;                // for --gateway wss://
+  bool insecure = false;              // for --gateway wss:// (loopback only)
+  int64_t threads = 0;                // engine I/O threads; 0: its cores
+  int64_t gateway_threads = 1;        // cores given to the spawned gateway
+  int64_t consumers = 1;
+  int64_t max_concurrency = 16;
+  // The engine paces identifies to this window; the spawned gateway enforces
+  // a quarter of it: the slack absorbs its own lag in a connection storm
+  // (measured up to ~65 ms at 2,000 shards on one gateway core).
+  int64_t identify_window_ms = 100;   // compressed: Discord's is 5000
+  int64_t heartbeat_ms = 41250;       // HELLO's interval (Discord's)
+  std::string mix_file;               // gateway --mix
+  std::string json_path;              // summary as JSON
+};
+
+absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view> args,
+                                               bool* help, std::string* usage);
+
 // `env_token` is $DISCORD_TOKEN (null when unset). Sets *help for --help.
 absl::StatusOr<RunOptions> parse_run_options(
     std::span<const std::string_view> args, const char* env_token, bool* help,

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# scripts/load_matrix.sh: `shardring load` at several shard counts, plain and
+# TLS, each REPEATS times; prints a Markdown table of the medians (the figures
+# in README.md come from here) and keeps every run's JSON in OUT_DIR.
+#   bash scripts/load_matrix.sh [REPEATS] [-- extra load flags]
+# Environment: SHARDS ("1 100 2000"), RATE (100), DURATION (30), OUT_DIR.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+REPEATS="${1:-3}"
+shift || true
+[[ "${1:-}" == "--" ]] && shift
+SHARDS="${SHARDS:-1 100 2000}"
+RATE="${RATE:-100}"
+DURATION="${DURATION:-30}"
+OUT_DIR="${OUT_DIR:-build/load-matrix}"
+mkdir -p "$OUT_DIR"
+BIN=build/bin/shardring
+[[ -x $BIN ]] || { echo "load_matrix: build first (cmake --build build)"; exit 1; }
+
+for n in $SHARDS; do
+  for mode in plain tls; do
+    for r in $(seq 1 "$REPEATS"); do
+      out="$OUT_DIR/$n-$mode-$r.json"
+      flags=(--shards "$n" --rate "$RATE" --duration "$DURATION" --json "$out" "$@")
+      [[ $mode == tls ]] && flags+=(--tls)
+      echo "load_matrix: $BIN load ${flags[*]}" >&2
+      "$BIN" load "${flags[@]}" >/dev/null 2>"$OUT_DIR/$n-$mode-$r.log" ||
+        { tail -5 "$OUT_DIR/$n-$mode-$r.log"; exit 1; }
+    done
+  done
+done
+
+/usr/bin/python3 - "$OUT_DIR" "$SHARDS" "$REPEATS" <<'PY'
+import json, os, statistics, sys
+out_dir, shards, repeats = sys.argv[1], sys.argv[2].split(), int(sys.argv[3])
+def med(runs, f):
+    return statistics.median(f(r) for r in runs)
+print("| shards | transport | steady events/s | engine CPU s per M events (steady) | peak RSS MiB | "
+      "RSS KiB per shard | storm s | heartbeat late p50/p99/max ms | delivery p50/p99/max ms |")
+print("|---|---|---|---|---|---|---|---|---|")
+for n in shards:
+    for mode in ("plain", "tls"):
+        runs = [json.load(open(os.path.join(out_dir, f"{n}-{mode}-{r}.json")))
+                for r in range(1, repeats + 1)]
+        hb = lambda k: med(runs, lambda r: r["heartbeat_lateness_ms"][k])
+        dl = lambda k: med(runs, lambda r: r["delivery_latency_ms"][k])
+        print(f"| {n} | {'TLS' if mode == 'tls' else 'plain'} "
+              f"| {med(runs, lambda r: r['steady_events_per_s']):,.0f} "
+              f"| {med(runs, lambda r: r['steady_cpu_s_per_million_events']):.2f} "
+              f"| {med(runs, lambda r: r['peak_rss_kib']) / 1024:.1f} "
+              f"| {med(runs, lambda r: r['rss_per_shard_kib']):.1f} "
+              f"| {med(runs, lambda r: r['storm_s']):.2f} "
+              f"| {hb('p50'):.2f} / {hb('p99'):.2f} / {hb('max'):.2f} "
+              f"| {dl('p50'):.2f} / {dl('p99'):.2f} / {dl('max'):.2f} |")
+PY

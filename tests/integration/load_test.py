@@ -1,0 +1,172 @@
+#!/usr/bin/python3
+"""End-to-end: `shardring load`, real processes on loopback. Checks what a
+user relies on: it spawns its gateway and stops it (nothing left running, on
+a clean end or on SIGINT), the summary's figures agree with what the gateway
+sent, --json writes the same summary, TLS works with its throwaway CA,
+--gateway uses a running gateway, and bad flags exit 2 naming the flag.
+"""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+BIN = os.environ.get("SHARDRING_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/bin"))
+SHARDRING = os.path.join(BIN, "shardring")
+SANITIZED = bool(os.environ.get("SHARDRING_SANITIZED"))
+
+LATENCY_KEYS = {"count", "p50", "p99", "max"}
+
+
+def run_load(*flags, timeout=120):
+    p = subprocess.run([SHARDRING, "load", *map(str, flags)], capture_output=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def gateway_port(stderr):
+    m = re.search(r"against wss?://127\.0\.0\.1:(\d+)/", stderr)
+    return int(m.group(1)) if m else None
+
+
+def port_closed(port):
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+class LoadTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="shardring-load-test.")
+
+    def check_summary(self, summary, shards, heartbeats=True):
+        self.assertEqual(summary["shards"], shards)
+        self.assertGreater(summary["events"], 0)
+        self.assertEqual(summary["shards_ready"], shards)
+        self.assertGreater(summary["storm_s"], 0)
+        self.assertEqual(summary["identifies"], shards)
+        self.assertEqual(summary["reconnects"], 0)
+        self.assertEqual(summary["protocol_errors"], 0)
+        self.assertGreater(summary["cpu_s"], 0)
+        self.assertGreater(summary["peak_rss_kib"], summary["baseline_rss_kib"])
+        for key in ("heartbeat_lateness_ms", "delivery_latency_ms"):
+            lat = summary[key]
+            self.assertEqual(set(lat), LATENCY_KEYS)
+            if lat["count"]:
+                self.assertLessEqual(lat["p50"], lat["p99"])
+                self.assertLessEqual(lat["p99"], lat["max"])
+        if heartbeats:
+            self.assertGreater(summary["heartbeat_lateness_ms"]["count"], 0)
+        # Every dispatch of the mix carries the gateway's stamp (READY does not).
+        self.assertGreater(summary["delivery_latency_ms"]["count"], summary["events"] - 2 * shards)
+
+    def test_spawned_plain_gateway_summary_agrees_with_the_gateway(self):
+        out = os.path.join(self.tmp, "summary.json")
+        rc, stdout, stderr = run_load("--shards", 6, "--rate", 50, "--duration", 3,
+                                      "--heartbeat-ms", 300, "--json", out)
+        self.assertEqual(rc, 0, stderr)
+        with open(out) as f:
+            summary = json.load(f)
+        self.check_summary(summary, 6)
+        self.assertFalse(summary["tls"])
+        # Nothing lost: every event the engine read was one the gateway sent,
+        # and it read nearly all of them (the last few may be in flight at the stop).
+        sent = summary["gateway_events_sent"]
+        self.assertLessEqual(summary["events"], sent)
+        self.assertGreaterEqual(summary["events"], sent * 0.9)
+        self.assertGreater(summary["gateway_cpu_s"], 0)
+        # The human table on stdout, the same JSON as the last stderr line.
+        for label in ("events", "engine cpu", "peak rss", "identify storm",
+                      "heartbeat lateness", "delivery latency"):
+            self.assertIn(label, stdout)
+        last = stderr.strip().splitlines()[-1]
+        self.assertTrue(last.startswith("summary {"), last)
+        self.assertEqual(json.loads(last[len("summary "):]), summary)
+        self.assertIn("live", stderr)
+        # The spawned gateway is gone.
+        port = gateway_port(stderr)
+        self.assertIsNotNone(port, stderr)
+        self.assertTrue(port_closed(port))
+
+    def test_tls_with_a_throwaway_ca(self):
+        out = os.path.join(self.tmp, "summary.json")
+        rc, _, stderr = run_load("--shards", 3, "--rate", 50, "--duration", 3, "--tls",
+                                 "--heartbeat-ms", 300, "--json", out)
+        self.assertEqual(rc, 0, stderr)
+        with open(out) as f:
+            summary = json.load(f)
+        self.assertTrue(summary["tls"])
+        self.check_summary(summary, 3)
+        self.assertIn("wss://127.0.0.1:", stderr)
+
+    def test_sigint_stops_cleanly_and_stops_the_gateway(self):
+        p = subprocess.Popen([SHARDRING, "load", "--shards", "2", "--duration", "60"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(2.5)
+        p.send_signal(signal.SIGINT)
+        stdout, stderr = p.communicate(timeout=30)
+        stderr = stderr.decode()
+        self.assertEqual(p.returncode, 0, stderr)
+        self.assertIn(b"delivery latency", stdout)
+        port = gateway_port(stderr)
+        self.assertIsNotNone(port, stderr)
+        self.assertTrue(port_closed(port))
+
+    def test_uses_a_running_gateway(self):
+        log = open(os.path.join(self.tmp, "gateway.log"), "wb")
+        gw = subprocess.Popen([SHARDRING, "gateway", "--listen", "127.0.0.1:0", "--threads", "1",
+                               "--identify-window-ms", "1", "--rate", "50"],
+                              stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            port = None
+            for _ in range(200):
+                with open(log.name, "rb") as f:
+                    m = re.search(rb"listening on 127\.0\.0\.1:(\d+)", f.read())
+                if m:
+                    port = int(m.group(1))
+                    break
+                time.sleep(0.05)
+            self.assertIsNotNone(port)
+            out = os.path.join(self.tmp, "summary.json")
+            rc, _, stderr = run_load("--gateway", f"ws://127.0.0.1:{port}", "--shards", 2,
+                                     "--duration", 2, "--json", out)
+            self.assertEqual(rc, 0, stderr)
+            with open(out) as f:
+                summary = json.load(f)
+            self.check_summary(summary, 2, heartbeats=False)
+            self.assertNotIn("gateway_events_sent", summary)
+            self.assertEqual(gw.poll(), None)  # not ours to stop
+        finally:
+            gw.terminate()
+            gw.wait(timeout=10)
+            log.close()
+
+    def test_bad_flags_exit_2_naming_the_flag(self):
+        for flags, name in [
+            (["--shards", "0"], "--shards"),
+            (["--rate", "-1"], "--rate"),
+            (["--duration", "abc"], "--duration"),
+            (["--tls", "--gateway", "ws://127.0.0.1:1"], "--tls"),
+            (["--gateway", "ws://gateway.example.com"], "--gateway"),
+            (["--gateway", "http://127.0.0.1:1"], "--gateway"),
+            (["--ca-file", "/x.pem"], "--ca-file"),
+            (["--identify-window-ms", "1"], "--identify-window-ms"),
+            (["--bogus"], "--bogus"),
+        ]:
+            rc, _, stderr = run_load(*flags)
+            self.assertEqual(rc, 2, (flags, stderr))
+            self.assertIn(name, stderr, flags)
+
+    def test_help_lists_the_flags(self):
+        rc, stdout, _ = run_load("--help")
+        self.assertEqual(rc, 0)
+        for flag in ("--shards", "--rate", "--duration", "--tls", "--gateway", "--json"):
+            self.assertIn(flag, stdout)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
