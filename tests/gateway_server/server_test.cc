@@ -342,14 +342,47 @@ TEST(GatewayServer, WrongApiVersionCloses4012) {
   EXPECT_EQ(c.await_close(), 4012);
 }
 
-TEST(GatewayServer, TransportCompressionIsRefusedWith400) {
+TEST(GatewayServer, AnUnknownCompressValueIsRefusedWith400) {
   auto server = Start(Options());
   ASSERT_TRUE(server);
   TestClient c;
   ASSERT_TRUE(c.connect(server->port()));
   int status = 0;
-  EXPECT_FALSE(c.upgrade("/?v=10&encoding=json&compress=zlib-stream", &status));
+  EXPECT_FALSE(c.upgrade("/?v=10&encoding=json&compress=gzip", &status));
   EXPECT_EQ(status, 400);
+}
+
+// compress= in the URL, as Discord: every payload on one stream, binary.
+TEST(GatewayServer, CompressedStreamsCarryHelloReadyAndEvents) {
+  for (auto [name, kind] : {std::pair{"zlib-stream", parse::Compression::kZlibStream},
+                            std::pair{"zstd-stream", parse::Compression::kZstdStream}}) {
+    SCOPED_TRACE(name);
+    GatewayOptions o = Options();
+    o.rate = 0;
+    o.events = 50;
+    auto server = Start(o);
+    ASSERT_TRUE(server);
+    TestClient c;
+    ASSERT_TRUE(c.connect(server->port()));
+    ASSERT_TRUE(c.upgrade(std::string("/?v=10&encoding=json&compress=") + name));
+    c.expect_compression(kind);
+    auto hello = c.next_payload();
+    ASSERT_TRUE(hello);
+    EXPECT_EQ(hello->op, 10);
+    ASSERT_TRUE(c.send_text(identify(0, 1)));
+    auto ready = c.next_payload();
+    ASSERT_TRUE(ready);
+    EXPECT_EQ(ready->t, "READY");
+    uint64_t last = *ready->s;
+    size_t dispatches = 1;
+    while (auto p = c.next_payload(std::chrono::seconds(2))) {
+      ASSERT_EQ(p->op, 0);
+      ASSERT_EQ(*p->s, last + 1);
+      last = *p->s;
+      if (++dispatches == 1 + 2 + 50) break;  // READY, GUILD_CREATEs, events
+    }
+    EXPECT_EQ(dispatches, 1u + 2 + 50);
+  }
 }
 
 TEST(GatewayServer, IdentifyFasterThanItsBucketGetsOp9) {

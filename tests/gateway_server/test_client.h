@@ -24,6 +24,7 @@
 #include "simdjson.h"
 #include "tls/context.h"
 #include "tls/session.h"
+#include "parse/inflate.h"
 #include "ws/decoder.h"
 #include "ws/encoder.h"
 #include "ws/handshake.h"
@@ -246,13 +247,26 @@ class TestClient {
     std::string t;
     std::string raw;
   };
+  // Connected with compress=: binary messages are inflated (and text
+  // messages refused, as the stream must carry every payload).
+  void expect_compression(parse::Compression c) { inflater_.emplace(c); }
+
   std::optional<Payload> next_payload(std::chrono::milliseconds timeout = 5s) {
-    auto r = next(timeout);
-    if (!r || r->kind != ws::MessageKind::kText) {
-      last_close_ = r && r->kind == ws::MessageKind::kClose ? r->close_code : 0;
-      return std::nullopt;
+    const auto want = inflater_ ? ws::MessageKind::kBinary : ws::MessageKind::kText;
+    while (true) {
+      auto r = next(timeout);
+      if (!r || r->kind != want) {
+        last_close_ = r && r->kind == ws::MessageKind::kClose ? r->close_code : 0;
+        return std::nullopt;
+      }
+      if (!inflater_) return parse_payload(r->text);
+      std::string_view payload;
+      const parse::InflateErrc e = inflater_->inflate(
+          std::as_bytes(std::span(r->text.data(), r->text.size())), inflated_, &payload);
+      if (e == parse::InflateErrc::kNeedMore) continue;
+      if (e != parse::InflateErrc::kOk) return std::nullopt;
+      return parse_payload(std::string(payload));
     }
-    return parse_payload(r->text);
   }
 
   static std::optional<Payload> parse_payload(const std::string& text) {
@@ -306,6 +320,8 @@ class TestClient {
   uint16_t last_close() const { return last_close_; }
 
  private:
+  std::optional<parse::Inflater> inflater_;
+  parse::InflateBuffer inflated_;
   ws::MaskKey key() {
     ws::MaskKey k;
     for (auto& b : k) b = static_cast<std::byte>(rng_());

@@ -27,6 +27,7 @@
 #include "engine/uring.h"
 #include "gateway/close_codes.h"
 #include "parse/envelope.h"
+#include "parse/inflate.h"
 #include "simdjson.h"
 #include "tls/context.h"
 #include "tls/session.h"
@@ -55,6 +56,9 @@ constexpr size_t kDecoderMessageLimit = 64 << 10;
 // Identify's intents: every bit Discord defines (1 << 0 .. 1 << 25).
 constexpr int64_t kAllIntents = (int64_t{1} << 26) - 1;
 constexpr uint32_t kMaxShardTotal = 1 << 20;
+// zstd-stream window (2^17 = 128 KiB): each client keeps a window this big
+// per connection for its life, so the gateway asks for a modest one.
+constexpr int kZstdWindowLog = 17;
 // Discord's epoch (2015-01-01) for the snowflakes we mint.
 constexpr int64_t kDiscordEpochMs = 1'420'070'400'000;
 constexpr std::string_view kBotUserId = "1099512211042828288";
@@ -195,6 +199,8 @@ struct Conn {
   ws::Decoder dec{ws::Role::kServer,
                   ws::DecoderOptions{.max_message_bytes = kDecoderMessageLimit}};
   ws::Encoder enc{ws::Role::kServer};
+  // compress= from the upgrade URL: one stream for the connection's life.
+  std::optional<parse::Deflater> deflater;
   std::string out;                  // bytes waiting to be sent (plaintext)
   std::string inflight;             // plain: the batch being sent
   std::vector<std::byte> inflight_tls;  // TLS: the ciphertext being sent
@@ -543,6 +549,10 @@ class Worker {
   }
 
   void send_text(Conn& c, std::string_view payload) {
+    if (c.deflater) {
+      send_compressed(c, payload);
+      return;
+    }
     if (sh_.opt.fragment > 0 && payload.size() > sh_.opt.fragment) {
       const size_t step = sh_.opt.fragment;
       for (size_t off = 0; off < payload.size(); off += step) {
@@ -557,8 +567,37 @@ class Worker {
     (void)c.enc.text(c.out, payload);
   }
 
+  // Transport compression: the payload onto the connection's stream, sent as
+  // binary. With --fragment N, a zlib-stream payload goes out as several
+  // messages of N compressed bytes (a client joins them until the 00 00 ff ff
+  // suffix, as Discord documents); zstd-stream keeps one payload per message
+  // and fragments it into WebSocket continuation frames instead.
+  void send_compressed(Conn& c, std::string_view payload) {
+    compressed_.clear();
+    if (!c.deflater->compress(payload, compressed_)) {
+      terminate(c, "compression failed (out of memory)");
+      return;
+    }
+    const size_t step = sh_.opt.fragment;
+    const auto bytes = std::as_bytes(std::span<const char>(compressed_));
+    if (step == 0 || compressed_.size() <= step) {
+      (void)c.enc.binary(c.out, bytes);
+      return;
+    }
+    const bool zlib = c.deflater->compression() == parse::Compression::kZlibStream;
+    for (size_t off = 0; off < bytes.size(); off += step) {
+      const size_t n = std::min(step, bytes.size() - off);
+      if (zlib) {
+        (void)c.enc.binary(c.out, bytes.subspan(off, n));
+      } else {
+        (void)c.enc.fragment(c.out, off == 0 ? ws::Opcode::kBinary : ws::Opcode::kContinuation,
+                             off + n == bytes.size(), bytes.subspan(off, n));
+      }
+    }
+  }
+
   void send_templated(Conn& c, const Template& t, const Splice& s) {
-    if (sh_.opt.fragment > 0) {
+    if (sh_.opt.fragment > 0 || c.deflater) {
       scratch_.clear();
       append_payload(scratch_, t, s);
       send_text(c, scratch_);
@@ -770,12 +809,17 @@ class Worker {
     }
     const std::string_view q = hs.query();
     if (auto comp = ws::query_param(q, "compress"); comp && !comp->empty()) {
-      // Transport compression is a hook for later work: refused clearly.
-      const std::string body = cat(
-          R"({"message": "transport compression (compress=)", *comp,
-          R"() is not built into this gateway yet; connect without the compress parameter", "code": 0})");
-      http_reply(c, 400, "Bad Request", body, false);
-      return;
+      const auto kind = parse::compression_from_name(*comp);
+      if (!kind) {
+        const std::string body = cat(
+            R"({"message": "compress must be zlib-stream or zstd-stream, not )", *comp,
+            R"(", "code": 0})");
+        http_reply(c, 400, "Bad Request", body, false);
+        return;
+      }
+      if (*kind != parse::Compression::kNone) {
+        c.deflater.emplace(*kind, 0, *kind == parse::Compression::kZstdStream ? kZstdWindowLog : 0);
+      }
     }
     hs.write_accept(c.out);
     c.host = std::string(hs.header("Host").value_or(""));
@@ -1466,6 +1510,7 @@ class Worker {
   Clock::time_point now_;
   std::vector<std::byte> tls_scratch_;
   std::string scratch_;  // a payload being fragmented
+  std::string compressed_;  // a payload's compressed bytes
   std::string pad_;      // a client message copied for padding
   parse::Parser parser_;
   simdjson::dom::parser dom_{kMaxClientPayload + 64};
