@@ -111,6 +111,8 @@ struct Conn {
   std::optional<ws::ClientHandshake> hs;
   ws::Decoder decoder{ws::Role::kClient};
   ws::Encoder encoder{ws::Role::kClient};
+  // Transport compression: a new stream per connection (reset on upgrade).
+  std::optional<parse::Inflater> inflater;
   std::vector<std::byte> out;       // plain: frames waiting for the socket
   std::vector<std::byte> inflight;  // the send in flight
   size_t inflight_off = 0;
@@ -607,6 +609,13 @@ struct CoreThread::Loop {
       }
       disarm(c, TimerKind::kConnectTimeout);
       c.phase = Phase::kOpen;
+      if (s.compression != parse::Compression::kNone) {
+        if (c.inflater) {
+          c.inflater->reset();
+        } else {
+          c.inflater.emplace(s.compression);
+        }
+      }
       c.counted_connected = true;
       counters.connected.fetch_add(1, std::memory_order_relaxed);
       Log::write(Level::kDebug, c.shard, "connected",
@@ -687,11 +696,38 @@ struct CoreThread::Loop {
         perform(c, c.session.on_close(code, now));
         return;
       }
-      case ws::MessageKind::kText:
       case ws::MessageKind::kBinary:
+        if (c.inflater) {
+          inflate(c, msg);
+          return;
+        }
+        [[fallthrough]];
+      case ws::MessageKind::kText:
         on_payload(c, msg.text(), msg.padded);
         return;
     }
+  }
+
+  // One binary message of the compressed stream: inflated into the core's
+  // shared buffer (padded) and parsed in place. A broken stream closes the
+  // connection and resumes: the next connection starts a new stream, and the
+  // gateway replays what this one lost.
+  void inflate(Conn& c, const ws::Message& msg) {
+    const std::string_view m = msg.text();
+    std::string_view payload;
+    const parse::InflateErrc e =
+        c.inflater->inflate(std::as_bytes(std::span(m.data(), m.size())), inflated, &payload);
+    if (e == parse::InflateErrc::kOk) {
+      on_payload(c, payload, true);
+      return;
+    }
+    if (e == parse::InflateErrc::kNeedMore) return;
+    ++counters.protocol_errors;
+    Log::write(Level::kWarn, c.shard, "bad compressed stream from gateway; closing and resuming",
+               cat("\"error\":\"", parse::to_string(e), "\",\"compress\":\"",
+                   parse::to_string(s.compression), "\""));
+    close_resumable(c, e == parse::InflateErrc::kCorrupt ? ws::CloseCode::kInvalidPayload
+                                                         : ws::CloseCode::kMessageTooBig);
   }
 
   // The close frames are queued; the socket closes when they are sent.
@@ -1130,6 +1166,7 @@ struct CoreThread::Loop {
   std::vector<std::byte> plain;
   std::string frame;
   std::string padbuf;
+  parse::InflateBuffer inflated;  // every connection's inflated payload, in turn
   Rng rng;
   Clock::time_point now{};
   const Conn* heartbeat_timer_conn = nullptr;  // set while a heartbeat timer runs

@@ -27,6 +27,7 @@
 #include "engine/resolver.h"
 #include "engine/url.h"
 #include "parse/event_type.h"
+#include "parse/inflate.h"
 #include "tls/context.h"
 
 namespace shardring::engine {
@@ -58,6 +59,7 @@ struct Settings {
   bool routing_keys = true;
   tls::ClientOptions tls;
   unsigned consumers = 1;
+  parse::Compression compression = parse::Compression::kNone;
 };
 
 // Counters one core thread publishes (relaxed atomics, summed when read).

@@ -19,12 +19,18 @@
 #include "engine/rest.h"
 #include "gateway/session.h"
 #include "parse/envelope.h"
+#include "parse/inflate.h"
 
 namespace shardring {
 
 using engine::Level;
 using engine::Log;
 using Clock = std::chrono::steady_clock;
+
+static_assert(static_cast<int>(Compression::kZlibStream) ==
+              static_cast<int>(parse::Compression::kZlibStream));
+static_assert(static_cast<int>(Compression::kZstdStream) ==
+              static_cast<int>(parse::Compression::kZstdStream));
 
 static LatencySummary Summarize(const engine::Histogram& h) {
   LatencySummary s;
@@ -208,11 +214,28 @@ struct Engine::Impl {
     }
     gw->query = engine::set_query_param(gw->query, "v", "10");
     gw->query = engine::set_query_param(gw->query, "encoding", "json");
+    // Transport compression: Config::compress, or a compress= already in
+    // the URL; the two must agree.
+    parse::Compression compression = static_cast<parse::Compression>(config.compress);
+    if (auto v = engine::query_value(gw->query, "compress")) {
+      const auto named = parse::compression_from_name(*v);
+      if (!named || (compression != parse::Compression::kNone && *named != compression)) {
+        Log::write(Level::kError, -1,
+                   cat("the gateway url asks for compress=", *v, ", which ",
+                       named ? "contradicts --compress" : "is not none, zlib-stream or zstd-stream"));
+        return 2;
+      }
+      compression = *named;
+    }
+    if (compression != parse::Compression::kNone) {
+      gw->query = engine::set_query_param(gw->query, "compress", parse::to_string(compression));
+    }
 
     engine::Settings s;
     s.token = config.token;
     s.gateway = *gw;
     s.total_shards = config.total_shards;
+    s.compression = compression;
     s.intents = config.intents;
     s.large_threshold = config.large_threshold;
     s.presence_json = config.presence_json;

@@ -24,6 +24,9 @@
 
 namespace shardring {
 
+// Transport compression (the gateway URL's compress=).
+enum class Compression : uint8_t { kNone, kZlibStream, kZstdStream };
+
 struct Config {
   std::string token;  // never logged; scrubbed from every log line
   // "wss://gateway.discord.gg" (or ws:// on loopback). Empty: ask
@@ -34,6 +37,7 @@ struct Config {
   std::optional<uint32_t> first_shard, last_shard;  // inclusive; all by default
   uint32_t max_concurrency = 0;             // 0: /gateway/bot's, else 1
   uint64_t intents = 513;                   // GUILDS | GUILD_MESSAGES
+  Compression compress = Compression::kNone;
   uint16_t large_threshold = 250;
   std::string presence_json;                // IDENTIFY "presence", optional
   unsigned threads = 0;                     // 0: online cores

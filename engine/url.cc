@@ -125,6 +125,22 @@ bool is_loopback_host(std::string_view host) {
   return false;
 }
 
+std::optional<std::string_view> query_value(std::string_view query, std::string_view key) {
+  size_t start = 0;
+  while (start < query.size()) {
+    const size_t amp = query.find('&', start);
+    const std::string_view part =
+        query.substr(start, amp == std::string_view::npos ? amp : amp - start);
+    const size_t eq = part.find('=');
+    if (part.substr(0, eq) == key) {
+      return eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1);
+    }
+    if (amp == std::string_view::npos) break;
+    start = amp + 1;
+  }
+  return std::nullopt;
+}
+
 std::string set_query_param(std::string_view query, std::string_view key,
                             std::string_view value) {
   std::string out;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -34,6 +35,9 @@ absl::StatusOr<Url> parse_url(std::string_view text);
 
 // 127.0.0.0/8, ::1, and the name "localhost". No name resolution.
 bool is_loopback_host(std::string_view host);
+
+// The value of `key` in a query string (the first one), nullopt when absent.
+std::optional<std::string_view> query_value(std::string_view query, std::string_view key);
 
 // Appends or replaces `key=value` in a query string ("v=10&encoding=json").
 std::string set_query_param(std::string_view query, std::string_view key,

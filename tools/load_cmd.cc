@@ -423,6 +423,9 @@ int load_main(std::span<const std::string_view> args) {
   cfg.ca_file = ca_file;
   cfg.insecure = o.insecure;
   cfg.routing_keys = false;
+  cfg.compress = o.compress == Compress::kZlibStream   ? Compression::kZlibStream
+                 : o.compress == Compress::kZstdStream ? Compression::kZstdStream
+                                                       : Compression::kNone;
   cfg.duration = std::chrono::milliseconds(static_cast<int64_t>(o.duration_s * 1000));
   LiveView live(isatty(2));
   // The first tick after every shard was ready starts the steady state: its
@@ -503,7 +506,7 @@ int load_main(std::span<const std::string_view> args) {
   const double per_shard_kib = static_cast<double>(grown) / static_cast<double>(o.shards);
 
   std::string json = absl::StrFormat(
-      "{\"shards\":%d,\"tls\":%s,\"rate\":%g,\"duration_s\":%g,\"elapsed_s\":%.3f,"
+      "{\"shards\":%d,\"tls\":%s,\"compress\":\"%s\",\"rate\":%g,\"duration_s\":%g,\"elapsed_s\":%.3f,"
       "\"engine_threads\":%d,\"engine_cpus\":\"%s\",\"gateway_cpus\":\"%s\","
       "\"events\":%d,\"events_per_s\":%.1f,\"cpu_s\":%.3f,\"cpu_s_per_million_events\":%.3f,"
       "\"steady_s\":%.3f,\"steady_events_per_s\":%.1f,\"steady_cpu_s_per_million_events\":%.3f,"
@@ -511,7 +514,11 @@ int load_main(std::span<const std::string_view> args) {
       "\"shards_ready\":%d,\"storm_s\":%.3f,\"identifies\":%d,\"resumes\":%d,"
       "\"reconnects\":%d,\"zombies\":%d,\"protocol_errors\":%d,\"backpressure_ms\":%d,"
       "\"heartbeat_lateness_ms\":%s,\"delivery_latency_ms\":%s",
-      o.shards, o.tls || gateway_url.starts_with("wss") ? "true" : "false", o.rate, o.duration_s,
+      o.shards, o.tls || gateway_url.starts_with("wss") ? "true" : "false",
+      o.compress == Compress::kZlibStream   ? "zlib-stream"
+      : o.compress == Compress::kZstdStream ? "zstd-stream"
+                                            : "none",
+      o.rate, o.duration_s,
       s.elapsed_s, o.threads != 0 ? o.threads : static_cast<int64_t>(engine_cpus.size()),
       cpu_list(engine_cpus), cpu_list(gateway_cpus), s.events, eps, s.cpu_s, cpu_per_m, steady_s,
       steady_eps, steady_cpu_per_m, s.peak_rss_kib, baseline_kib, per_shard_kib,
@@ -523,7 +530,7 @@ int load_main(std::span<const std::string_view> args) {
   json += "}";
 
   std::string table = absl::StrFormat(
-      "shardring load: %d shards, %s, rate %s, %.1f s\n"
+      "shardring load: %d shards, %s%s, rate %s, %.1f s\n"
       "  events               %d  (%.0f/s)%s\n"
       "  engine cpu           %.2f s  (%.3f s per million events)%s\n"
       "  steady state         %s\n"
@@ -534,6 +541,9 @@ int load_main(std::span<const std::string_view> args) {
       "  identifies %d  resumes %d  reconnects %d  zombies %d  protocol errors %d  "
       "backpressure %d ms\n",
       o.shards, gateway_url.starts_with("wss") ? "TLS" : "plain",
+      o.compress == Compress::kZlibStream   ? ", zlib-stream"
+      : o.compress == Compress::kZstdStream ? ", zstd-stream"
+                                            : "",
       o.rate > 0 ? absl::StrFormat("%g/s per shard", o.rate) : "unlimited", s.elapsed_s,
       s.events, eps,
       gateway_sent ? absl::StrFormat("  gateway sent %d", *gateway_sent) : "", s.cpu_s,

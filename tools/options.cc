@@ -160,6 +160,8 @@ absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view>
   f.add_int("threads", &o.threads, 1, 1024, "engine I/O threads (default: the cores left to it)");
   f.add_int("gateway-threads", &o.gateway_threads, 1, 1024, "cores (and threads) of the spawned gateway (default 1)");
   f.add_int("consumers", &o.consumers, 1, 256, "engine consumer threads");
+  std::string compress = "none";
+  f.add_string("compress", &compress, "transport compression: none | zlib-stream | zstd-stream");
   f.add_int("max-concurrency", &o.max_concurrency, 1, 1 << 16, "identify buckets (default 16)");
   f.add_int("identify-window-ms", &o.identify_window_ms, 2, 3'600'000,
             "per-bucket identify window the engine keeps; the spawned gateway enforces "
@@ -173,6 +175,10 @@ absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view>
     if (!s.ok()) return s;
     return o;
   }
+  if (compress == "none") o.compress = Compress::kNone;
+  else if (compress == "zlib-stream") o.compress = Compress::kZlibStream;
+  else if (compress == "zstd-stream") o.compress = Compress::kZstdStream;
+  else return Bad("compress", cat("expected none, zlib-stream or zstd-stream, got '", compress, "'"));
   if (gateway) {
     auto u = engine::parse_url(*gateway);
     if (!u.ok()) return Bad("gateway", sv(u.status().message()));

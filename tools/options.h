@@ -56,6 +56,7 @@ struct LoadOptions {
   int64_t threads = 0;                // engine I/O threads; 0: its cores
   int64_t gateway_threads = 1;        // cores given to the spawned gateway
   int64_t consumers = 1;
+  Compress compress = Compress::kNone;
   int64_t max_concurrency = 16;
   // The engine paces identifies to this window; the spawned gateway enforces
   // a quarter of it: the slack absorbs its own lag in a connection storm

@@ -56,11 +56,6 @@ int run_main(std::span<const std::string_view> args) {
                                                           : engine::Log::Format::kText,
                          live_tty ? engine::Level::kWarn : engine::Level::kInfo);
   engine::Log::set_secret(o.token);
-  if (o.compress != Compress::kNone) {
-    std::cerr << "shardring run: --compress: transport compression is not available in this "
-                 "build yet; use --compress none\n";
-    return 2;
-  }
 
   Config cfg;
   cfg.token = o.token;
@@ -73,6 +68,9 @@ int run_main(std::span<const std::string_view> args) {
   }
   if (o.max_concurrency) cfg.max_concurrency = static_cast<uint32_t>(*o.max_concurrency);
   cfg.intents = static_cast<uint64_t>(o.intents);
+  cfg.compress = o.compress == Compress::kZlibStream   ? Compression::kZlibStream
+                 : o.compress == Compress::kZstdStream ? Compression::kZstdStream
+                                                       : Compression::kNone;
   cfg.large_threshold = static_cast<uint16_t>(o.large_threshold);
   cfg.threads = static_cast<unsigned>(o.threads);
   cfg.consumers = static_cast<unsigned>(o.consumers);

@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import unittest
+import zlib
 
 BIN = os.environ.get("SHARDRING_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/bin"))
 SHARDRING = os.path.join(BIN, "shardring")
@@ -84,9 +85,10 @@ class HostileGateway(threading.Thread):
     """Connection 1: HELLO, IDENTIFY -> READY + 3 events, then `bad` bytes;
     records the client's close code. Connection 2: expects RESUME."""
 
-    def __init__(self, bad):
+    def __init__(self, bad, compress=False):
         super().__init__(daemon=True)
         self.bad = bad
+        self.compress = compress  # zlib-stream: every payload on one deflate stream
         self.lsock = socket.socket()
         self.lsock.bind(("127.0.0.1", 0))
         self.lsock.listen(4)
@@ -96,20 +98,26 @@ class HostileGateway(threading.Thread):
         self.second = None
         self.error = None
 
+    def payload(self, stream, obj):
+        if stream is None:
+            return text(obj)
+        return frame(2, stream.compress(json.dumps(obj).encode()) + stream.flush(zlib.Z_SYNC_FLUSH))
+
     def run(self):
         try:
             s, _ = self.lsock.accept()
             c = Conn(s)
             c.handshake()
-            s.sendall(text({"op": 10, "d": {"heartbeat_interval": 30000}, "s": None, "t": None}))
+            z = zlib.compressobj() if self.compress else None
+            s.sendall(self.payload(z, {"op": 10, "d": {"heartbeat_interval": 30000}, "s": None, "t": None}))
             op, data = c.read_frame()
             assert json.loads(data)["op"] == 2, data
-            s.sendall(text({"op": 0, "s": 1, "t": "READY", "d": {
+            s.sendall(self.payload(z, {"op": 0, "s": 1, "t": "READY", "d": {
                 "v": 10, "session_id": "abc123", "resume_gateway_url": f"ws://127.0.0.1:{self.port}",
                 "user": {"id": "1"}, "guilds": []}}))
             for seq in (2, 3, 4):
-                s.sendall(text({"op": 0, "s": seq, "t": "MESSAGE_CREATE", "d": {"n": seq}}))
-            s.sendall(self.bad)
+                s.sendall(self.payload(z, {"op": 0, "s": seq, "t": "MESSAGE_CREATE", "d": {"n": seq}}))
+            s.sendall(self.bad(z) if callable(self.bad) else self.bad)
             s.settimeout(5)
             while True:
                 op, data = c.read_frame()
@@ -120,11 +128,12 @@ class HostileGateway(threading.Thread):
             s2, _ = self.lsock.accept()
             c2 = Conn(s2)
             c2.handshake()
-            s2.sendall(text({"op": 10, "d": {"heartbeat_interval": 30000}}))
+            z2 = zlib.compressobj() if self.compress else None  # a new connection, a new stream
+            s2.sendall(self.payload(z2, {"op": 10, "d": {"heartbeat_interval": 30000}}))
             s2.settimeout(5)
             op, data = c2.read_frame()
             self.second = json.loads(data)
-            s2.sendall(text({"op": 0, "s": 5, "t": "RESUMED", "d": {}}))
+            s2.sendall(self.payload(z2, {"op": 0, "s": 5, "t": "RESUMED", "d": {}}))
             time.sleep(0.5)
             s2.close()
         except Exception as e:  # reported by the test
@@ -146,27 +155,48 @@ class HostileFrames(unittest.TestCase):
         ("a message over the size limit", frame(1, b"[" + b"1," * (9 << 19))[:4096], 1009),
     ]
 
+    # zlib-stream (`run --compress zlib-stream`): a broken stream closes and
+    # the next connection resumes on a new stream.
+    COMPRESSED_CASES = [
+        ("garbage inside the deflate stream",
+         lambda z: frame(2, b"\xde\xad\xbe\xef not deflate \x00\x00\xff\xff"), 1007),
+        ("a decompression bomb (64 MiB of one byte)",
+         lambda z: frame(2, z.compress(b'{"op":0,"s":5,"t":"X","d":"' + b"a" * (64 << 20) + b'"}')
+                         + z.flush(zlib.Z_SYNC_FLUSH)), 1009),
+        ("a payload that is not JSON, well compressed",
+         lambda z: frame(2, z.compress(b'{"op":0,"s":5,"d":{]}') + z.flush(zlib.Z_SYNC_FLUSH)), 1007),
+    ]
+
+    def run_case(self, bad, want, compress):
+        gw = HostileGateway(bad, compress=compress)
+        gw.start()
+        out = os.path.join(tempfile.mkdtemp(), "events.ndjson")
+        p = subprocess.run(
+            [SHARDRING, "run", "--gateway", f"ws://127.0.0.1:{gw.port}", "--total-shards", "1",
+             "--duration", "2.5", "--sink", "ndjson:" + out,
+             "--compress", "zlib-stream" if compress else "none"],
+            capture_output=True, timeout=30)
+        gw.join(10)
+        self.assertIsNone(gw.error, gw.error)
+        self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
+        self.assertEqual(gw.close_code, want, p.stderr.decode()[-1500:])
+        self.assertIsNotNone(gw.second, "the shard did not come back")
+        self.assertEqual(gw.second["op"], 6, gw.second)  # RESUME, not IDENTIFY
+        self.assertEqual(gw.second["d"]["session_id"], "abc123")
+        self.assertEqual(gw.second["d"]["seq"], 4)
+        with open(out, "rb") as f:
+            seqs = [json.loads(l)["seq"] for l in f.read().splitlines()]
+        self.assertEqual(seqs, [1, 2, 3, 4, 5])
+
+    def test_a_broken_compressed_stream_closes_with_the_right_code_and_the_shard_resumes(self):
+        for name, bad, want in self.COMPRESSED_CASES:
+            with self.subTest(name):
+                self.run_case(bad, want, compress=True)
+
     def test_each_hostile_frame_closes_with_the_right_code_and_the_shard_resumes(self):
         for name, bad, want in self.CASES:
             with self.subTest(name):
-                gw = HostileGateway(bad)
-                gw.start()
-                out = os.path.join(tempfile.mkdtemp(), "events.ndjson")
-                p = subprocess.run(
-                    [SHARDRING, "run", "--gateway", f"ws://127.0.0.1:{gw.port}", "--total-shards", "1",
-                     "--duration", "2.5", "--sink", "ndjson:" + out],
-                    capture_output=True, timeout=30)
-                gw.join(10)
-                self.assertIsNone(gw.error, gw.error)
-                self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
-                self.assertEqual(gw.close_code, want, p.stderr.decode()[-1500:])
-                self.assertIsNotNone(gw.second, "the shard did not come back")
-                self.assertEqual(gw.second["op"], 6, gw.second)  # RESUME, not IDENTIFY
-                self.assertEqual(gw.second["d"]["session_id"], "abc123")
-                self.assertEqual(gw.second["d"]["seq"], 4)
-                with open(out, "rb") as f:
-                    seqs = [json.loads(l)["seq"] for l in f.read().splitlines()]
-                self.assertEqual(seqs, [1, 2, 3, 4, 5])
+                self.run_case(bad, want, compress=False)
 
 
 if __name__ == "__main__":

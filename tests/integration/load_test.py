@@ -133,6 +133,7 @@ class LoadTest(unittest.TestCase):
             self.assertIsNotNone(port)
             out = os.path.join(self.tmp, "summary.json")
             rc, _, stderr = run_load("--gateway", f"ws://127.0.0.1:{port}", "--shards", 2,
+                                     "--max-concurrency", 1,
                                      "--duration", 2, "--json", out)
             self.assertEqual(rc, 0, stderr)
             with open(out) as f:

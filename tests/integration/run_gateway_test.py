@@ -316,6 +316,60 @@ def make_pki(tmp):
             os.path.join(tmp, "server.key"))
 
 
+class RunWithCompression(unittest.TestCase):
+    """`run --compress zlib-stream|zstd-stream` against the gateway's own
+    deflate/zstd streams: every event once, in order, d byte for byte, across
+    dropped connections (each a new stream) and with payloads split across
+    messages (zlib) or WebSocket fragments (zstd)."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="shardring-compress-")
+
+    def check(self, mode, *gateway_flags):
+        gw = Gateway("--shards", 2, "--rate", 300, "--events", 500, "--close-every", 200,
+                     "--identify-window-ms", 50, *gateway_flags, tmp=self.tmp)
+        p, lines = run_engine(gw, "--duration", 4, "--identify-window-ms", 60, "--compress", mode,
+                              tmp=self.tmp)
+        stats = gw.stop()
+        self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
+        s = summary_of(p.stderr)
+        self.assertEqual(s["protocol_errors"], 0, p.stderr.decode()[-2000:])
+        self.assertGreaterEqual(s["resumes"], 2)
+        RunAgainstGateway.check_complete(self, lines, stats, 2)
+        # The large GUILD_CREATE (several hundred KB) came through whole.
+        self.assertTrue(any(b'"large":true' in l for l in lines))
+        return lines
+
+    def test_zlib_stream(self):
+        self.check("zlib-stream")
+
+    def test_zstd_stream(self):
+        self.check("zstd-stream")
+
+    def test_zlib_stream_payloads_split_across_messages(self):
+        self.check("zlib-stream", "--fragment", 7)
+
+    def test_zstd_stream_payloads_in_fragments(self):
+        self.check("zstd-stream", "--fragment", 7)
+
+    def test_the_same_bytes_as_without_compression(self):
+        mix = os.path.join(self.tmp, "mix.jsonl")
+        d = '{"content":"caf\\u00e9 \\ud83d\\ude00 😀  spaced  ","n":1.50E+3,"nested":[{"a":null}]}'
+        with open(mix, "w") as f:
+            f.write('{"op":0,"t":"MESSAGE_CREATE","d":' + d + '}\n')
+        for mode in ("zlib-stream", "zstd-stream"):
+            with self.subTest(mode):
+                gw = Gateway("--shards", 1, "--rate", 100, "--events", 20, "--guilds-per-shard", 0,
+                             "--mix", mix, tmp=self.tmp)
+                p, lines = run_engine(gw, "--duration", 1.5, "--compress", mode, tmp=self.tmp)
+                gw.stop()
+                self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
+                msgs = [l for l in lines if b'"t":"MESSAGE_CREATE"' in l]
+                self.assertEqual(len(msgs), 20)
+                for l in msgs:
+                    self.assertTrue(l.endswith(b',"d":' + d.encode() + b'}'), l)
+
+
 class RunOverTls(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="shardring-tls-")
