@@ -98,6 +98,21 @@ if [[ ! -f "$CACHE/npm/node_modules/@discordjs/ws/package.json" ]] ||
     echo "setup: WARNING: could not install @discordjs/ws; its interoperability test will be skipped" >&2
   fi
 fi
+# zlib-sync: what @discordjs/ws 1.x inflates zlib-stream with (a native
+# module, built here with node-gyp against the installed Node's headers).
+ZLIB_SYNC_VERSION=0.1.10
+if [[ -d "$CACHE/npm/node_modules/@discordjs/ws" ]] &&
+   { [[ ! -f "$CACHE/npm/node_modules/zlib-sync/package.json" ]] ||
+     ! grep -q "\"version\": \"$ZLIB_SYNC_VERSION\"" "$CACHE/npm/node_modules/zlib-sync/package.json"; }; then
+  nodedir=()
+  for d in /usr /usr/local; do
+    [[ -f "$d/include/node/node.h" ]] && { nodedir=(--nodedir="$d"); break; }
+  done
+  if ! npm install --prefix "$CACHE/npm" --no-audit --no-fund --loglevel=error "${nodedir[@]}" \
+      "zlib-sync@$ZLIB_SYNC_VERSION" >/dev/null 2>&1; then
+    echo "setup: WARNING: could not build zlib-sync; discord.js's zlib-stream test will be skipped" >&2
+  fi
+fi
 
 if [[ "${SHARDRING_SYSTEM_WOLFSSL:-0}" != 1 ]]; then
   if build_wolfssl; then

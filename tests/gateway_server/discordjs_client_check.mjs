@@ -3,12 +3,15 @@
 // gateway's address and the identify throttler lets every shard through
 // (the gateway enforces its own buckets). Checks that every shard
 // identifies, gets READY, heartbeats (ACKed) and receives dispatches with
-// consecutive seqs. Exit 0 on success; prints what failed otherwise.
-//   node discordjs_client_check.mjs PORT SHARDS
-import { WebSocketManager, WebSocketShardEvents } from '@discordjs/ws';
+// consecutive seqs. With `zlib-stream`, the shards connect with
+// compress=zlib-stream (inflated by zlib-sync) and the check also requires
+// that discord.js reported that mode. Exit 0 on success; prints what failed.
+//   node discordjs_client_check.mjs PORT SHARDS [zlib-stream]
+import { CompressionMethod, WebSocketManager, WebSocketShardEvents } from '@discordjs/ws';
 
 const port = Number(process.argv[2]);
 const shards = Number(process.argv[3] ?? 2);
+const zlibStream = process.argv[4] === 'zlib-stream';
 const rest = {
   async get(route) {
     if (!route.startsWith('/gateway/bot')) throw new Error(`unexpected REST call ${route}`);
@@ -25,6 +28,11 @@ const manager = new WebSocketManager({
   rest,
   shardCount: shards,
   buildIdentifyThrottler: async () => ({ async waitForIdentify() {} }),
+  ...(zlibStream ? { compression: CompressionMethod.ZlibStream } : {}),
+});
+let sawZlibStream = false;
+manager.on(WebSocketShardEvents.Debug, ({ message }) => {
+  if (/compression: zlib-stream/.test(message)) sawZlibStream = true;
 });
 
 const ready = new Set();
@@ -59,6 +67,7 @@ await manager.destroy({ code: 1000, reason: 'check done' });
 const summary = [...Array(shards).keys()].map(
   (id) => `shard ${id}: ready=${ready.has(id)} heartbeats=${heartbeats.get(id) ?? 0} dispatches=${dispatches.get(id) ?? 0}`);
 console.log(summary.join('\n'));
+if (zlibStream && !sawZlibStream && !failure) failure = 'discord.js did not connect with zlib-stream';
 const ok = !failure && [...Array(shards).keys()].every(
   (id) => ready.has(id) && (heartbeats.get(id) ?? 0) >= 2 && (dispatches.get(id) ?? 0) >= 50);
 if (!ok) {
