@@ -1,6 +1,9 @@
 // bench/parse_envelope_bench.cc: the gateway envelope parser over the real
-// corpus, against simdjson::validate_utf8 over the same bytes (the floor any
-// parser that checks its input must pay) and memcpy.
+// corpus, against what other gateway libraries parse with, each building its
+// full DOM of the same bytes (simdjson DOM, RapidJSON, nlohmann::json), and
+// against simdjson::validate_utf8 over the same bytes (the floor any parser
+// that checks its input must pay) and memcpy.
+// bench/parse_compare.sh runs it with repetitions and prints median ratios.
 //
 // Message sets:
 //   mix      dispatch frames of 128 B .. 4 KiB (full op 0 frames, bare d files
@@ -12,6 +15,14 @@
 // layer hands them over. Bytes/s counts message bytes; items/s counts events.
 #include <benchmark/benchmark.h>
 #include <simdjson.h>
+#if __has_include(<rapidjson/document.h>)
+#include <rapidjson/document.h>
+#define SHARDRING_HAVE_RAPIDJSON 1
+#endif
+#if __has_include(<nlohmann/json.hpp>)
+#include <nlohmann/json.hpp>
+#define SHARDRING_HAVE_NLOHMANN 1
+#endif
 
 #include <cstring>
 #include <string>
@@ -61,7 +72,10 @@ void finish(benchmark::State& state, const MessageSet& set) {
                           int64_t(set.spans.size()));
 }
 
-enum class Mode { kFull, kEnvelope, kRouting, kFullRouting, kTypeOnly, kUtf8, kMemcpy };
+enum class Mode {
+  kFull, kEnvelope, kRouting, kFullRouting, kTypeOnly, kUtf8, kMemcpy,
+  kSimdjsonDom, kRapidJson, kNlohmann,
+};
 
 void run(benchmark::State& state, const MessageSet* set, Mode mode) {
   const std::vector<std::string_view> msgs = set->views();
@@ -69,6 +83,7 @@ void run(benchmark::State& state, const MessageSet* set, Mode mode) {
   Envelope env;
   EventName name;
   std::string sink(set->arena.size(), '\0');
+  simdjson::dom::parser dom;
   for (auto _ : state) {
     for (std::string_view m : msgs) {
       switch (mode) {
@@ -107,6 +122,38 @@ void run(benchmark::State& state, const MessageSet* set, Mode mode) {
           benchmark::DoNotOptimize(sink.data());
           benchmark::ClobberMemory();
           break;
+        case Mode::kSimdjsonDom: {  // the padding is there: no copy
+          simdjson::dom::element doc;
+          if (dom.parse(m.data(), m.size(), false).get(doc) != simdjson::SUCCESS) {
+            state.SkipWithError("simdjson DOM failed");
+            return;
+          }
+          benchmark::DoNotOptimize(doc);
+          break;
+        }
+        case Mode::kRapidJson: {
+#ifdef SHARDRING_HAVE_RAPIDJSON
+          rapidjson::Document doc;
+          doc.Parse<rapidjson::kParseValidateEncodingFlag>(m.data(), m.size());
+          if (doc.HasParseError()) {
+            state.SkipWithError("RapidJSON failed");
+            return;
+          }
+          benchmark::DoNotOptimize(doc);
+#endif
+          break;
+        }
+        case Mode::kNlohmann: {
+#ifdef SHARDRING_HAVE_NLOHMANN
+          auto doc = nlohmann::json::parse(m.begin(), m.end(), nullptr, false);
+          if (doc.is_discarded()) {
+            state.SkipWithError("nlohmann failed");
+            return;
+          }
+          benchmark::DoNotOptimize(doc);
+#endif
+          break;
+        }
       }
     }
   }
@@ -144,6 +191,13 @@ int main(int argc, char** argv) {
       {"BM_ParseEventTypeOnly", Mode::kTypeOnly},
       {"BM_SimdjsonValidateUtf8", Mode::kUtf8},
       {"BM_Memcpy", Mode::kMemcpy},
+      {"BM_PeerSimdjsonDom", Mode::kSimdjsonDom},
+#ifdef SHARDRING_HAVE_RAPIDJSON
+      {"BM_PeerRapidJson", Mode::kRapidJson},
+#endif
+#ifdef SHARDRING_HAVE_NLOHMANN
+      {"BM_PeerNlohmann", Mode::kNlohmann},
+#endif
   };
   for (const auto& [label, set] : sets) {
     for (const auto& [name, mode] : kModes) {
