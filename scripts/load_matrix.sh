@@ -3,7 +3,8 @@
 # TLS, each REPEATS times; prints a Markdown table of the medians (the figures
 # in README.md come from here) and keeps every run's JSON in OUT_DIR.
 #   bash scripts/load_matrix.sh [REPEATS] [-- extra load flags]
-# Environment: SHARDS ("1 100 2000"), RATE (100), DURATION (30), OUT_DIR.
+# Environment: SHARDS ("1 100 2000"), RATE (100), DURATION (30), OUT_DIR,
+# MODES ("plain tls"; also zlib, zstd, tls-zlib, tls-zstd for --compress).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -18,12 +19,15 @@ mkdir -p "$OUT_DIR"
 BIN=build/bin/shardring
 [[ -x $BIN ]] || { echo "load_matrix: build first (cmake --build build)"; exit 1; }
 
+MODES="${MODES:-plain tls}"
 for n in $SHARDS; do
-  for mode in plain tls; do
+  for mode in $MODES; do
     for r in $(seq 1 "$REPEATS"); do
       out="$OUT_DIR/$n-$mode-$r.json"
       flags=(--shards "$n" --rate "$RATE" --duration "$DURATION" --json "$out" "$@")
-      [[ $mode == tls ]] && flags+=(--tls)
+      [[ $mode == tls* ]] && flags+=(--tls)
+      [[ $mode == *zlib ]] && flags+=(--compress zlib-stream)
+      [[ $mode == *zstd ]] && flags+=(--compress zstd-stream)
       echo "load_matrix: $BIN load ${flags[*]}" >&2
       "$BIN" load "${flags[@]}" >/dev/null 2>"$OUT_DIR/$n-$mode-$r.log" ||
         { tail -5 "$OUT_DIR/$n-$mode-$r.log"; exit 1; }
@@ -31,21 +35,21 @@ for n in $SHARDS; do
   done
 done
 
-/usr/bin/python3 - "$OUT_DIR" "$SHARDS" "$REPEATS" <<'PY'
+/usr/bin/python3 - "$OUT_DIR" "$SHARDS" "$REPEATS" "$MODES" <<'PY'
 import json, os, statistics, sys
-out_dir, shards, repeats = sys.argv[1], sys.argv[2].split(), int(sys.argv[3])
+out_dir, shards, repeats, modes = sys.argv[1], sys.argv[2].split(), int(sys.argv[3]), sys.argv[4].split()
 def med(runs, f):
     return statistics.median(f(r) for r in runs)
 print("| shards | transport | steady events/s | engine CPU s per M events (steady) | peak RSS MiB | "
       "RSS KiB per shard | storm s | heartbeat late p50/p99/max ms | delivery p50/p99/max ms |")
 print("|---|---|---|---|---|---|---|---|---|")
 for n in shards:
-    for mode in ("plain", "tls"):
+    for mode in modes:
         runs = [json.load(open(os.path.join(out_dir, f"{n}-{mode}-{r}.json")))
                 for r in range(1, repeats + 1)]
         hb = lambda k: med(runs, lambda r: r["heartbeat_lateness_ms"][k])
         dl = lambda k: med(runs, lambda r: r["delivery_latency_ms"][k])
-        print(f"| {n} | {'TLS' if mode == 'tls' else 'plain'} "
+        print(f"| {n} | {mode} "
               f"| {med(runs, lambda r: r['steady_events_per_s']):,.0f} "
               f"| {med(runs, lambda r: r['steady_cpu_s_per_million_events']):.2f} "
               f"| {med(runs, lambda r: r['peak_rss_kib']) / 1024:.1f} "

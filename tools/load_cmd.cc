@@ -388,6 +388,7 @@ int load_main(std::span<const std::string_view> args) {
         "--rate", absl::StrFormat("%g", o.rate),
         "--stats-json", stats_path};
     if (!o.mix_file.empty()) argv.insert(argv.end(), {"--mix", o.mix_file});
+    if (o.idle) argv.insert(argv.end(), {"--events", "0", "--guilds-per-shard", "0"});
     if (o.tls) {
       auto pki = make_throwaway_pki(tmp.path());
       if (!pki.ok()) {
@@ -506,7 +507,7 @@ int load_main(std::span<const std::string_view> args) {
   const double per_shard_kib = static_cast<double>(grown) / static_cast<double>(o.shards);
 
   std::string json = absl::StrFormat(
-      "{\"shards\":%d,\"tls\":%s,\"compress\":\"%s\",\"rate\":%g,\"duration_s\":%g,\"elapsed_s\":%.3f,"
+      "{\"shards\":%d,\"idle\":%s,\"tls\":%s,\"compress\":\"%s\",\"rate\":%g,\"duration_s\":%g,\"elapsed_s\":%.3f,"
       "\"engine_threads\":%d,\"engine_cpus\":\"%s\",\"gateway_cpus\":\"%s\","
       "\"events\":%d,\"events_per_s\":%.1f,\"cpu_s\":%.3f,\"cpu_s_per_million_events\":%.3f,"
       "\"steady_s\":%.3f,\"steady_events_per_s\":%.1f,\"steady_cpu_s_per_million_events\":%.3f,"
@@ -514,7 +515,7 @@ int load_main(std::span<const std::string_view> args) {
       "\"shards_ready\":%d,\"storm_s\":%.3f,\"identifies\":%d,\"resumes\":%d,"
       "\"reconnects\":%d,\"zombies\":%d,\"protocol_errors\":%d,\"backpressure_ms\":%d,"
       "\"heartbeat_lateness_ms\":%s,\"delivery_latency_ms\":%s",
-      o.shards, o.tls || gateway_url.starts_with("wss") ? "true" : "false",
+      o.shards, o.idle ? "true" : "false", o.tls || gateway_url.starts_with("wss") ? "true" : "false",
       o.compress == Compress::kZlibStream   ? "zlib-stream"
       : o.compress == Compress::kZstdStream ? "zstd-stream"
                                             : "none",
@@ -544,7 +545,10 @@ int load_main(std::span<const std::string_view> args) {
       o.compress == Compress::kZlibStream   ? ", zlib-stream"
       : o.compress == Compress::kZstdStream ? ", zstd-stream"
                                             : "",
-      o.rate > 0 ? absl::StrFormat("%g/s per shard", o.rate) : "unlimited", s.elapsed_s,
+      o.idle       ? std::string("idle (no events)")
+      : o.rate > 0 ? absl::StrFormat("%g/s per shard", o.rate)
+                   : std::string("unlimited"),
+      s.elapsed_s,
       s.events, eps,
       gateway_sent ? absl::StrFormat("  gateway sent %d", *gateway_sent) : "", s.cpu_s,
       cpu_per_m,

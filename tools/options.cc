@@ -154,6 +154,8 @@ absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view>
   f.add_double("rate", &o.rate, 0, 1e7, "events/s per shard the gateway sends; 0: unlimited (default 100)");
   f.add_double("duration", &o.duration_s, 0.1, 1e7, "seconds to run (default 30)");
   f.add_bool("tls", &o.tls, "the spawned gateway serves wss:// with a throwaway CA");
+  f.add_bool("idle", &o.idle,
+             "the spawned gateway sends READY and heartbeat ACKs only: memory per idle shard");
   f.add_string("gateway", &gateway, "ws:// or wss:// URL of a running gateway instead of spawning one");
   f.add_string("ca-file", &o.ca_file, "CA bundle (PEM) for --gateway wss://");
   f.add_bool("insecure", &o.insecure, "skip certificate checks for --gateway wss:// (loopback only)");
@@ -194,6 +196,7 @@ absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view>
     }
     if (o.tls) return Bad("tls", "applies to the spawned gateway; give --gateway a wss:// URL instead");
     if (!o.mix_file.empty()) return Bad("mix", "applies to the spawned gateway, not to --gateway");
+    if (o.idle) return Bad("idle", "applies to the spawned gateway, not to --gateway");
     o.gateway = *u;
   } else if (!o.ca_file.empty() || o.insecure) {
     return Bad(o.insecure ? "insecure" : "ca-file", "applies to --gateway wss:// only");

@@ -50,6 +50,7 @@ struct LoadOptions {
   double rate = 100;                  // events/s per shard; 0: unlimited
   double duration_s = 30;
   bool tls = false;                   // spawned gateway serves wss:// (throwaway CA)
+  bool idle = false;                  // spawned gateway sends no events (memory per idle shard)
   std::optional<engine::Url> gateway; // an already running gateway instead
   std::string ca_file;                // for --gateway wss://
   bool insecure = false;              // for --gateway wss:// (loopback only)

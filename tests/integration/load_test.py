@@ -103,6 +103,32 @@ class LoadTest(unittest.TestCase):
         self.check_summary(summary, 3)
         self.assertIn("wss://127.0.0.1:", stderr)
 
+    def test_idle_shards_get_only_ready(self):
+        out = os.path.join(self.tmp, "summary.json")
+        rc, stdout, stderr = run_load("--shards", 20, "--idle", "--duration", 2, "--json", out)
+        self.assertEqual(rc, 0, stderr)
+        with open(out) as f:
+            summary = json.load(f)
+        self.assertTrue(summary["idle"])
+        self.assertEqual(summary["events"], 20)  # one READY each, nothing else
+        self.assertEqual(summary["gateway_events_sent"], 20)
+        self.assertEqual(summary["shards_ready"], 20)
+        self.assertGreater(summary["rss_per_shard_kib"], 0)
+        self.assertIn("idle", stdout)
+
+    def test_compressed(self):
+        for mode in ("zlib-stream", "zstd-stream"):
+            with self.subTest(mode):
+                out = os.path.join(self.tmp, "summary.json")
+                rc, _, stderr = run_load("--shards", 3, "--rate", 50, "--duration", 2.5,
+                                         "--compress", mode, "--heartbeat-ms", 300, "--json", out)
+                self.assertEqual(rc, 0, stderr)
+                with open(out) as f:
+                    summary = json.load(f)
+                self.assertEqual(summary["compress"], mode)
+                self.check_summary(summary, 3)
+                self.assertGreaterEqual(summary["events"], summary["gateway_events_sent"] * 0.9)
+
     def test_sigint_stops_cleanly_and_stops_the_gateway(self):
         p = subprocess.Popen([SHARDRING, "load", "--shards", "2", "--duration", "60"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -156,6 +182,8 @@ class LoadTest(unittest.TestCase):
             (["--gateway", "http://127.0.0.1:1"], "--gateway"),
             (["--ca-file", "/x.pem"], "--ca-file"),
             (["--identify-window-ms", "1"], "--identify-window-ms"),
+            (["--compress", "gzip"], "--compress"),
+            (["--idle", "--gateway", "ws://127.0.0.1:1"], "--idle"),
             (["--bogus"], "--bogus"),
         ]:
             rc, _, stderr = run_load(*flags)
