@@ -21,12 +21,12 @@ TOKEN = "MTA5OTUxMjIxMTA0MjgyODI4OA.Gx1x2x.secret-test-token_value"
 
 
 class Gateway:
-    def __init__(self, *flags, tmp):
-        self.stats_path = os.path.join(tmp, "gateway-stats.json")
-        self.log_path = os.path.join(tmp, "gateway.log")
+    def __init__(self, *flags, tmp, port=0, name="gateway"):
+        self.stats_path = os.path.join(tmp, name + "-stats.json")
+        self.log_path = os.path.join(tmp, name + ".log")
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [SHARDRING, "gateway", "--listen", "127.0.0.1:0", "--threads", "1",
+            [SHARDRING, "gateway", "--listen", f"127.0.0.1:{port}", "--threads", "1",
              "--stats-json", self.stats_path, *map(str, flags)],
             stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.time() + 10
@@ -314,6 +314,48 @@ def make_pki(tmp):
          "-CAcreateserial", "-out", "other.pem", "-days", "2", "-extfile", "other.ext")
     return (os.path.join(tmp, "ca.pem"), os.path.join(tmp, "server.pem"),
             os.path.join(tmp, "server.key"))
+
+
+class GatewayKilled(unittest.TestCase):
+    def test_the_gateway_killed_and_restarted_costs_a_reidentify_and_nothing_else(self):
+        """SIGKILL the gateway mid-stream, start a new one on the same port: the
+        engine stays up, its resumes are refused by the new gateway (op 9: it
+        knows no sessions), every shard identifies anew and receives again;
+        each session's seqs are contiguous, none twice."""
+        tmp = tempfile.mkdtemp(prefix="shardring-killed-")
+        flags = ("--shards", 3, "--rate", 200, "--identify-window-ms", 50)
+        gw = Gateway(*flags, tmp=tmp)
+        out_path = os.path.join(tmp, "events.ndjson")
+        p = subprocess.Popen([SHARDRING, "run", "--api", gw.api, "--identify-window-ms", "60",
+                              "--duration", "12", "--sink", "ndjson:" + out_path],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(2)
+        gw.proc.kill()
+        gw.proc.wait(timeout=10)
+        gw.log.close()
+        time.sleep(1)
+        gw2 = Gateway(*flags, tmp=tmp, port=gw.port, name="gateway2")
+        _, stderr = p.communicate(timeout=60)
+        stats = gw2.stop()
+        self.assertEqual(p.returncode, 0, stderr.decode()[-2000:])
+        s = summary_of(stderr)
+        self.assertEqual(s["identifies"], 6, stderr.decode()[-2000:])
+        self.assertGreaterEqual(s["reconnects"], 3)
+        with open(out_path, "rb") as f:
+            lines = f.read().splitlines()
+        per_shard = {}
+        for raw in lines:
+            ev = json.loads(raw)
+            per_shard.setdefault(ev["shard"], []).append(ev["seq"])
+        self.assertEqual(sorted(per_shard), [0, 1, 2])
+        for shard, seqs in per_shard.items():
+            cut = seqs.index(1, 1)  # the second session starts again at 1
+            first, second = seqs[:cut], seqs[cut:]
+            self.assertEqual(first, list(range(1, len(first) + 1)))
+            self.assertEqual(second, list(range(1, len(second) + 1)))
+            self.assertGreater(len(first), 100)
+            self.assertGreater(len(second), 50)
+            self.assertLessEqual(second[-1], stats["shards"][str(shard)]["last_seq"])
 
 
 class RunWithCompression(unittest.TestCase):
