@@ -3,6 +3,9 @@
 # parsers and the floor (validate_utf8, memcpy), all in one process over the
 # same bytes, REPEATS times; prints median throughput and ours as a ratio.
 #   bash bench/parse_compare.sh [REPEATS] [SET...]     (default 5; mix frames)
+#   CAPTURE=events.ndjson bash bench/parse_compare.sh 5 capture
+# CAPTURE: your own traffic (comma-separated files; gateway payloads or
+# `shardring run` NDJSON, one per line) as the set "capture".
 # "ours" is what the engine runs per event: the full check plus routing keys.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,12 +18,19 @@ export SHARDRING_CORPUS_DIR="${SHARDRING_CORPUS_DIR:-$ROOT/../shared/corpus/real
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 filter="/($(echo ${SETS[*]} | tr ' ' '|'))\$"
-"$BIN" --benchmark_filter="$filter" --benchmark_repetitions="$REPEATS" \
+capture=()
+[[ -n ${CAPTURE:-} ]] && capture=(--capture="$CAPTURE")
+"$BIN" "${capture[@]}" --benchmark_filter="$filter" --benchmark_repetitions="$REPEATS" \
   --benchmark_report_aggregates_only=true --benchmark_format=json >"$out"
 /usr/bin/python3 - "$out" <<'PY'
 import json, sys
 runs = json.load(open(sys.argv[1]))["benchmarks"]
 med = {r["run_name"]: r for r in runs if r.get("aggregate_name") == "median"}
+if not med:  # one repetition: no aggregates
+    med = {r["run_name"]: dict(r, repetitions=1) for r in runs if r.get("run_type") == "iteration"}
+for r in runs:
+    if r.get("error_occurred"):
+        print(f"{r['run_name']}: {r.get('error_message')}", file=sys.stderr)
 sets = sorted({n.split("/")[1] for n in med})
 for s in sets:
     get = lambda name: med.get(f"{name}/{s}")

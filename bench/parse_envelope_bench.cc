@@ -11,6 +11,10 @@
 //            that make up a bot's traffic.
 //   frames   every full frame of the corpus, as received.
 //   file:X   one corpus file (bare d files wrapped).
+//   capture  with --capture=PATH[,PATH...]: your own gateway traffic. A file
+//            of several lines is one payload per line (gateway payloads, or
+//            `shardring run` NDJSON lines, read as dispatches with two extra
+//            keys); any other file is one payload.
 // Every message sits in one arena followed by kPadding bytes, as the ws
 // layer hands them over. Bytes/s counts message bytes; items/s counts events.
 #include <benchmark/benchmark.h>
@@ -24,7 +28,11 @@
 #define SHARDRING_HAVE_NLOHMANN 1
 #endif
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -162,9 +170,60 @@ void run(benchmark::State& state, const MessageSet* set, Mode mode) {
 
 }  // namespace
 
+// --capture=PATH[,PATH...] (taken out of argv): the "capture" set.
+MessageSet load_capture(int& argc, char** argv) {
+  MessageSet set;
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (!a.starts_with("--capture=")) {
+      argv[kept++] = argv[i];
+      continue;
+    }
+    a.remove_prefix(10);
+    while (!a.empty()) {
+      const size_t comma = a.find(',');
+      const std::string path(a.substr(0, comma));
+      a = comma == std::string_view::npos ? std::string_view() : a.substr(comma + 1);
+      std::ifstream in(path, std::ios::binary);
+      if (!in) {
+        std::fprintf(stderr, "--capture: cannot read %s\n", path.c_str());
+        std::exit(2);
+      }
+      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      std::vector<std::string_view> lines;
+      for (size_t at = 0; at < text.size();) {
+        size_t nl = text.find('\n', at);
+        if (nl == std::string::npos) nl = text.size();
+        std::string_view line(text.data() + at, nl - at);
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+        if (!line.empty()) lines.push_back(line);
+        at = nl + 1;
+      }
+      if (lines.size() <= 1) {
+        set.add(text);
+        continue;
+      }
+      for (std::string_view l : lines) {
+        // A `shardring run` line has no "op": read it as a dispatch.
+        if (l.starts_with("{\"shard\":")) {
+          set.add("{\"op\":0," + std::string(l.substr(1)));
+        } else {
+          set.add(l);
+        }
+      }
+    }
+  }
+  argc = kept;
+  return set;
+}
+
 int main(int argc, char** argv) {
   static std::vector<pt::CorpusFile> corpus = pt::load_corpus();
   static std::vector<std::pair<std::string, MessageSet>> sets;
+  if (MessageSet capture = load_capture(argc, argv); !capture.spans.empty()) {
+    sets.emplace_back("capture", std::move(capture));
+  }
   MessageSet mix, frames;
   uint64_t seq = 1;
   for (const auto& f : corpus) {
