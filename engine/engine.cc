@@ -15,6 +15,7 @@
 #include "engine/text.h"
 #include "absl/strings/str_join.h"
 #include "engine/core.h"
+#include "engine/cpus.h"
 #include "engine/log.h"
 #include "engine/rest.h"
 #include "gateway/session.h"
@@ -64,24 +65,6 @@ struct Engine::Impl {
     getrusage(RUSAGE_SELF, &ru);
     return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
            static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-  }
-  // The CPUs this process may run on (taskset, cgroups), in order: core
-  // thread t is pinned to the t-th of them.
-  static std::vector<int> AllowedCpus() {
-    std::vector<int> cpus;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-      for (int i = 0; i < CPU_SETSIZE; ++i) {
-        if (CPU_ISSET(i, &set)) cpus.push_back(i);
-      }
-    }
-    if (cpus.empty()) {
-      for (unsigned i = 0; i < std::max(1u, std::thread::hardware_concurrency()); ++i) {
-        cpus.push_back(static_cast<int>(i));
-      }
-    }
-    return cpus;
   }
   static uint64_t PeakRssKib() {
     rusage ru{};
@@ -263,7 +246,8 @@ struct Engine::Impl {
     }
 
     const uint32_t nshards = last - first + 1;
-    const std::vector<int> cpus = AllowedCpus();
+    // Core thread t is pinned to the t-th CPU this process may use.
+    const std::vector<int> cpus = engine::allowed_cpus();
     unsigned threads = config.threads != 0 ? config.threads
                                            : static_cast<unsigned>(cpus.size());
     threads = std::min<unsigned>(threads, nshards);

@@ -35,6 +35,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
+#include "engine/cpus.h"
 #include "engine/engine.h"
 #include "engine/histogram.h"
 #include "engine/log.h"
@@ -51,26 +52,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::seconds kGatewayStartTimeout{10};
 // How long it may take to exit after SIGTERM before it is killed.
 constexpr std::chrono::seconds kGatewayStopTimeout{5};
-
-std::vector<int> allowed_cpus() {
-  std::vector<int> cpus;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) == 0) {
-    for (int i = 0; i < CPU_SETSIZE; ++i) {
-      if (CPU_ISSET(i, &set)) cpus.push_back(i);
-    }
-  }
-  if (cpus.empty()) cpus.push_back(0);
-  return cpus;
-}
-
-bool pin_to(const std::vector<int>& cpus) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  for (int c : cpus) CPU_SET(c, &set);
-  return sched_setaffinity(0, sizeof set, &set) == 0;
-}
 
 // "0-3,6": for the summary.
 std::string cpu_list(const std::vector<int>& cpus) {
@@ -355,7 +336,7 @@ int load_main(std::span<const std::string_view> args) {
 
   // Cores: the spawned gateway gets the last `gateway_threads` of ours, the
   // engine the rest; with a single core they share it (and say so).
-  const std::vector<int> cpus = allowed_cpus();
+  const std::vector<int> cpus = engine::allowed_cpus();
   std::vector<int> engine_cpus = cpus, gateway_cpus;
   const bool spawn = !o.gateway;
   if (spawn) {
@@ -408,7 +389,7 @@ int load_main(std::span<const std::string_view> args) {
   } else {
     gateway_url = o.gateway->to_string();
   }
-  if (!pin_to(engine_cpus)) {
+  if (!engine::pin_to(engine_cpus)) {
     std::cerr << "shardring load: cannot pin to CPUs " << cpu_list(engine_cpus) << "\n";
   }
   const uint64_t baseline_kib = current_rss_kib();
