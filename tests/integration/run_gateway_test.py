@@ -158,9 +158,11 @@ class RunAgainstGateway(unittest.TestCase):
         self.check_complete(lines, stats, 2)
 
     def test_op7_reconnect_resumes(self):
-        gw = Gateway("--shards", 1, "--rate", 200, "--events", 400, "--reconnect-every", 0.7,
+        # Each op 7 cycle is 0.7 s plus a jittered wait of up to kBackoffBase
+        # (1 s) before reconnecting: 5 s leaves room for two even when slow.
+        gw = Gateway("--shards", 1, "--rate", 200, "--events", 600, "--reconnect-every", 0.7,
                      "--identify-window-ms", 50, tmp=self.tmp)
-        p, lines = run_engine(gw, "--duration", 3, tmp=self.tmp)
+        p, lines = run_engine(gw, "--duration", 5, tmp=self.tmp)
         stats = gw.stop()
         self.assertEqual(p.returncode, 0)
         s = summary_of(p.stderr)
