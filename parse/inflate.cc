@@ -339,7 +339,11 @@ Deflater::Deflater(Compression c, int level, int zstd_window_log)
     if (s.zstd != nullptr) {
       ZSTD_CCtx_setParameter(s.zstd, ZSTD_c_compressionLevel, level == 0 ? 3 : level);
       if (zstd_window_log != 0) {
+        // A small window gets small match tables too: a server keeps one
+        // context per connection (~150 KiB at window 17, not ~1 MiB).
         ZSTD_CCtx_setParameter(s.zstd, ZSTD_c_windowLog, zstd_window_log);
+        ZSTD_CCtx_setParameter(s.zstd, ZSTD_c_hashLog, std::max(10, zstd_window_log - 3));
+        ZSTD_CCtx_setParameter(s.zstd, ZSTD_c_chainLog, std::max(10, zstd_window_log - 3));
       }
     }
   }

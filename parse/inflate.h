@@ -106,7 +106,7 @@ class Inflater {
 class Deflater {
  public:
   // `level`: zlib 1-9 (default 6), zstd 1-19 (default 3). `zstd_window_log`
-  // 0 leaves the level's default.
+  // 0 leaves the level's default; otherwise the match tables shrink with it.
   explicit Deflater(Compression c, int level = 0, int zstd_window_log = 0);
   ~Deflater();
   Deflater(Deflater&& o) noexcept;
