@@ -1,0 +1,48 @@
+// bench/peers/discordjs_client.mjs: discord.js's gateway client
+// (@discordjs/ws) as a load-test peer: SHARDS shards against a
+// `shardring gateway` on PORT for SECONDS, counting every dispatch
+// (discord.js parses each payload itself). Prints one JSON line:
+// {"client":"discordjs","events":N,"cpu_s":S,"seconds":T,"peak_rss_kib":K}.
+//   node discordjs_client.mjs PORT SHARDS SECONDS [zlib-stream]
+// Run from a folder whose node_modules holds @discordjs/ws (and zlib-sync
+// for zlib-stream): bench/peers/compare.sh copies it next to .cache/npm.
+import { CompressionMethod, WebSocketManager, WebSocketShardEvents } from '@discordjs/ws';
+
+const port = Number(process.argv[2]);
+const shards = Number(process.argv[3] ?? 1);
+const seconds = Number(process.argv[4] ?? 10);
+const zlibStream = process.argv[5] === 'zlib-stream';
+const manager = new WebSocketManager({
+  token: 'peer-bench-token',
+  intents: 513,
+  rest: {
+    async get() {
+      return {
+        url: `ws://127.0.0.1:${port}`,
+        shards,
+        session_start_limit: { total: 1e6, remaining: 1e6, reset_after: 0, max_concurrency: 16 },
+      };
+    },
+  },
+  shardCount: shards,
+  buildIdentifyThrottler: async () => ({ async waitForIdentify() {} }),
+  ...(zlibStream ? { compression: CompressionMethod.ZlibStream } : {}),
+});
+let events = 0;
+manager.on(WebSocketShardEvents.Dispatch, () => { events += 1; });
+const cpu0 = process.cpuUsage();
+const t0 = process.hrtime.bigint();
+await manager.connect();
+await new Promise((r) => setTimeout(r, seconds * 1000));
+const cpu = process.cpuUsage(cpu0);
+const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
+const out = {
+  client: 'discordjs',
+  events,
+  cpu_s: (cpu.user + cpu.system) / 1e6,
+  seconds: elapsed,
+  peak_rss_kib: process.resourceUsage().maxRSS,
+};
+await manager.destroy({ code: 1000 });
+console.log(JSON.stringify(out));
+process.exit(0);
