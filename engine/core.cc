@@ -1111,22 +1111,35 @@ struct CoreThread::Loop {
     for (auto& c : conns) {
       arm(*c, TimerKind::kReconnect, now + milliseconds(c->slot / 64));
     }
+    unsigned reaped = 0;
     while (true) {
       arm_wake();
       bufs.flush();
       std::chrono::microseconds wait(shutting_down ? 10'000 : 1'000'000);
+      // Coalescing (Settings::coalesce): after a light pass, wait for a busy
+      // pass's worth of completions or the coalescing time, whichever comes
+      // first. With DEFER_TASKRUN the kernel runs arriving completions only
+      // when this thread waits, and (Linux 6.8+) wakes it only when enough
+      // are there; older kernels wake it per completion in the kernel, which
+      // still saves the trip to user space and the consumer's wake-ups.
+      unsigned want = 1;
+      if (reaped > 0 && reaped < kCoalesceBusyCompletions && s.coalesce.count() > 0 &&
+          !shutting_down) {
+        want = kCoalesceBusyCompletions;
+        wait = s.coalesce;
+      }
       if (auto next = wheel.next_deadline()) {
         const auto until = std::chrono::duration_cast<std::chrono::microseconds>(*next - Clock::now());
         if (until < wait) wait = std::max(until, std::chrono::microseconds(0));
       }
       if (wait.count() > 0) {
-        ring->submit_and_wait(wait);
+        ring->submit_and_wait(wait, want);
       } else {
         ring->submit();
       }
       now = Clock::now();
       pushed_consumers = 0;
-      ring->reap([&](const io_uring_cqe& cqe) { on_cqe(cqe); });
+      reaped = ring->reap([&](const io_uring_cqe& cqe) { on_cqe(cqe); });
       bufs.flush();
       wheel.advance(now, [&](uint64_t cookie) { on_timer(cookie); });
       if (sends.pending.exchange(false, std::memory_order_acquire)) take_user_sends();

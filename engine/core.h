@@ -47,6 +47,9 @@ inline constexpr std::chrono::milliseconds kBackpressurePoll{1};
 // Bytes queued for one socket beyond which a shard stops reading more (a
 // peer that does not read our frames must not grow memory without bound).
 inline constexpr size_t kMaxQueuedOutBytes = 1 << 20;
+// A loop pass that reaped at least this many completions was busy: the next
+// wait does not linger (see Settings::coalesce).
+inline constexpr unsigned kCoalesceBusyCompletions = 64;
 
 struct Settings {
   std::string token;
@@ -60,6 +63,9 @@ struct Settings {
   tls::ClientOptions tls;
   unsigned consumers = 1;
   parse::Compression compression = parse::Compression::kNone;
+  // Config::coalesce: after a light loop pass (some completions, fewer than
+  // kCoalesceBusyCompletions) wait up to this long for more. 0: off.
+  std::chrono::microseconds coalesce{0};
 };
 
 // Counters one core thread publishes (relaxed atomics, summed when read).

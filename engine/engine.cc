@@ -199,6 +199,10 @@ struct Engine::Impl {
     gw->query = engine::set_query_param(gw->query, "encoding", "json");
     // Transport compression: Config::compress, or a compress= already in
     // the URL; the two must agree.
+    static_assert(static_cast<int>(Compression::kZlibStream) ==
+                      static_cast<int>(parse::Compression::kZlibStream) &&
+                  static_cast<int>(Compression::kZstdStream) ==
+                      static_cast<int>(parse::Compression::kZstdStream));
     parse::Compression compression = static_cast<parse::Compression>(config.compress);
     if (auto v = engine::query_value(gw->query, "compress")) {
       const auto named = parse::compression_from_name(*v);
@@ -223,6 +227,13 @@ struct Engine::Impl {
     s.large_threshold = config.large_threshold;
     s.presence_json = config.presence_json;
     s.routing_keys = config.routing_keys;
+    if (config.coalesce.count() < 0 || config.coalesce > kMaxCoalesce) {
+      Log::write(Level::kError, -1,
+                 cat("coalesce must be 0 to ", kMaxCoalesce.count(), " us, got ",
+                     config.coalesce.count()));
+      return 2;
+    }
+    s.coalesce = config.coalesce;
     if (!config.events.empty()) {
       std::string error;
       auto f = parse::EventFilter::parse(absl::StrJoin(config.events, ","), &error);

@@ -27,6 +27,9 @@ namespace shardring {
 // Transport compression (the gateway URL's compress=).
 enum class Compression : uint8_t { kNone, kZlibStream, kZstdStream };
 
+// The longest Config::coalesce accepted.
+inline constexpr std::chrono::microseconds kMaxCoalesce{10'000};
+
 struct Config {
   std::string token;  // never logged; scrubbed from every log line
   // "wss://gateway.discord.gg" (or ws:// on loopback). Empty: ask
@@ -38,6 +41,13 @@ struct Config {
   uint32_t max_concurrency = 0;             // 0: /gateway/bot's, else 1
   uint64_t intents = 513;                   // GUILDS | GUILD_MESSAGES
   Compression compress = Compression::kNone;
+  // Wake-up batching. After a loop pass that handled a few completions (a
+  // busy one handles many and never waits), a core thread lets more gather
+  // this long before it waits again: at a real bot's pace one wake-up of the
+  // core and of the consumer then serves many events, not one each. Adds at
+  // most this much delivery latency; heartbeats and other timers keep their
+  // time. 0: off. At most kMaxCoalesce.
+  std::chrono::microseconds coalesce{1000};
   uint16_t large_threshold = 250;
   std::string presence_json;                // IDENTIFY "presence", optional
   unsigned threads = 0;                     // 0: online cores

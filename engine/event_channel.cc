@@ -1,9 +1,26 @@
 #include "engine/event_channel.h"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <bit>
 #include <new>
 
 namespace shardring::engine {
+
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t) &&
+              std::atomic<uint32_t>::is_always_lock_free);
+
+void ConsumerWaker::futex_wait(uint32_t seen) noexcept {
+  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&seq_), FUTEX_WAIT_PRIVATE, seen, nullptr,
+            nullptr, 0);
+}
+
+void ConsumerWaker::futex_wake() noexcept {
+  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&seq_), FUTEX_WAKE_PRIVATE, 1, nullptr,
+            nullptr, 0);
+}
 
 EventChannel::EventChannel(size_t records, size_t arena_bytes)
     : records_(records),

@@ -129,12 +129,12 @@ io_uring_sqe* Uring::sqe() {
 
 int Uring::submit() { return io_uring_submit(&ring_); }
 
-int Uring::submit_and_wait(std::chrono::microseconds timeout) {
+int Uring::submit_and_wait(std::chrono::microseconds timeout, unsigned wait_nr) {
   __kernel_timespec ts{};
   ts.tv_sec = timeout.count() / 1'000'000;
   ts.tv_nsec = (timeout.count() % 1'000'000) * 1000;
   io_uring_cqe* cqe = nullptr;
-  return io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  return io_uring_submit_and_wait_timeout(&ring_, &cqe, wait_nr, &ts, nullptr);
 }
 
 }  // namespace shardring::engine

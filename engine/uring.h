@@ -110,9 +110,9 @@ class Uring {
   // A submission slot; submits what is queued when the queue is full, so it
   // never returns null.
   io_uring_sqe* sqe();
-  // Submits and waits for at least one completion or the timeout.
+  // Submits and waits for at least `wait_nr` completions or the timeout.
   // Returns the number submitted or -errno (-ETIME on time-out is normal).
-  int submit_and_wait(std::chrono::microseconds timeout);
+  int submit_and_wait(std::chrono::microseconds timeout, unsigned wait_nr = 1);
   int submit();
 
   // Calls f(const io_uring_cqe&) for every ready completion, then marks them

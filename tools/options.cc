@@ -2,6 +2,7 @@
 
 #include "engine/text.h"
 #include "absl/strings/str_split.h"
+#include "parse/inflate.h"
 #include "tools/flags.h"
 
 namespace shardring::tools {
@@ -9,7 +10,25 @@ namespace {
 absl::Status Bad(std::string_view flag, std::string_view why) {
   return absl::InvalidArgumentError(cat("--", flag, ": ", why));
 }
+
+// The engine's Compression mirrors parse::Compression (engine.cc checks it).
+absl::Status ParseCompress(std::string_view name, Compression* out) {
+  const auto c = parse::compression_from_name(name);
+  if (!c) {
+    return Bad("compress", cat("expected none, zlib-stream or zstd-stream, got '", name, "'"));
+  }
+  *out = static_cast<Compression>(*c);
+  return absl::OkStatus();
+}
+
+constexpr char kCoalesceHelp[] =
+    "after a light wake-up, let completions gather this long before waiting again "
+    "(0: off; default 1000)";
 }  // namespace
+
+const char* compress_name(Compression c) noexcept {
+  return parse::to_string(static_cast<parse::Compression>(c));
+}
 
 absl::StatusOr<std::pair<uint32_t, uint32_t>> parse_shard_range(std::string_view s) {
   const size_t dash = s.find('-');
@@ -41,6 +60,7 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
   f.add_int("threads", &o.threads, 1, 1024, "I/O threads (default: online cores)");
   f.add_int("consumers", &o.consumers, 1, 256, "consumer threads running sinks");
   f.add_string("compress", &compress, "none | zlib-stream | zstd-stream");
+  f.add_int("coalesce-us", &o.coalesce_us, 0, kMaxCoalesce.count(), kCoalesceHelp);
   f.add_string("sink", &sink, "ndjson | ndjson:PATH | null");
   f.add_string("events", &events, "comma-separated dispatch types to deliver");
   f.add_double("duration", &duration, 0, 1e9, "stop cleanly after SECS");
@@ -72,10 +92,7 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
                                            *o.total_shards, " (ids are 0..N-1)"));
     }
   }
-  if (compress == "none") o.compress = Compress::kNone;
-  else if (compress == "zlib-stream") o.compress = Compress::kZlibStream;
-  else if (compress == "zstd-stream") o.compress = Compress::kZstdStream;
-  else return Bad("compress", cat("expected none, zlib-stream or zstd-stream, got '", compress, "'"));
+  if (absl::Status s = ParseCompress(compress, &o.compress); !s.ok()) return s;
   if (sink == "ndjson") {
     o.sink = SinkKind::kNdjsonStdout;
   } else if (sink == "null") {
@@ -164,6 +181,7 @@ absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view>
   f.add_int("consumers", &o.consumers, 1, 256, "engine consumer threads");
   std::string compress = "none";
   f.add_string("compress", &compress, "transport compression: none | zlib-stream | zstd-stream");
+  f.add_int("coalesce-us", &o.coalesce_us, 0, kMaxCoalesce.count(), kCoalesceHelp);
   f.add_int("max-concurrency", &o.max_concurrency, 1, 1 << 16, "identify buckets (default 16)");
   f.add_int("identify-window-ms", &o.identify_window_ms, 2, 3'600'000,
             "per-bucket identify window the engine keeps; the spawned gateway enforces "
@@ -177,10 +195,7 @@ absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view>
     if (!s.ok()) return s;
     return o;
   }
-  if (compress == "none") o.compress = Compress::kNone;
-  else if (compress == "zlib-stream") o.compress = Compress::kZlibStream;
-  else if (compress == "zstd-stream") o.compress = Compress::kZstdStream;
-  else return Bad("compress", cat("expected none, zlib-stream or zstd-stream, got '", compress, "'"));
+  if (absl::Status s = ParseCompress(compress, &o.compress); !s.ok()) return s;
   if (gateway) {
     auto u = engine::parse_url(*gateway);
     if (!u.ok()) return Bad("gateway", sv(u.status().message()));

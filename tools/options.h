@@ -11,11 +11,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/engine.h"
 #include "engine/url.h"
 
 namespace shardring::tools {
 
-enum class Compress : uint8_t { kNone, kZlibStream, kZstdStream };
 enum class SinkKind : uint8_t { kNdjsonStdout, kNdjsonFile, kNull };
 enum class LogFormat : uint8_t { kText, kJson };
 
@@ -29,7 +29,8 @@ struct RunOptions {
   int64_t intents = 513;
   int64_t threads = 0;               // 0: online cores
   int64_t consumers = 1;
-  Compress compress = Compress::kNone;
+  Compression compress = Compression::kNone;
+  int64_t coalesce_us = Config{}.coalesce.count();
   SinkKind sink = SinkKind::kNdjsonStdout;
   std::string sink_path;
   std::vector<std::string> events;   // empty: all
@@ -57,7 +58,8 @@ struct LoadOptions {
   int64_t threads = 0;                // engine I/O threads; 0: its cores
   int64_t gateway_threads = 1;        // cores given to the spawned gateway
   int64_t consumers = 1;
-  Compress compress = Compress::kNone;
+  Compression compress = Compression::kNone;
+  int64_t coalesce_us = Config{}.coalesce.count();
   int64_t max_concurrency = 16;
   // The engine paces identifies to this window; the spawned gateway enforces
   // a quarter of it: the slack absorbs its own lag in a connection storm
@@ -75,6 +77,9 @@ absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view>
 absl::StatusOr<RunOptions> parse_run_options(
     std::span<const std::string_view> args, const char* env_token, bool* help,
     std::string* usage);
+
+// "none", "zlib-stream" or "zstd-stream" (--compress's words).
+[[nodiscard]] const char* compress_name(Compression c) noexcept;
 
 // --shard-ids "A-B" (or "A"): inclusive, A <= B.
 absl::StatusOr<std::pair<uint32_t, uint32_t>> parse_shard_range(std::string_view s);

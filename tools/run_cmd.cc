@@ -68,9 +68,8 @@ int run_main(std::span<const std::string_view> args) {
   }
   if (o.max_concurrency) cfg.max_concurrency = static_cast<uint32_t>(*o.max_concurrency);
   cfg.intents = static_cast<uint64_t>(o.intents);
-  cfg.compress = o.compress == Compress::kZlibStream   ? Compression::kZlibStream
-                 : o.compress == Compress::kZstdStream ? Compression::kZstdStream
-                                                       : Compression::kNone;
+  cfg.compress = o.compress;
+  cfg.coalesce = std::chrono::microseconds(o.coalesce_us);
   cfg.large_threshold = static_cast<uint16_t>(o.large_threshold);
   cfg.threads = static_cast<unsigned>(o.threads);
   cfg.consumers = static_cast<unsigned>(o.consumers);

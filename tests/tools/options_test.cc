@@ -26,11 +26,25 @@ TEST(RunOptions, DefaultsMatchTheInterface) {
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->intents, 513);
   EXPECT_EQ(o->consumers, 1);
-  EXPECT_EQ(o->compress, Compress::kNone);
+  EXPECT_EQ(o->compress, Compression::kNone);
   EXPECT_EQ(o->sink, SinkKind::kNdjsonStdout);
   EXPECT_EQ(o->api, "https://discord.com/api/v10");
   EXPECT_FALSE(o->duration_s.has_value());
+  EXPECT_EQ(o->coalesce_us, 1000);
   EXPECT_TRUE(o->token.empty());  // fine on loopback
+}
+
+TEST(RunOptions, CoalesceIsBoundedByTheEnginesCeiling) {
+  auto off = Parse({"--gateway", "ws://127.0.0.1:1", "--total-shards", "1", "--coalesce-us", "0"});
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->coalesce_us, 0);
+  const std::string max = std::to_string(kMaxCoalesce.count());
+  const std::string over = std::to_string(kMaxCoalesce.count() + 1);
+  auto top = Parse({"--gateway", "ws://127.0.0.1:1", "--total-shards", "1", "--coalesce-us", max});
+  ASSERT_TRUE(top.ok()) << top.status();
+  EXPECT_EQ(top->coalesce_us, kMaxCoalesce.count());
+  EXPECT_THAT(Error({"--coalesce-us", over}), HasSubstr("--coalesce-us"));
+  EXPECT_THAT(Error({"--coalesce-us", "-1"}), HasSubstr("--coalesce-us"));
 }
 
 TEST(RunOptions, EveryFlagIsRead) {
@@ -46,7 +60,7 @@ TEST(RunOptions, EveryFlagIsRead) {
   EXPECT_EQ(o->intents, 33281);
   EXPECT_EQ(o->threads, 2);
   EXPECT_EQ(o->consumers, 3);
-  EXPECT_EQ(o->compress, Compress::kZstdStream);
+  EXPECT_EQ(o->compress, Compression::kZstdStream);
   EXPECT_EQ(o->sink, SinkKind::kNdjsonFile);
   EXPECT_EQ(o->sink_path, "/tmp/x.ndjson");
   EXPECT_EQ(o->events, (std::vector<std::string>{"MESSAGE_CREATE", "GUILD_CREATE"}));
