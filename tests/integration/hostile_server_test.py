@@ -1,8 +1,11 @@
 #!/usr/bin/python3
-"""`shardring run` against a scripted hostile gateway written here with raw
-sockets: after READY the server sends one bad frame; the engine must answer
-with a close frame carrying the right RFC 6455 code, drop that connection,
-come back and RESUME the session (a resumable close), and not crash."""
+"""`shardring run` against scripted hostile gateways written here with raw
+sockets. HostileFrames: after READY the server sends one bad frame; the
+engine must answer with a close frame carrying the right RFC 6455 code, drop
+that connection, come back and RESUME the session (a resumable close), and
+not crash. ConnectionFaults: the connection ends mid-frame (FIN or RST) or
+mid-upgrade, the upgrade answer is garbage, pings flood in (read or never
+read). NoNetwork: DNS failure in a network namespace with nothing in it."""
 import base64
 import hashlib
 import json
@@ -197,6 +200,259 @@ class HostileFrames(unittest.TestCase):
         for name, bad, want in self.CASES:
             with self.subTest(name):
                 self.run_case(bad, want, compress=False)
+
+
+HELLO = {"op": 10, "d": {"heartbeat_interval": 30000}, "s": None, "t": None}
+
+
+def rst(sock):
+    """Close with a TCP reset instead of a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+class ScriptedGateway(threading.Thread):
+    """Runs one script per accepted connection, in order: script(conn, gw).
+    What the client sent first on each connection is kept in `first`."""
+
+    def __init__(self, *scripts):
+        super().__init__(daemon=True)
+        self.scripts = scripts
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(4)
+        self.lsock.settimeout(15)
+        self.port = self.lsock.getsockname()[1]
+        self.first = []
+        self.notes = {}
+        self.error = None
+
+    def run(self):
+        try:
+            for script in self.scripts:
+                s, _ = self.lsock.accept()
+                s.settimeout(10)
+                script(Conn(s), self)
+        except Exception as e:  # reported by the test
+            self.error = repr(e)
+        finally:
+            self.lsock.close()
+
+    # Building blocks of a connection's script.
+    def open(self, c):
+        c.handshake()
+        c.sock.sendall(text(HELLO))
+        op, data = c.read_frame()
+        self.first.append(json.loads(data))
+
+    def ready_and_events(self, c, last=4):
+        c.sock.sendall(text({"op": 0, "s": 1, "t": "READY", "d": {
+            "v": 10, "session_id": "abc123", "resume_gateway_url": f"ws://127.0.0.1:{self.port}",
+            "user": {"id": "1"}, "guilds": []}}))
+        for seq in range(2, last + 1):
+            c.sock.sendall(text({"op": 0, "s": seq, "t": "MESSAGE_CREATE", "d": {"n": seq}}))
+
+    def resumed(self, c, seq=5):
+        c.sock.sendall(text({"op": 0, "s": seq, "t": "RESUMED", "d": {}}))
+        time.sleep(0.5)
+        c.sock.close()
+
+
+class ConnectionFaults(unittest.TestCase):
+    """Faults of the transport rather than of a frame: the connection ends in
+    the middle of a frame or of the upgrade, the upgrade answer is garbage, the
+    gateway floods pings. The shard comes back each time (RESUME when it had a
+    session, IDENTIFY when it never got one) and every event arrives once."""
+
+    def run_engine(self, gw, duration=3):
+        out = os.path.join(tempfile.mkdtemp(), "events.ndjson")
+        p = subprocess.run(
+            [SHARDRING, "run", "--gateway", f"ws://127.0.0.1:{gw.port}", "--total-shards", "1",
+             "--duration", str(duration), "--sink", "ndjson:" + out],
+            capture_output=True, timeout=60)
+        gw.join(15)
+        self.assertIsNone(gw.error, gw.error)
+        self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
+        with open(out, "rb") as f:
+            seqs = [json.loads(l)["seq"] for l in f.read().splitlines()]
+        return p.stderr.decode(errors="replace"), seqs
+
+    def check_resumed(self, gw, seqs, last=4):
+        self.assertEqual([f["op"] for f in gw.first], [2, 6], gw.first)  # IDENTIFY, then RESUME
+        self.assertEqual(gw.first[1]["d"]["seq"], last)
+        self.assertEqual(seqs, list(range(1, last + 2)))
+
+    def ends_mid_frame(self, end):
+        def first(c, gw):
+            gw.open(c)
+            gw.ready_and_events(c)
+            whole = text({"op": 0, "s": 5, "t": "MESSAGE_CREATE", "d": {"n": "x" * 300}})
+            c.sock.sendall(whole[:40])  # header and part of the payload
+            time.sleep(0.2)
+            end(c.sock)
+
+        def second(c, gw):
+            gw.open(c)
+            gw.resumed(c)
+
+        gw = ScriptedGateway(first, second)
+        gw.start()
+        _, seqs = self.run_engine(gw, duration=5)
+        self.check_resumed(gw, seqs)
+
+    def test_a_fin_in_the_middle_of_a_frame_resumes(self):
+        self.ends_mid_frame(lambda s: s.close())
+
+    def test_a_reset_in_the_middle_of_a_frame_resumes(self):
+        self.ends_mid_frame(rst)
+
+    def fails_upgrade_then_identifies(self, answer):
+        def first(c, gw):
+            while b"\r\n\r\n" not in c.buf:
+                c.buf += c.sock.recv(4096)
+            answer(c.sock)
+
+        def second(c, gw):
+            gw.open(c)
+            gw.ready_and_events(c)
+            time.sleep(0.5)
+            c.sock.close()
+
+        gw = ScriptedGateway(first, second)
+        gw.start()
+        err, seqs = self.run_engine(gw, duration=6)
+        self.assertEqual([f["op"] for f in gw.first], [2], gw.first)  # no session yet: IDENTIFY
+        self.assertEqual(seqs[:4], [1, 2, 3, 4])
+        return err
+
+    def test_a_reset_in_the_middle_of_the_upgrade_answer_retries(self):
+        def answer(sock):
+            sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgr")
+            time.sleep(0.1)
+            rst(sock)
+        self.fails_upgrade_then_identifies(answer)
+
+    def test_garbage_before_the_upgrade_answer_retries(self):
+        def answer(sock):
+            sock.sendall(b"\x00\xff\x16\x03\x01 not http at all\r\n\r\n")
+            time.sleep(0.3)
+            sock.close()
+        err = self.fails_upgrade_then_identifies(answer)
+        self.assertIn("upgrade", err.lower())
+
+    def test_garbage_inside_the_upgrade_answer_retries(self):
+        def answer(sock):
+            sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: \x00\x01garbage\xff\r\n\r\n")
+            time.sleep(0.3)
+            sock.close()
+        self.fails_upgrade_then_identifies(answer)
+
+    def test_a_ping_flood_that_reads_its_pongs_changes_nothing(self):
+        pings = 20000
+
+        def first(c, gw):
+            gw.open(c)
+            gw.ready_and_events(c)
+            pongs = []
+
+            def read_pongs():
+                try:
+                    while len(pongs) < pings:
+                        op, data = c.read_frame()
+                        if op == 10:
+                            pongs.append(data)
+                except Exception:
+                    pass
+            reader = threading.Thread(target=read_pongs, daemon=True)
+            reader.start()
+            c.sock.sendall(b"".join(frame(9, b"%d" % i) for i in range(pings)))
+            c.sock.sendall(text({"op": 0, "s": 5, "t": "MESSAGE_CREATE", "d": {"n": 5}}))
+            reader.join(10)
+            gw.notes["pongs"] = pongs
+            time.sleep(0.3)
+            c.sock.close()
+
+        def second(c, gw):
+            gw.open(c)
+            gw.resumed(c, seq=6)
+
+        gw = ScriptedGateway(first, second)
+        gw.start()
+        _, seqs = self.run_engine(gw, duration=5)
+        pongs = gw.notes["pongs"]
+        # Every ping answered with its own payload, in order (RFC 6455 5.5.3).
+        self.assertEqual(len(pongs), pings)
+        self.assertEqual(pongs[0], b"0")
+        self.assertEqual(pongs[-1], b"%d" % (pings - 1))
+        self.assertEqual([f["op"] for f in gw.first], [2, 6])
+        self.assertEqual(gw.first[1]["d"]["seq"], 5)
+        self.assertEqual(seqs, [1, 2, 3, 4, 5, 6])
+
+    def test_a_ping_flood_that_never_reads_its_pongs_is_dropped_and_resumed(self):
+        # 125-byte pings the gateway never reads the answers to: the pongs
+        # fill the socket buffers, then kMaxQueuedOutBytes (1 MiB) of our own
+        # queue, and the engine drops the connection instead of growing.
+        def first(c, gw):
+            gw.open(c)
+            gw.ready_and_events(c)
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            ping = frame(9, b"p" * 125)
+            try:
+                for _ in range(200):
+                    c.sock.sendall(ping * 1000)
+                gw.notes["survived"] = True
+            except OSError:
+                pass
+            c.sock.close()
+
+        def second(c, gw):
+            gw.open(c)
+            gw.resumed(c)
+
+        gw = ScriptedGateway(first, second)
+        gw.start()
+        err, seqs = self.run_engine(gw, duration=6)
+        self.assertNotIn("survived", gw.notes, "the engine kept answering a peer that never reads")
+        self.assertIn("not reading", err)
+        self.check_resumed(gw, seqs)
+
+
+class NoNetwork(unittest.TestCase):
+    """DNS failure: the engine in a network namespace of its own (no
+    interface up, nothing leaves the machine), told to use a remote gateway
+    name. Every shard logs the failure, retries with backoff, and the process
+    stays up and stops cleanly; the token appears nowhere."""
+
+    TOKEN = "MTA5OTUxMjIxMTA0MjgyODI4OA.Gx1x2x.dns-test-secret"
+
+    def isolated(self):
+        for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
+            try:
+                if subprocess.run(prefix + ["true"], capture_output=True, timeout=10).returncode == 0:
+                    return prefix
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.skipTest("no network namespace available (unshare -n / -rn)")
+
+    def test_a_name_that_does_not_resolve_is_logged_and_retried(self):
+        prefix = self.isolated()
+        p = subprocess.run(
+            prefix + [SHARDRING, "run", "--gateway", "wss://gateway.shardring-test.invalid",
+                      "--total-shards", "2", "--duration", "4", "--sink", "null",
+                      "--token", self.TOKEN],
+            capture_output=True, timeout=60)
+        err = p.stderr.decode(errors="replace")
+        self.assertEqual(p.returncode, 0, err[-2000:])
+        for shard in (0, 1):
+            fails = [l for l in err.splitlines() if f"shard={shard} resolve failed" in l]
+            self.assertGreaterEqual(len(fails), 2, err[-2000:])  # the first try and a retry
+            self.assertIn("gateway.shardring-test.invalid", fails[0])
+        summary = json.loads(err.splitlines()[-1][len("summary "):])
+        self.assertEqual(summary["identifies"], 0)
+        self.assertGreaterEqual(summary["reconnects"], 4)
+        self.assertNotIn(self.TOKEN.encode(), p.stdout + p.stderr)
+        self.assertNotIn(b"dns-test-secret", p.stdout + p.stderr)
 
 
 if __name__ == "__main__":
