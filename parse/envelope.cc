@@ -15,6 +15,8 @@
 
 #include <simdjson.h>
 
+#include "parse/canonical.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -380,6 +382,7 @@ const char* to_string(JsonKind k) noexcept {
 
 struct Parser::Impl {
   od::parser json{kMaxMessageBytes};
+  detail::Marks marks;  // the canonical fast path's scratch
 
   // Starts iterating `bytes` (padded by the caller), growing the buffers
   // geometrically so a run of growing messages reallocates only a few times.
@@ -489,6 +492,10 @@ Parser& Parser::operator=(Parser&&) noexcept = default;
 
 Errc Parser::parse(std::string_view message, Envelope& out,
                    Options options) noexcept {
+  if (options.check == Check::kEnvelope && options.canonical_fast_path &&
+      detail::try_canonical(message, options.routing_keys, out, impl_->marks)) {
+    return Errc::kOk;
+  }
   out = Envelope{};
   od::document doc;
   if (Errc e = impl_->start(message, doc); e != Errc::kOk) return e;

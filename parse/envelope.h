@@ -33,6 +33,9 @@
 //     and nesting is not limited. Use it when `d` is dropped or checked later
 //     (validate_d), never to hand `d` to a user. With routing_keys, d's
 //     top-level keys are also decoded, so a bad escape in one is refused.
+//     On Discord's own layout, {"t":..,"s":..,"op":..,"d":..} without
+//     whitespace, a SIMD fast path (parse/canonical.h) decides instead of
+//     simdjson when it can, with the same result.
 //   Parser::event_type(msg, out): reads `t` only, for dropping unwanted
 //     dispatches before any parsing. It checks nothing else: the message may
 //     still be rejected by parse(). On Discord's own key order ("t" first) it
@@ -138,6 +141,10 @@ struct Options {
   Check check = Check::kFull;
   // Also read guild_id/channel_id from d's top-level keys (nothing deeper).
   bool routing_keys = false;
+  // Check::kEnvelope on Discord's own layout takes a fast path
+  // (parse/canonical.h) that gives the same results; false runs the
+  // general path only (tests and fuzzing compare the two).
+  bool canonical_fast_path = true;
 };
 
 // The t-only read (Parser::event_type).

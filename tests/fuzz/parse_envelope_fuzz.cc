@@ -3,6 +3,7 @@
 // Invariants: no crash or over-read (the input sits in a heap block of
 // exactly size + kPadding); d's view lies inside the input, trimmed; the
 // envelope check agrees with the full check whenever the full check passes;
+// the envelope check's canonical fast path agrees with its general path;
 // reading routing keys refuses nothing the full check accepts;
 // the full check passes exactly when the DOM parser accepts the same bytes
 // (up to what only one of them refuses: duplicate keys and envelope types
@@ -103,6 +104,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (e_fast_routed == Errc::kOk) {
     CheckView(fast_routed.env, buf.get(), size);
     FUZZ_CHECK(SameEnvelope(fast, fast_routed));
+  }
+
+  // The canonical fast path (on by default for kEnvelope) decides only what
+  // the general path accepts, and fills the envelope the same way.
+  for (bool routing : {false, true}) {
+    const Errc ea = p.parse(msg, env, {.check = Check::kEnvelope, .routing_keys = routing});
+    const Snapshot a = Snap(env);
+    const Errc eb = p.parse(msg, env, {.check = Check::kEnvelope, .routing_keys = routing,
+                                       .canonical_fast_path = false});
+    const Snapshot b = Snap(env);
+    FUZZ_CHECK(ea == eb);
+    if (ea == Errc::kOk) {
+      FUZZ_CHECK(SameEnvelope(a, b));
+      FUZZ_CHECK(a.env.routing.guild_id == b.env.routing.guild_id);
+      FUZZ_CHECK(a.env.routing.channel_id == b.env.routing.channel_id);
+      FUZZ_CHECK(a.env.stamp_ns == b.env.stamp_ns);
+    }
   }
 
   if (e_full == Errc::kOk) {

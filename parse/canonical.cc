@@ -1,0 +1,359 @@
+// parse/canonical.cc: see canonical.h.
+//
+// How d is read. build_marks() runs once over d's bytes, 64 at a time:
+// backslashes and quotes give the unescaped quotes (a character is escaped
+// when an unescaped backslash precedes it; backslashes are rare in gateway
+// traffic, so their few bits are followed one by one), a prefix XOR of those
+// quotes gives the bytes inside strings, and `{[` / `}]` outside strings are
+// the brackets. Control characters inside strings, or anywhere other than
+// JSON whitespace, send the message to the general path. Then d's top level
+// is walked token by token, jumping to the next quote for a string and to
+// the matching bracket (counted with a stack of bracket kinds) for an
+// object or array, so the walk costs per top-level key, not per byte.
+#include "parse/canonical.h"
+
+#include <immintrin.h>
+#include <simdjson.h>
+
+#include <bit>
+#include <cstring>
+#include <optional>
+
+namespace shardring::parse::detail {
+namespace {
+
+constexpr size_t kNone = SIZE_MAX;
+
+bool have_avx2() noexcept {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi");
+  return yes;
+}
+
+constexpr uint64_t prefix_xor(uint64_t x) noexcept {
+  x ^= x << 1;
+  x ^= x << 2;
+  x ^= x << 4;
+  x ^= x << 8;
+  x ^= x << 16;
+  x ^= x << 32;
+  return x;
+}
+
+// Bits of the 64 bytes at p equal to c.
+[[gnu::target("avx2")]] inline uint64_t eq64(__m256i lo, __m256i hi, char c) noexcept {
+  const __m256i v = _mm256_set1_epi8(c);
+  const uint32_t a = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, v)));
+  const uint32_t b = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(hi, v)));
+  return a | (uint64_t{b} << 32);
+}
+
+// Bits of bytes <= 0x1F.
+[[gnu::target("avx2")]] inline uint64_t ctrl64(__m256i lo, __m256i hi) noexcept {
+  const __m256i top = _mm256_set1_epi8(0x1F);
+  const uint32_t a = static_cast<uint32_t>(
+      _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(lo, top), top)));
+  const uint32_t b = static_cast<uint32_t>(
+      _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(hi, top), top)));
+  return a | (uint64_t{b} << 32);
+}
+
+// Fills `m` for the len bytes at p (readable up to 63 bytes past the end:
+// the message's padding). False when a string is left open or a control
+// character stands where JSON allows none.
+[[gnu::target("avx2,bmi")]] bool build_marks(const char* p, size_t len, Marks& m) noexcept {
+  const size_t blocks = (len + 63) / 64;
+  if (m.quote.size() < blocks) {
+    m.quote.resize(blocks);
+    m.open.resize(blocks);
+    m.close.resize(blocks);
+  }
+  uint64_t escape_next = 0;  // 1: the first byte of this block is escaped
+  uint64_t inside = 0;       // all ones: this block starts inside a string
+  const __m256i case_bit = _mm256_set1_epi8(0x20);
+  for (size_t b = 0; b < blocks; ++b) {
+    const char* s = p + b * 64;
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
+    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 32));
+    const size_t rest = len - b * 64;
+    const uint64_t valid = rest >= 64 ? ~uint64_t{0} : (uint64_t{1} << rest) - 1;
+    uint64_t bs = eq64(lo, hi, '\\') & valid;
+    uint64_t escaped = escape_next;
+    if (bs != 0 || escape_next != 0) {
+      bs &= ~escape_next;  // an escaped backslash escapes nothing
+      escape_next = 0;
+      while (bs != 0) {
+        const unsigned i = static_cast<unsigned>(std::countr_zero(bs));
+        if (i == 63) {
+          escape_next = 1;
+          break;
+        }
+        escaped |= uint64_t{2} << i;
+        bs &= ~(uint64_t{3} << i);
+      }
+    }
+    const uint64_t quote = eq64(lo, hi, '"') & valid & ~escaped;
+    const uint64_t str = prefix_xor(quote) ^ inside;  // opening quote .. before closing
+    inside = static_cast<uint64_t>(static_cast<int64_t>(str) >> 63);
+    const uint64_t ctrl = ctrl64(lo, hi) & valid;
+    if (ctrl != 0) {
+      const uint64_t ws =
+          eq64(lo, hi, ' ') | eq64(lo, hi, '\t') | eq64(lo, hi, '\n') | eq64(lo, hi, '\r');
+      if ((ctrl & (str | ~ws)) != 0) return false;
+    }
+    // '[' | 0x20 == '{' and ']' | 0x20 == '}'.
+    const __m256i flo = _mm256_or_si256(lo, case_bit);
+    const __m256i fhi = _mm256_or_si256(hi, case_bit);
+    m.quote[b] = quote;
+    m.open[b] = eq64(flo, fhi, '{') & valid & ~str;
+    m.close[b] = eq64(flo, fhi, '}') & valid & ~str;
+  }
+  return inside == 0;
+}
+
+// The walk over the message's tokens, positions relative to its first byte.
+class Walk {
+ public:
+  Walk(const char* p, size_t len, const Marks& m) : p_(p), len_(len), m_(m) {}
+
+  char at(size_t pos) const noexcept { return p_[pos]; }
+  std::string_view text(size_t from, size_t to) const noexcept {
+    return std::string_view(p_ + from, to - from);
+  }
+
+  // The first unescaped quote after `pos`, or kNone.
+  size_t quote_after(size_t pos) const noexcept {
+    size_t b = (pos + 1) / 64;
+    const size_t blocks = (len_ + 63) / 64;
+    if (b >= blocks) return kNone;
+    uint64_t bits = m_.quote[b] & (~uint64_t{0} << ((pos + 1) % 64));
+    while (bits == 0) {
+      if (++b >= blocks) return kNone;
+      bits = m_.quote[b];
+    }
+    return b * 64 + static_cast<size_t>(std::countr_zero(bits));
+  }
+
+  // The bracket closing the one at `pos`, of the same kind, or kNone.
+  size_t match(size_t pos) const noexcept {
+    uint64_t kinds[(kCanonicalMaxDepth + 63) / 64] = {};  // 1: '{'
+    size_t depth = 0;
+    const size_t blocks = (len_ + 63) / 64;
+    uint64_t from = ~uint64_t{0} << (pos % 64);
+    for (size_t b = pos / 64; b < blocks; ++b, from = ~uint64_t{0}) {
+      const uint64_t opens = m_.open[b];
+      uint64_t bits = (opens | m_.close[b]) & from;
+      while (bits != 0) {
+        const unsigned bit = static_cast<unsigned>(std::countr_zero(bits));
+        bits &= bits - 1;
+        const size_t i = b * 64 + bit;
+        const bool curly = p_[i] == '{' || p_[i] == '}';
+        if ((opens >> bit) & 1) {
+          if (depth == kCanonicalMaxDepth) return kNone;
+          const uint64_t mask = uint64_t{1} << (depth % 64);
+          kinds[depth / 64] = curly ? kinds[depth / 64] | mask : kinds[depth / 64] & ~mask;
+          ++depth;
+        } else {
+          if (depth == 0) return kNone;
+          --depth;
+          if (((kinds[depth / 64] >> (depth % 64)) & 1) != uint64_t{curly}) return kNone;
+          if (depth == 0) return i;
+        }
+      }
+    }
+    return kNone;
+  }
+
+  size_t skip_space(size_t pos) const noexcept {
+    while (pos < len_ && is_json_space(p_[pos])) ++pos;
+    return pos;
+  }
+
+  // One past the value starting at `pos`, or kNone. Checks only that it
+  // starts like a value and, for a scalar, that it ends where one may end.
+  size_t value_end(size_t pos) const noexcept {
+    if (pos >= len_) return kNone;
+    const char c = p_[pos];
+    if (c == '"') {
+      const size_t q = quote_after(pos);
+      return q == kNone ? kNone : q + 1;
+    }
+    if (c == '{' || c == '[') {
+      const size_t close = match(pos);
+      return close == kNone ? kNone : close + 1;
+    }
+    if (!(c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n')) return kNone;
+    size_t e = pos + 1;
+    while (e < len_) {
+      const char x = p_[e];
+      if (x == ',' || x == '}' || x == ']' || is_json_space(x)) break;
+      if (x == '"' || x == '{' || x == '[' || x == ':') return kNone;
+      ++e;
+    }
+    return e;
+  }
+
+  // The object or array at `pos`: its top level well formed. For an
+  // object, `on_member(key, value_begin)` reads each member's value (the
+  // key without quotes, never escaped) and returns one past it, or kNone;
+  // an array's values are only started right and skipped. Returns one past
+  // the closing bracket, or kNone.
+  template <class OnMember>
+  size_t container(size_t pos, OnMember&& on_member) const noexcept {
+    const bool object = p_[pos] == '{';
+    const char closer = object ? '}' : ']';
+    pos = skip_space(pos + 1);
+    if (pos < len_ && p_[pos] == closer) return pos + 1;
+    while (true) {
+      std::string_view key;
+      if (object) {
+        if (pos >= len_ || p_[pos] != '"') return kNone;
+        const size_t q = quote_after(pos);
+        if (q == kNone) return kNone;
+        key = text(pos + 1, q);
+        if (std::memchr(key.data(), '\\', key.size()) != nullptr) return kNone;
+        pos = skip_space(q + 1);
+        if (pos >= len_ || p_[pos] != ':') return kNone;
+        pos = skip_space(pos + 1);
+      }
+      const size_t end = object ? on_member(key, pos) : value_end(pos);
+      if (end == kNone) return kNone;
+      pos = skip_space(end);
+      if (pos >= len_) return kNone;
+      if (p_[pos] == closer) return pos + 1;
+      if (p_[pos] != ',') return kNone;
+      pos = skip_space(pos + 1);
+    }
+  }
+
+ private:
+  const char* p_;
+  size_t len_;
+  const Marks& m_;
+};
+
+// 1-20 decimal digits in [0, 2^64), leading zeros allowed (as the general
+// path reads "_ts_ns"); nullopt otherwise.
+std::optional<uint64_t> decimal(std::string_view digits) noexcept {
+  if (digits.empty() || digits.size() > 20) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const uint64_t digit = static_cast<uint64_t>(c - '0');
+    if (v > (UINT64_MAX - digit) / 10) return std::nullopt;
+    v = v * 10 + digit;
+  }
+  return v;
+}
+
+// A JSON integer token without sign, fraction or exponent, no leading zero.
+std::optional<uint64_t> plain_uint(std::string_view tok) noexcept {
+  if (tok.size() > 1 && tok[0] == '0') return std::nullopt;
+  return decimal(tok);
+}
+
+// `"123"` as the general path reads guild_id/channel_id.
+std::optional<uint64_t> snowflake(std::string_view tok) noexcept {
+  if (tok.size() < 3 || tok.front() != '"' || tok.back() != '"') return std::nullopt;
+  return decimal(tok.substr(1, tok.size() - 2));
+}
+
+}  // namespace
+
+bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out,
+                   Marks& marks) noexcept {
+  if (msg.size() > kMaxMessageBytes || !have_avx2()) return false;
+  // The object, without whitespace around it.
+  size_t first = 0, last = msg.size();
+  while (first < last && is_json_space(msg[first])) ++first;
+  while (last > first && is_json_space(msg[last - 1])) --last;
+  if (last - first < 2 || msg[first] != '{') return false;
+  const std::string_view obj = msg.substr(first, last - first);
+  if (!build_marks(obj.data(), obj.size(), marks)) return false;
+  const Walk w(obj.data(), obj.size(), marks);
+
+  Envelope env;
+  bool have_op = false, have_s = false, have_t = false, have_d = false;
+  // Reads one envelope member; false refuses the message (to the general path).
+  auto member = [&](std::string_view key, size_t from, size_t& to) -> bool {
+    if (key == "d") {
+      if (have_d) return false;
+      have_d = true;
+      switch (w.at(from)) {
+        case '{':
+        case '[': {
+          const bool object = w.at(from) == '{';
+          RoutingKeys* keys = object && routing_keys ? &env.routing : nullptr;
+          to = w.container(from, [&](std::string_view k, size_t a) {
+            const size_t b = w.value_end(a);
+            if (keys != nullptr && b != kNone) {
+              if (k == "guild_id") keys->guild_id = snowflake(w.text(a, b));
+              if (k == "channel_id") keys->channel_id = snowflake(w.text(a, b));
+            }
+            return b;
+          });
+          if (to == kNone) return false;
+          env.d_kind = object ? JsonKind::kObject : JsonKind::kArray;
+          env.d = w.text(from, to);
+          return true;
+        }
+        case 'n':
+        case 't':
+        case 'f':
+          to = w.value_end(from);
+          if (to == kNone) return false;
+          env.d = w.text(from, to);
+          env.d_kind = env.d == "null" ? JsonKind::kNull : JsonKind::kBool;
+          return env.d == "null" || env.d == "true" || env.d == "false";
+        default:
+          return false;  // numbers and strings: rare, the general path reads them
+      }
+    }
+    to = w.value_end(from);
+    if (to == kNone) return false;
+    const std::string_view tok = w.text(from, to);
+    if (key == "op") {
+      if (have_op) return false;
+      have_op = true;
+      const bool negative = tok[0] == '-';
+      const auto v = plain_uint(negative ? tok.substr(1) : tok);
+      if (!v || (negative && *v == 0) ||
+          *v > (negative ? uint64_t{1} << 31 : (uint64_t{1} << 31) - 1)) {
+        return false;
+      }
+      env.op = negative ? static_cast<int32_t>(-static_cast<int64_t>(*v)) : static_cast<int32_t>(*v);
+    } else if (key == "s") {
+      if (have_s) return false;
+      have_s = true;
+      if (tok != "null") {
+        const auto v = plain_uint(tok);
+        if (!v) return false;
+        env.s = *v;
+      }
+    } else if (key == "t") {
+      if (have_t) return false;
+      have_t = true;
+      if (tok != "null") {
+        if (tok.size() < 3 || tok[0] != '"') return false;
+        const std::string_view name = tok.substr(1, tok.size() - 2);
+        for (char c : name) {
+          if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+        }
+        env.t = name;
+        env.type = event_type_from_name(name);
+      }
+    } else if (key == "_ts_ns") {
+      if (auto v = decimal(tok)) env.stamp_ns = *v;
+    }
+    return true;
+  };
+  const size_t end = w.container(0, [&](std::string_view key, size_t from) {
+    size_t to = kNone;
+    return member(key, from, to) ? to : kNone;
+  });
+  if (end != obj.size() || !have_op) return false;
+  if (!simdjson::validate_utf8(msg.data(), msg.size())) return false;
+  out = env;
+  return true;
+}
+
+}  // namespace shardring::parse::detail

@@ -1,0 +1,43 @@
+// parse/canonical.h: the fast path of Parser::parse(..., Check::kEnvelope)
+// for the layout Discord (and `shardring gateway`) always write:
+//
+//   {"t":<null|"NAME">,"s":<null|uint>,"op":<int>[,"_ts_ns":<uint>],"d":<d>}
+//
+// with no whitespace between the envelope's tokens. One SIMD pass (AVX2)
+// over d finds its strings and brackets; d's top level is then walked by
+// jumping between those marks, and everything below it is skipped by
+// counting brackets. simdjson's UTF-8 validator covers the whole message.
+//
+// ONE-SIDED BY DESIGN. try_canonical() returns true only for a message the
+// general path (simdjson On-Demand, Check::kEnvelope) accepts too, with
+// `out` filled exactly as that path fills it. On anything else (another
+// layout, an escape in a key, a control character, mismatched brackets,
+// whitespace after d, no AVX2, a too-large message, any error) it returns
+// false and the caller runs the general path, which decides and names the
+// error. The fuzz target parse_envelope_fuzz checks the agreement.
+// Sans-I/O; no allocation except growing `Marks` to the largest d seen.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "parse/envelope.h"
+
+namespace shardring::parse::detail {
+
+// Per 64-byte block of d: unescaped quotes and brackets outside strings.
+struct Marks {
+  std::vector<uint64_t> quote, open, close;
+};
+
+// Deepest nesting the fast path follows inside a value below the envelope's
+// or d's top level (so at most kCanonicalMaxDepth + 2 counted from the
+// envelope, under the general path's kMaxDepth); deeper goes to the general
+// path.
+inline constexpr size_t kCanonicalMaxDepth = 1000;
+
+[[nodiscard]] bool try_canonical(std::string_view message, bool routing_keys,
+                                 Envelope& out, Marks& marks) noexcept;
+
+}  // namespace shardring::parse::detail

@@ -1,0 +1,225 @@
+// tests/parse/canonical_test.cc: the Check::kEnvelope fast path
+// (parse/canonical.h). It must take Discord's and our gateway's layouts,
+// agree field for field with the general path whenever it decides, and leave
+// everything else (errors included) to the general path.
+#include "parse/canonical.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/parse/corpus.h"
+
+namespace shardring::parse {
+namespace {
+
+using testing::Padded;
+
+struct Outcome {
+  bool fast = false;   // the fast path decided
+  Errc general = Errc::kOk;
+};
+
+// Runs both paths on `json` and checks they agree whenever the fast one
+// decides; returns what happened.
+Outcome Compare(std::string_view json, bool routing) {
+  Padded buf(json);
+  Parser p;
+  detail::Marks marks;
+  Envelope fast, general;
+  Outcome o;
+  o.fast = detail::try_canonical(buf.view(), routing, fast, marks);
+  o.general = p.parse(buf.view(), general,
+                      {.check = Check::kEnvelope, .routing_keys = routing,
+                       .canonical_fast_path = false});
+  if (o.fast) {
+    EXPECT_EQ(o.general, Errc::kOk) << json.substr(0, 200);
+    if (o.general == Errc::kOk) {
+      EXPECT_EQ(fast.op, general.op);
+      EXPECT_EQ(fast.s, general.s);
+      EXPECT_EQ(fast.t, general.t);
+      EXPECT_EQ(fast.type, general.type);
+      EXPECT_EQ(fast.d.data(), general.d.data());
+      EXPECT_EQ(fast.d.size(), general.d.size());
+      EXPECT_EQ(fast.d_kind, general.d_kind);
+      EXPECT_EQ(fast.routing.guild_id, general.routing.guild_id);
+      EXPECT_EQ(fast.routing.channel_id, general.routing.channel_id);
+      EXPECT_EQ(fast.stamp_ns, general.stamp_ns);
+    }
+  }
+  return o;
+}
+
+std::string Minified(std::string_view json) {
+  simdjson::dom::parser dom;
+  simdjson::dom::element e;
+  if (dom.parse(std::string(json)).get(e) != simdjson::SUCCESS) return std::string(json);
+  return simdjson::minify(e);
+}
+
+TEST(Canonical, TakesTheSyntheticGatewaysLayoutWithEveryField) {
+  const std::string msg =
+      R"({"t":"MESSAGE_CREATE","s":42,"op":0,"_ts_ns":1234567,"d":{"id":"1","guild_id":"81384788765712384",)"
+      R"("channel_id":"222","content":"a \"quoted\" {brace} [and] \\ back\\\\","n":[1,{"x":"}"}],"e":{}}})";
+  for (bool routing : {false, true}) {
+    SCOPED_TRACE(routing);
+    Padded buf(msg);
+    detail::Marks marks;
+    Envelope env;
+    ASSERT_TRUE(detail::try_canonical(buf.view(), routing, env, marks));
+    EXPECT_EQ(env.op, 0);
+    EXPECT_EQ(env.s, 42u);
+    EXPECT_EQ(env.t, "MESSAGE_CREATE");
+    EXPECT_EQ(env.type, EventType::kMessageCreate);
+    EXPECT_EQ(env.stamp_ns, 1234567u);
+    EXPECT_EQ(env.d_kind, JsonKind::kObject);
+    EXPECT_TRUE(env.d.starts_with(R"({"id":"1")"));
+    EXPECT_TRUE(env.d.ends_with(R"("e":{}})"));
+    if (routing) {
+      EXPECT_EQ(env.routing.guild_id, 81384788765712384u);
+      EXPECT_EQ(env.routing.channel_id, 222u);
+    } else {
+      EXPECT_FALSE(env.routing.guild_id);
+    }
+    EXPECT_TRUE(Compare(msg, routing).fast);
+  }
+}
+
+TEST(Canonical, TakesControlMessagesOfEveryOpcode) {
+  for (std::string_view msg : {
+           R"({"t":null,"s":null,"op":10,"d":{"heartbeat_interval":41250,"_trace":["gw"]}})",
+           R"({"t":null,"s":null,"op":11,"d":null})",
+           R"({"t":null,"s":null,"op":9,"d":false})",
+           R"({"t":null,"s":null,"op":9,"d":true})",
+           R"({"t":null,"s":null,"op":7,"d":null})",
+           R"({"op":11})",
+           R"({"d":[1,2,[3]],"op":-5})",
+       }) {
+    SCOPED_TRACE(msg);
+    EXPECT_TRUE(Compare(msg, true).fast);
+  }
+}
+
+TEST(Canonical, AgreesWithTheGeneralPathOnTheWholeCorpusPrettyAndMinified) {
+  uint64_t seq = 1;
+  size_t dispatches = 0;
+  for (const auto& f : testing::load_corpus()) {
+    if (f.kind == testing::FileKind::kRest) continue;
+    const std::string frame = f.kind == testing::FileKind::kBareD
+                                  ? testing::wrap_dispatch(testing::trim(f.bytes), f.event, seq++, "tsod")
+                                  : f.bytes;
+    SCOPED_TRACE(f.name);
+    for (bool routing : {false, true}) {
+      Compare(frame, routing);  // pretty-printed: decided or not, never a disagreement
+      const std::string compact = Minified(frame);
+      const Outcome o = Compare(compact, routing);
+      if (o.general == Errc::kOk && compact.find("\"op\":0") != std::string::npos) {
+        EXPECT_TRUE(o.fast) << "a minified dispatch went to the general path";
+        ++dispatches;
+      }
+    }
+  }
+  EXPECT_GT(dispatches, 20u);
+}
+
+TEST(Canonical, LeavesEverythingItCannotVouchForToTheGeneralPath) {
+  for (std::string_view msg : {
+           R"({"t":"X","s":1,"op":0,"op":0,"d":{}})",        // duplicate key
+           R"({"t":"X","s":1,"op":0,"d":{},"d":{}})",
+           R"({"t":"X","s":1,"d":{}})",                     // no op
+           R"({"t":"X","s":1,"op":-0,"d":{}})",
+           R"({"t":"X","s":1,"op":1.0,"d":{}})",
+           R"({"t":"X","s":1,"op":2147483648,"d":{}})",
+           R"({"t":"X","s":01,"op":0,"d":{}})",
+           R"({"t":"X","s":-1,"op":0,"d":{}})",
+           R"({"t":"X","s":18446744073709551616,"op":0,"d":{}})",
+           R"({"t":"lower","s":1,"op":0,"d":{}})",
+           R"({"t":"","s":1,"op":0,"d":{}})",
+           R"({"t":"X\u0041","s":1,"op":0,"d":{}})",
+           R"({"t":"X","s":1,"op":0,"d":{"a":[}]}})",            // mismatched brackets
+           R"({"t":"X","s":1,"op":0,"d":{"a":1}} x)",            // trailing data
+           R"({"t":"X","s":1,"op":0,"d":{"a":1}}})",
+           R"({"t":"X","s":1,"op":0,"d":{"a\"b":1}})",           // an escape in a key
+           R"({"t":"X","s":1,"op":0,"d":{"a" 1}})",              // no colon
+           R"({"t":"X","s":1,"op":0,"d":{"a":1 "b":2}})",        // no comma
+           R"({"t":"X","s":1,"op":0,"d":{"a":}})",               // no value
+           R"({"t":"X","s":1,"op":0,"d":{"a":]}})",
+           R"({"t":"X","s":1,"op":0,"d":{"a":"open}})",          // unterminated string
+           R"({"t":"X","s":1,"op":0,"d":12})",                   // numbers and strings in d
+           R"({"t":"X","s":1,"op":0,"d":"text"})",
+           R"({"t":"X","s":1,"op":0,"d":nul})",
+           R"(["op",0])",
+           R"({})",
+           "",
+       }) {
+    SCOPED_TRACE(msg);
+    EXPECT_FALSE(Compare(msg, true).fast);
+  }
+  // Control characters: inside a string, or outside one other than space.
+  EXPECT_FALSE(Compare(std::string("{\"op\":0,\"d\":{\"a\":\"x\ny\"}}"), true).fast);
+  EXPECT_FALSE(Compare(std::string("{\"op\":0,\"d\":{\"a\":1\x01}}"), true).fast);
+  EXPECT_TRUE(Compare(std::string("{\"op\":0,\n \"d\":{\"a\" :\t1\r\n}}  "), true).fast);
+  // Invalid UTF-8 anywhere, even in a value nobody reads.
+  EXPECT_FALSE(Compare(std::string("{\"op\":0,\"d\":{\"a\":\"\xff\"}}"), true).fast);
+  EXPECT_FALSE(Compare(std::string("{\"op\":0,\"x\":\"\xc3\",\"d\":{}}"), true).fast);
+}
+
+TEST(Canonical, NestingDeeperThanItsLimitGoesToTheGeneralPath) {
+  auto nested = [](size_t depth) {
+    return "{\"op\":0,\"d\":" + std::string(depth, '[') + std::string(depth, ']') + "}";
+  };
+  // d's own brackets, then kCanonicalMaxDepth levels inside them.
+  EXPECT_TRUE(Compare(nested(detail::kCanonicalMaxDepth + 1), false).fast);
+  EXPECT_FALSE(Compare(nested(detail::kCanonicalMaxDepth + 2), false).fast);
+}
+
+// Backslash runs and quotes at every offset around the 64-byte blocks the
+// SIMD pass works in.
+TEST(Canonical, EscapesAcrossBlockBoundariesAgree) {
+  const std::vector<std::string> tails = {
+      R"(\")", R"(\\)", R"(\\\")", R"(\\\\)", R"(\\\\\")", R"(\u0022)", R"(x\"}{][)"};
+  size_t decided = 0;
+  for (size_t pad = 0; pad < 140; ++pad) {
+    for (const std::string& tail : tails) {
+      const std::string msg = R"({"t":"X","s":1,"op":0,"d":{"k":")" + std::string(pad, 'a') + tail +
+                              R"(","guild_id":"7","z":[{"q":"]"}]}})";
+      SCOPED_TRACE(msg);
+      const Outcome o = Compare(msg, true);
+      EXPECT_EQ(o.fast, o.general == Errc::kOk);
+      decided += o.fast;
+    }
+  }
+  EXPECT_GT(decided, 140u * 5);
+}
+
+// Every prefix of a valid message is decided only if the general path
+// accepts it too (it accepts none of them).
+TEST(Canonical, NoTruncationIsTaken) {
+  const std::string msg =
+      R"({"t":"GUILD_CREATE","s":3,"op":0,"d":{"guild_id":"1","a":[1,2,{"b":"c\"d"}],"e":null}})";
+  for (size_t n = 0; n < msg.size(); ++n) {
+    SCOPED_TRACE(n);
+    EXPECT_FALSE(Compare(msg.substr(0, n), true).fast);
+  }
+}
+
+TEST(Canonical, ParserUsesItAndGivesTheSameEnvelope) {
+  const std::string msg = R"({"t":"TYPING_START","s":9,"op":0,"d":{"channel_id":"5","guild_id":"6"}})";
+  Padded buf(msg);
+  Parser p;
+  Envelope fast, general;
+  ASSERT_EQ(p.parse(buf.view(), fast, {.check = Check::kEnvelope, .routing_keys = true}), Errc::kOk);
+  ASSERT_EQ(p.parse(buf.view(), general,
+                    {.check = Check::kEnvelope, .routing_keys = true, .canonical_fast_path = false}),
+            Errc::kOk);
+  EXPECT_EQ(fast.routing.guild_id, 6u);
+  EXPECT_EQ(fast.routing.channel_id, 5u);
+  EXPECT_EQ(fast.d, general.d);
+  EXPECT_EQ(fast.type, EventType::kTypingStart);
+}
+
+}  // namespace
+}  // namespace shardring::parse
