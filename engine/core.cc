@@ -767,6 +767,7 @@ struct CoreThread::Loop {
     }
     parse::Envelope env;
     parse::Options o;
+    o.check = s.validate_d ? parse::Check::kFull : parse::Check::kEnvelope;
     o.routing_keys = s.routing_keys;
     const parse::Errc pe = parser.parse(text, env, o);
     if (pe != parse::Errc::kOk) {

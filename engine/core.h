@@ -60,6 +60,7 @@ struct Settings {
   std::string presence_json;
   parse::EventFilter filter;
   bool routing_keys = true;
+  bool validate_d = false;  // Config::validate_d
   tls::ClientOptions tls;
   unsigned consumers = 1;
   parse::Compression compression = parse::Compression::kNone;

@@ -227,6 +227,7 @@ struct Engine::Impl {
     s.large_threshold = config.large_threshold;
     s.presence_json = config.presence_json;
     s.routing_keys = config.routing_keys;
+    s.validate_d = config.validate_d;
     if (config.coalesce.count() < 0 || config.coalesce > kMaxCoalesce) {
       Log::write(Level::kError, -1,
                  cat("coalesce must be 0 to ", kMaxCoalesce.count(), " us, got ",

@@ -56,6 +56,13 @@ struct Config {
   // dropped after reading only `t` (their seq still counts for heartbeats).
   std::vector<std::string> events;
   bool routing_keys = true;                 // fill Event::guild_id/channel_id
+  // What is checked of a dispatch's d before it is delivered. false: d's
+  // extent, its top level (`{"k":v,...}` / `[v,...]`), UTF-8 and strings
+  // (no raw control characters); what lies deeper is handed on as received
+  // for the bot's own JSON parser to read (the fast path). true: all of d is
+  // validated as JSON first, about 2x the parsing cost; a d that fails either
+  // check closes the connection with 1007 and the shard resumes.
+  bool validate_d = false;
   std::string ca_file;                      // extra PEM roots for wss://
   bool insecure = false;                    // skip certificate checks
   std::chrono::milliseconds identify_window{5000};  // Discord: 5 s per bucket

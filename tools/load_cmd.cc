@@ -407,6 +407,7 @@ int load_main(std::span<const std::string_view> args) {
   cfg.routing_keys = false;
   cfg.compress = o.compress;
   cfg.coalesce = std::chrono::microseconds(o.coalesce_us);
+  cfg.validate_d = o.validate_d;
   cfg.duration = std::chrono::milliseconds(static_cast<int64_t>(o.duration_s * 1000));
   LiveView live(isatty(2));
   // The first tick after every shard was ready starts the steady state: its
@@ -487,7 +488,7 @@ int load_main(std::span<const std::string_view> args) {
   const double per_shard_kib = static_cast<double>(grown) / static_cast<double>(o.shards);
 
   std::string json = absl::StrFormat(
-      "{\"shards\":%d,\"idle\":%s,\"tls\":%s,\"compress\":\"%s\",\"coalesce_us\":%d,\"rate\":%g,\"duration_s\":%g,\"elapsed_s\":%.3f,"
+      "{\"shards\":%d,\"idle\":%s,\"tls\":%s,\"compress\":\"%s\",\"coalesce_us\":%d,\"validate_d\":%s,\"rate\":%g,\"duration_s\":%g,\"elapsed_s\":%.3f,"
       "\"engine_threads\":%d,\"engine_cpus\":\"%s\",\"gateway_cpus\":\"%s\","
       "\"events\":%d,\"events_per_s\":%.1f,\"cpu_s\":%.3f,\"cpu_s_per_million_events\":%.3f,"
       "\"steady_s\":%.3f,\"steady_events_per_s\":%.1f,\"steady_cpu_s_per_million_events\":%.3f,"
@@ -496,7 +497,7 @@ int load_main(std::span<const std::string_view> args) {
       "\"reconnects\":%d,\"zombies\":%d,\"protocol_errors\":%d,\"backpressure_ms\":%d,"
       "\"heartbeat_lateness_ms\":%s,\"delivery_latency_ms\":%s",
       o.shards, o.idle ? "true" : "false", o.tls || gateway_url.starts_with("wss") ? "true" : "false",
-      compress_name(o.compress), o.coalesce_us,
+      compress_name(o.compress), o.coalesce_us, o.validate_d ? "true" : "false",
       o.rate, o.duration_s,
       s.elapsed_s, o.threads != 0 ? o.threads : static_cast<int64_t>(engine_cpus.size()),
       cpu_list(engine_cpus), cpu_list(gateway_cpus), s.events, eps, s.cpu_s, cpu_per_m, steady_s,

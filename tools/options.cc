@@ -21,6 +21,9 @@ absl::Status ParseCompress(std::string_view name, Compression* out) {
   return absl::OkStatus();
 }
 
+constexpr char kValidateDHelp[] =
+    "validate all of each dispatch's d as JSON before delivery (default: its extent, "
+    "top level, UTF-8 and strings)";
 constexpr char kCoalesceHelp[] =
     "after a light wake-up, let completions gather this long before waiting again "
     "(0: off; default 1000)";
@@ -61,6 +64,7 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
   f.add_int("consumers", &o.consumers, 1, 256, "consumer threads running sinks");
   f.add_string("compress", &compress, "none | zlib-stream | zstd-stream");
   f.add_int("coalesce-us", &o.coalesce_us, 0, kMaxCoalesce.count(), kCoalesceHelp);
+  f.add_bool("validate-d", &o.validate_d, kValidateDHelp);
   f.add_string("sink", &sink, "ndjson | ndjson:PATH | null");
   f.add_string("events", &events, "comma-separated dispatch types to deliver");
   f.add_double("duration", &duration, 0, 1e9, "stop cleanly after SECS");
@@ -182,6 +186,7 @@ absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view>
   std::string compress = "none";
   f.add_string("compress", &compress, "transport compression: none | zlib-stream | zstd-stream");
   f.add_int("coalesce-us", &o.coalesce_us, 0, kMaxCoalesce.count(), kCoalesceHelp);
+  f.add_bool("validate-d", &o.validate_d, kValidateDHelp);
   f.add_int("max-concurrency", &o.max_concurrency, 1, 1 << 16, "identify buckets (default 16)");
   f.add_int("identify-window-ms", &o.identify_window_ms, 2, 3'600'000,
             "per-bucket identify window the engine keeps; the spawned gateway enforces "

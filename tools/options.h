@@ -31,6 +31,7 @@ struct RunOptions {
   int64_t consumers = 1;
   Compression compress = Compression::kNone;
   int64_t coalesce_us = Config{}.coalesce.count();
+  bool validate_d = false;           // Config::validate_d
   SinkKind sink = SinkKind::kNdjsonStdout;
   std::string sink_path;
   std::vector<std::string> events;   // empty: all
@@ -60,6 +61,7 @@ struct LoadOptions {
   int64_t consumers = 1;
   Compression compress = Compression::kNone;
   int64_t coalesce_us = Config{}.coalesce.count();
+  bool validate_d = false;
   int64_t max_concurrency = 16;
   // The engine paces identifies to this window; the spawned gateway enforces
   // a quarter of it: the slack absorbs its own lag in a connection storm

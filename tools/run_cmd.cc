@@ -70,6 +70,7 @@ int run_main(std::span<const std::string_view> args) {
   cfg.intents = static_cast<uint64_t>(o.intents);
   cfg.compress = o.compress;
   cfg.coalesce = std::chrono::microseconds(o.coalesce_us);
+  cfg.validate_d = o.validate_d;
   cfg.large_threshold = static_cast<uint16_t>(o.large_threshold);
   cfg.threads = static_cast<unsigned>(o.threads);
   cfg.consumers = static_cast<unsigned>(o.consumers);

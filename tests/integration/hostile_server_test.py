@@ -170,14 +170,14 @@ class HostileFrames(unittest.TestCase):
          lambda z: frame(2, z.compress(b'{"op":0,"s":5,"d":{]}') + z.flush(zlib.Z_SYNC_FLUSH)), 1007),
     ]
 
-    def run_case(self, bad, want, compress):
+    def run_case(self, bad, want, compress, flags=()):
         gw = HostileGateway(bad, compress=compress)
         gw.start()
         out = os.path.join(tempfile.mkdtemp(), "events.ndjson")
         p = subprocess.run(
             [SHARDRING, "run", "--gateway", f"ws://127.0.0.1:{gw.port}", "--total-shards", "1",
              "--duration", "2.5", "--sink", "ndjson:" + out,
-             "--compress", "zlib-stream" if compress else "none"],
+             "--compress", "zlib-stream" if compress else "none", *flags],
             capture_output=True, timeout=30)
         gw.join(10)
         self.assertIsNone(gw.error, gw.error)
@@ -195,6 +195,11 @@ class HostileFrames(unittest.TestCase):
         for name, bad, want in self.COMPRESSED_CASES:
             with self.subTest(name):
                 self.run_case(bad, want, compress=True)
+
+    def test_invalid_json_deep_in_d_is_refused_with_validate_d(self):
+        # Without --validate-d only d's top level is checked; with it, all of d.
+        bad = frame(1, b'{"op":0,"s":5,"t":"X","d":{"a":{"b":[1 2]}}}')
+        self.run_case(bad, 1007, compress=False, flags=("--validate-d",))
 
     def test_each_hostile_frame_closes_with_the_right_code_and_the_shard_resumes(self):
         for name, bad, want in self.CASES:
