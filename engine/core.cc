@@ -61,7 +61,8 @@ enum class Phase : uint8_t {
   kTls,         // TLS handshake
   kUpgrade,     // WebSocket request sent, waiting for 101
   kOpen,        // WebSocket open: the gateway session runs
-  kClosing,     // close frame queued; the socket closes once it is sent
+  kClosing,     // close frame queued; the socket closes once it is sent and
+                // the peer's close frame (or EOF) came, or after kCloseLinger
 };
 
 // xoshiro256**: mask keys and jitter. Seeded from getrandom(); the nonce of
@@ -117,6 +118,7 @@ struct Conn {
   std::vector<std::byte> inflight;  // the send in flight
   size_t inflight_off = 0;
   bool send_inflight = false;
+  bool close_received = false;  // the peer's close frame (kClosing: close when sent)
   bool recv_armed = false;
   bool want_connect = false;  // dial once the old socket's ops are done
   bool ready = false;         // counted in CoreCounters::ready
@@ -299,6 +301,7 @@ struct CoreThread::Loop {
     c.fd = fd;
     ++c.gen;
     c.phase = Phase::kConnecting;
+    c.close_received = false;
     io_uring_sqe* sqe = ring->sqe();
     io_uring_prep_connect(sqe, fd, reinterpret_cast<const sockaddr*>(&c.addr.storage), c.addr.len);
     io_uring_sqe_set_data64(sqe, OpTag{Op::kConnect, c.slot, c.gen}.pack());
@@ -501,7 +504,7 @@ struct CoreThread::Loop {
     c.inflight.clear();
     c.inflight_off = 0;
     try_send(c);
-    if (c.phase == Phase::kClosing && !c.send_inflight) close_socket(c);
+    if (c.phase == Phase::kClosing && !c.send_inflight && c.close_received) close_socket(c);
   }
 
   // ---------------------------------------------------------------- recv
@@ -636,6 +639,10 @@ struct CoreThread::Loop {
         continue;
       }
       if (e == ws::Errc::kNeedMore || e == ws::Errc::kClosed) break;
+      if (c.phase == Phase::kClosing) {  // garbage after our close: stop waiting
+        close_socket(c);
+        break;
+      }
       ++counters.protocol_errors;
       Log::write(Level::kWarn, c.shard, "bad WebSocket frame from gateway; closing and resuming",
                  cat("\"error\":", static_cast<int>(e),
@@ -648,6 +655,7 @@ struct CoreThread::Loop {
   // Our side found the peer at fault: close with `code` and let the session
   // resume (codes other than 1000/1001 keep the Discord session alive).
   void close_resumable(Conn& c, uint16_t code) {
+    if (c.phase == Phase::kClosing) return;  // already closing: the session knows
     if (c.phase == Phase::kOpen) {
       frame.clear();
       (void)c.encoder.close(frame, code, {}, mask_key());
@@ -660,6 +668,10 @@ struct CoreThread::Loop {
 
   void lost(Conn& c) {
     if (c.phase == Phase::kIdle) return;
+    if (c.phase == Phase::kClosing) {  // EOF or an error after our close: the end
+      close_socket(c);                 // we were waiting for; the session knows
+      return;
+    }
     const bool was_open = c.phase == Phase::kOpen || c.phase == Phase::kClosing;
     close_socket(c);
     c.session.set_jitter(rng.unit());
@@ -672,6 +684,9 @@ struct CoreThread::Loop {
   }
 
   void on_message(Conn& c, const ws::Message& msg) {
+    // After our close frame only the peer's close matters: a dispatch read
+    // now is not counted, so the resume replays it.
+    if (c.phase == Phase::kClosing && msg.kind != ws::MessageKind::kClose) return;
     switch (msg.kind) {
       case ws::MessageKind::kPing: {
         frame.clear();
@@ -682,6 +697,11 @@ struct CoreThread::Loop {
       case ws::MessageKind::kPong:
         return;
       case ws::MessageKind::kClose: {
+        c.close_received = true;
+        if (c.phase == Phase::kClosing) {  // the answer to our close
+          if (!c.send_inflight) close_socket(c);
+          return;
+        }
         Log::write(Level::kInfo, c.shard, "gateway closed the connection",
                    cat("\"code\":", msg.close_code, ",\"reason\":\"",
                                 JsonEscaped(msg.close_reason), "\""));
@@ -730,16 +750,21 @@ struct CoreThread::Loop {
                                                          : ws::CloseCode::kMessageTooBig);
   }
 
-  // The close frames are queued; the socket closes when they are sent.
+  // The close frames are queued. The socket closes when they are sent and,
+  // for a close we started on an open WebSocket, once the peer's close frame
+  // or EOF came (RFC 6455 7.1.1: the server closes the TCP connection
+  // first), or after kCloseLinger whatever the peer does.
   void begin_close(Conn& c) {
     if (c.phase != Phase::kOpen && c.phase != Phase::kUpgrade && c.phase != Phase::kTls) return;
+    if (c.phase != Phase::kOpen) c.close_received = true;  // no WebSocket to close
     if (c.tls) (void)c.tls->shutdown();
     try_send(c);
     c.phase = Phase::kClosing;
-    if (!c.send_inflight) {
+    if (!c.send_inflight && c.close_received) {
       close_socket(c);
     } else {
       arm(c, TimerKind::kCloseLinger, now + kCloseLinger);
+      arm_recv(c);
     }
   }
 

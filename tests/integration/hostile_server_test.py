@@ -353,6 +353,38 @@ class ConnectionFaults(unittest.TestCase):
             sock.close()
         self.fails_upgrade_then_identifies(answer)
 
+    def test_the_engine_waits_for_the_servers_close_before_closing_tcp(self):
+        # RFC 6455 7.1.1: the client that sent a close waits for the server's
+        # close (the server closes TCP first), up to kCloseLinger.
+        def first(c, gw):
+            gw.open(c)
+            gw.ready_and_events(c)
+            c.sock.settimeout(15)
+            while True:
+                op, data = c.read_frame()
+                if op == 8:
+                    gw.notes["code"] = struct.unpack("!H", data[:2])[0]
+                    break
+            time.sleep(0.3)
+            c.sock.setblocking(False)
+            try:
+                gw.notes["closed_early"] = c.sock.recv(1, socket.MSG_PEEK) == b""
+            except BlockingIOError:
+                gw.notes["closed_early"] = False
+            c.sock.setblocking(True)
+            c.sock.sendall(frame(8, struct.pack("!H", 1000)))
+            c.sock.settimeout(5)
+            gw.notes["then"] = c.sock.recv(1)  # EOF once the engine has it
+            c.sock.close()
+
+        gw = ScriptedGateway(first)
+        gw.start()
+        _, seqs = self.run_engine(gw, duration=2)
+        self.assertEqual(seqs, [1, 2, 3, 4])
+        self.assertIn(gw.notes.get("code"), (1000, 1001), gw.notes)
+        self.assertFalse(gw.notes["closed_early"], "the engine closed TCP before the server's close")
+        self.assertEqual(gw.notes["then"], b"")
+
     def test_a_ping_flood_that_reads_its_pongs_changes_nothing(self):
         pings = 20000
 
