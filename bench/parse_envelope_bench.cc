@@ -6,9 +6,12 @@
 // bench/parse_compare.sh runs it with repetitions and prints median ratios.
 //
 // Message sets:
-//   mix      dispatch frames of 128 B .. 4 KiB (full op 0 frames, bare d files
-//            wrapped as {"t":..,"s":..,"op":0,"d":..}): the ~1 KiB events
-//            that make up a bot's traffic.
+//   gateway  2,000 events drawn from `shardring gateway`'s built-in mix, as
+//            it sends them (and as Discord does: compact, "t" first): the
+//            proportions and sizes of a bot's traffic.
+//   mix      dispatch frames of 128 B .. 4 KiB of the corpus (full op 0
+//            frames, bare d files wrapped as {"t":..,"s":..,"op":0,"d":..}),
+//            pretty-printed as their authors wrote them.
 //   frames   every full frame of the corpus, as received.
 //   file:X   one corpus file (bare d files wrapped).
 //   capture  with --capture=PATH[,PATH...]: your own gateway traffic. A file
@@ -18,6 +21,11 @@
 // Every message sits in one arena followed by kPadding bytes, as the ws
 // layer hands them over. Bytes/s counts message bytes; items/s counts events.
 #include <benchmark/benchmark.h>
+#if SHARDRING_HAVE_GATEWAY_MIX
+#include <random>
+
+#include "tools/gateway/mix.h"
+#endif
 #include <simdjson.h>
 #if __has_include(<rapidjson/document.h>)
 #include <rapidjson/document.h>
@@ -224,6 +232,24 @@ int main(int argc, char** argv) {
   if (MessageSet capture = load_capture(argc, argv); !capture.spans.empty()) {
     sets.emplace_back("capture", std::move(capture));
   }
+#if SHARDRING_HAVE_GATEWAY_MIX
+  {
+    namespace gs = shardring::gatewaysrv;
+    const gs::Mix gm = gs::Mix::builtin();
+    std::mt19937_64 rng(20261128);
+    MessageSet gateway;
+    std::string payload;
+    for (uint64_t i = 0; i < 2000; ++i) {
+      const gs::Splice splice{i + 1, 1'700'000'000'000'000'000ull + i * 1'000,
+                              gs::guild_id(0, 1, static_cast<uint32_t>(i % 3)),
+                              1'100'000'000'000'000'000ull + i * 16};
+      payload.clear();
+      gs::append_payload(payload, gm.pick(rng()), splice);
+      gateway.add(payload);
+    }
+    sets.emplace_back("gateway", std::move(gateway));
+  }
+#endif
   MessageSet mix, frames;
   uint64_t seq = 1;
   for (const auto& f : corpus) {

@@ -162,9 +162,7 @@ struct CoreThread::Loop {
       c->slot = static_cast<uint32_t>(conns.size());
       c->consumer = shared.consumer_of(shard);
       c->url = s.gateway;
-      ws::DecoderOptions opts;
-      opts.max_message_bytes = parse::kMaxMessageBytes;
-      c->decoder = ws::Decoder(ws::Role::kClient, opts);
+      c->decoder = ws::Decoder(ws::Role::kClient, DecoderOptions());
       conns.push_back(std::move(c));
     }
   }
@@ -308,11 +306,18 @@ struct CoreThread::Loop {
     ++c.ops;
   }
 
-  void on_connected_tcp(Conn& c) {
-    // Fresh per-connection protocol state.
+  // Every text message goes to the parser, which checks its UTF-8 (and
+  // closes 1007 when it is not): the decoder need not check it first.
+  static ws::DecoderOptions DecoderOptions() {
     ws::DecoderOptions opts;
     opts.max_message_bytes = parse::kMaxMessageBytes;
-    c.decoder = ws::Decoder(ws::Role::kClient, opts);
+    opts.check_text_utf8 = false;
+    return opts;
+  }
+
+  void on_connected_tcp(Conn& c) {
+    // Fresh per-connection protocol state.
+    c.decoder = ws::Decoder(ws::Role::kClient, DecoderOptions());
     c.encoder = ws::Encoder(ws::Role::kClient);
     c.out.clear();
     arm_recv(c);

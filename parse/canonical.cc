@@ -15,6 +15,7 @@
 #include <immintrin.h>
 #include <simdjson.h>
 
+#include <array>
 #include <bit>
 #include <cstring>
 #include <optional>
@@ -28,6 +29,14 @@ bool have_avx2() noexcept {
   static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi");
   return yes;
 }
+
+// Bytes that end a scalar token (1), or may not appear in one (2).
+constexpr auto kScalarStop = [] {
+  std::array<uint8_t, 256> t{};
+  for (unsigned char c : {',', '}', ']', ' ', '\t', '\n', '\r'}) t[c] = 1;
+  for (unsigned char c : {'"', '{', '[', ':'}) t[c] = 2;
+  return t;
+}();
 
 constexpr uint64_t prefix_xor(uint64_t x) noexcept {
   x ^= x << 1;
@@ -66,6 +75,7 @@ constexpr uint64_t prefix_xor(uint64_t x) noexcept {
     m.quote.resize(blocks);
     m.open.resize(blocks);
     m.close.resize(blocks);
+    m.slash.resize(blocks);
   }
   uint64_t escape_next = 0;  // 1: the first byte of this block is escaped
   uint64_t inside = 0;       // all ones: this block starts inside a string
@@ -77,6 +87,7 @@ constexpr uint64_t prefix_xor(uint64_t x) noexcept {
     const size_t rest = len - b * 64;
     const uint64_t valid = rest >= 64 ? ~uint64_t{0} : (uint64_t{1} << rest) - 1;
     uint64_t bs = eq64(lo, hi, '\\') & valid;
+    m.slash[b] = bs;
     uint64_t escaped = escape_next;
     if (bs != 0 || escape_next != 0) {
       bs &= ~escape_next;  // an escaped backslash escapes nothing
@@ -135,7 +146,8 @@ class Walk {
 
   // The bracket closing the one at `pos`, of the same kind, or kNone.
   size_t match(size_t pos) const noexcept {
-    uint64_t kinds[(kCanonicalMaxDepth + 63) / 64] = {};  // 1: '{'
+    // 1: '{'. Bit k is written when depth k is entered, before it is read.
+    uint64_t kinds[(kCanonicalMaxDepth + 63) / 64];
     size_t depth = 0;
     const size_t blocks = (len_ + 63) / 64;
     uint64_t from = ~uint64_t{0} << (pos % 64);
@@ -163,6 +175,19 @@ class Walk {
     return kNone;
   }
 
+  // Whether a backslash lies in [from, to).
+  bool any_slash(size_t from, size_t to) const noexcept {
+    if (from >= to) return false;
+    const size_t last = (to - 1) / 64;
+    for (size_t b = from / 64; b <= last; ++b) {
+      uint64_t bits = m_.slash[b];
+      if (b == from / 64) bits &= ~uint64_t{0} << (from % 64);
+      if (b == last && to % 64 != 0) bits &= (uint64_t{1} << (to % 64)) - 1;
+      if (bits != 0) return true;
+    }
+    return false;
+  }
+
   size_t skip_space(size_t pos) const noexcept {
     while (pos < len_ && is_json_space(p_[pos])) ++pos;
     return pos;
@@ -184,9 +209,9 @@ class Walk {
     if (!(c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n')) return kNone;
     size_t e = pos + 1;
     while (e < len_) {
-      const char x = p_[e];
-      if (x == ',' || x == '}' || x == ']' || is_json_space(x)) break;
-      if (x == '"' || x == '{' || x == '[' || x == ':') return kNone;
+      const uint8_t stop = kScalarStop[static_cast<unsigned char>(p_[e])];
+      if (stop == 1) break;
+      if (stop == 2) return kNone;
       ++e;
     }
     return e;
@@ -210,7 +235,7 @@ class Walk {
         const size_t q = quote_after(pos);
         if (q == kNone) return kNone;
         key = text(pos + 1, q);
-        if (std::memchr(key.data(), '\\', key.size()) != nullptr) return kNone;
+        if (any_slash(pos + 1, q)) return kNone;
         pos = skip_space(q + 1);
         if (pos >= len_ || p_[pos] != ':') return kNone;
         pos = skip_space(pos + 1);
@@ -231,15 +256,40 @@ class Walk {
   const Marks& m_;
 };
 
+// Eight ASCII digits at p as a number, or -1 when one is not a digit.
+int64_t eight_digits(const char* p) noexcept {
+  uint64_t x;
+  std::memcpy(&x, p, 8);
+  // Each byte 0x30..0x39: high nibble 3, and adding 6 does not carry out.
+  if ((x & 0xF0F0F0F0F0F0F0F0ull) != 0x3030303030303030ull ||
+      ((x + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) != 0x3030303030303030ull) {
+    return -1;
+  }
+  x -= 0x3030303030303030ull;                        // digits, first at the low byte
+  x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFull;   // pairs
+  x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFull; // quads
+  x = (x * 10000 + (x >> 32)) & 0xFFFFFFFFull;       // eight
+  return static_cast<int64_t>(x);
+}
+
 // 1-20 decimal digits in [0, 2^64), leading zeros allowed (as the general
 // path reads "_ts_ns"); nullopt otherwise.
 std::optional<uint64_t> decimal(std::string_view digits) noexcept {
-  if (digits.empty() || digits.size() > 20) return std::nullopt;
+  const size_t n = digits.size();
+  if (n == 0 || n > 20) return std::nullopt;
+  const char* p = digits.data();
   uint64_t v = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '9') return std::nullopt;
-    const uint64_t digit = static_cast<uint64_t>(c - '0');
-    if (v > (UINT64_MAX - digit) / 10) return std::nullopt;
+  size_t i = 0;
+  // Up to 16 digits eight at a time (19 digits cannot overflow).
+  for (; i + 8 <= n && i + 8 <= 16; i += 8) {
+    const int64_t eight = eight_digits(p + i);
+    if (eight < 0) return std::nullopt;
+    v = v * 100'000'000 + static_cast<uint64_t>(eight);
+  }
+  for (; i < n; ++i) {
+    const unsigned digit = static_cast<unsigned char>(p[i]) - '0';
+    if (digit > 9) return std::nullopt;
+    if (i == 19 && v > (UINT64_MAX - digit) / 10) return std::nullopt;
     v = v * 10 + digit;
   }
   return v;

@@ -26,9 +26,10 @@
 
 namespace shardring::parse::detail {
 
-// Per 64-byte block of d: unescaped quotes and brackets outside strings.
+// Per 64-byte block of the message: unescaped quotes, brackets outside
+// strings, and backslashes.
 struct Marks {
-  std::vector<uint64_t> quote, open, close;
+  std::vector<uint64_t> quote, open, close, slash;
 };
 
 // Deepest nesting the fast path follows inside a value below the envelope's

@@ -24,7 +24,8 @@ constexpr size_t kLimitCap = size_t{1} << 62;
 Decoder::Decoder(Role role, DecoderOptions options) noexcept
     : max_message_(std::min(options.max_message_bytes, kLimitCap)),
       role_(role),
-      allowed_rsv_(options.allowed_rsv & 0x70) {}
+      allowed_rsv_(options.allowed_rsv & 0x70),
+      check_utf8_(options.check_text_utf8) {}
 
 void Decoder::feed(std::span<std::byte> bytes, size_t slack) noexcept {
   // Feeding over unconsumed bytes would lose them: a bug in the caller.
@@ -241,7 +242,7 @@ Errc Decoder::next(Message& out) noexcept {
       in_ += frame_len_;
       in_frame_ = false;
       if (masked_) mask(p, key_);
-      if (msg_text_ && !is_valid_utf8(p)) return fail(Errc::kInvalidUtf8);
+      if (msg_text_ && check_utf8_ && !is_valid_utf8(p)) return fail(Errc::kInvalidUtf8);
       out = Message{};
       out.kind = msg_text_ ? MessageKind::kText : MessageKind::kBinary;
       out.payload = p;
@@ -268,7 +269,7 @@ Errc Decoder::next(Message& out) noexcept {
       } else {
         std::memcpy(dst, in_, take);
       }
-      if (msg_text_ && !utf8_.feed({dst, take})) {
+      if (msg_text_ && check_utf8_ && !utf8_.feed({dst, take})) {
         return fail(Errc::kInvalidUtf8);
       }
       got_ += take;
@@ -278,7 +279,7 @@ Errc Decoder::next(Message& out) noexcept {
     in_frame_ = false;
     msg_size_ += frame_len_;
     if (!fin_) continue;
-    if (msg_text_ && !utf8_.complete()) return fail(Errc::kInvalidUtf8);
+    if (msg_text_ && check_utf8_ && !utf8_.complete()) return fail(Errc::kInvalidUtf8);
     return deliver_buffer(out);
   }
 }

@@ -39,6 +39,11 @@ struct DecoderOptions {
   // Discord's zlib-stream and zstd-stream compress inside binary messages
   // and need none.
   uint8_t allowed_rsv = 0;
+  // RFC 6455 8.1: a text message that is not UTF-8 fails the connection
+  // (kInvalidUtf8, close 1007). false leaves that check to the owner, for
+  // one that validates every text message anyway (a JSON parser does) and
+  // closes with 1007 itself: the bytes are then checked once, not twice.
+  bool check_text_utf8 = true;
 };
 
 // One decoded message. Which memory `payload` points into, and for how long
@@ -136,6 +141,7 @@ class Decoder {
   uint64_t got_ = 0;        // payload bytes of it consumed so far
   Role role_;
   uint8_t allowed_rsv_;
+  bool check_utf8_;
   Errc done_ = Errc::kOk;
   // Current frame (valid while in_frame_).
   bool in_frame_ = false;

@@ -167,6 +167,30 @@ TEST(Canonical, LeavesEverythingItCannotVouchForToTheGeneralPath) {
   EXPECT_FALSE(Compare(std::string("{\"op\":0,\"x\":\"\xc3\",\"d\":{}}"), true).fast);
 }
 
+TEST(Canonical, NumbersAtTheirLimitsReadAsTheGeneralPathReadsThem) {
+  for (std::string_view v : {"0", "7", "12345678", "123456789", "1234567890123456",
+                             "12345678901234567", "9999999999999999999", "18446744073709551615",
+                             "18446744073709551616", "99999999999999999999",
+                             "000000000000000000001", "00000000000000000001", "1a345678",
+                             "12345678901234x67"}) {
+    SCOPED_TRACE(v);
+    const std::string sv(v);
+    // s (a JSON integer, no leading zero), the stamp and a routing key.
+    Compare(R"({"t":"X","s":)" + sv + R"(,"op":0,"d":{}})", true);
+    Compare(R"({"t":"X","s":1,"op":0,"_ts_ns":)" + sv + R"(,"d":{}})", true);
+    Compare(R"({"t":"X","s":1,"op":0,"d":{"guild_id":")" + sv + R"("}})", true);
+  }
+  Padded buf(R"({"t":"X","s":18446744073709551615,"op":0,"_ts_ns":18446744073709551615,)"
+             R"("d":{"guild_id":"18446744073709551615","channel_id":"18446744073709551616"}})");
+  detail::Marks marks;
+  Envelope env;
+  ASSERT_TRUE(detail::try_canonical(buf.view(), true, env, marks));
+  EXPECT_EQ(env.s, UINT64_MAX);
+  EXPECT_EQ(env.stamp_ns, UINT64_MAX);
+  EXPECT_EQ(env.routing.guild_id, UINT64_MAX);
+  EXPECT_FALSE(env.routing.channel_id);
+}
+
 TEST(Canonical, NestingDeeperThanItsLimitGoesToTheGeneralPath) {
   auto nested = [](size_t depth) {
     return "{\"op\":0,\"d\":" + std::string(depth, '[') + std::string(depth, ']') + "}";

@@ -513,6 +513,24 @@ TEST(WsDecoder, RejectsInvalidUtf8InASingleFrameText) {
             1u);
 }
 
+TEST(WsDecoder, LeavesTheUtf8CheckToTheOwnerWhenAsked) {
+  // check_text_utf8 = false: an owner that validates every text message
+  // itself (the engine's JSON parser) gets the bytes unchecked, whole or in
+  // fragments; close reasons are still checked.
+  DecoderOptions opts;
+  opts.check_text_utf8 = false;
+  Decoder one(Role::kClient, opts);
+  EXPECT_THAT(DecodeWhole(one, Frame("a\xFF", 0x1, true, false)).messages,
+              ElementsAre("text:a\xFF"));
+  Decoder frag(Role::kClient, opts);
+  EXPECT_THAT(DecodeWhole(frag, Frame("ok\xE2", 0x1, false, false) +
+                                    Frame("\xC0", 0x0, true, false)).messages,
+              ElementsAre("text:ok\xE2\xC0"));
+  Decoder close(Role::kClient, opts);
+  EXPECT_EQ(FirstError(close, Frame(std::string("\x03\xE8\xFF"), 0x8, true, false)),
+            Errc::kInvalidUtf8);
+}
+
 TEST(WsDecoder, AcceptsACodePointSplitAcrossFragmentsAndReads) {
   const std::string s = "\xF0\x9F\x98\x80";  // U+1F600
   for (size_t at = 0; at <= 4; ++at) {
