@@ -2,17 +2,24 @@
 """scripts/soak.py: a long run of `shardring run` against `shardring gateway`
 with faults on, checked as it goes.
 
-    python3 scripts/soak.py [--minutes 30] [--shards 64] [--rate 20] [--tls]
+    python3 scripts/soak.py [--minutes 30] [--shards 64] [--rate 20]
 
-The gateway drops connections without a close frame, sends op 7 and op 9
-(resumable), stops ACKing heartbeats (zombies), splits messages into frames;
-the engine resumes through all of it. The engine's NDJSON output is read as it
-is written (nothing stored): every shard's seqs must run 1, 2, 3... within a
-session with no gap and no repeat. Every 10 s the engine's RSS and open
-descriptors are sampled (CSV in --out). At the end: RSS after warm-up versus
-the end, descriptors, the seqs against the gateway's --stats-json, and the
-token searched for in every output stream. Exit 0 when all of it holds.
-Loopback only. Needs build/bin/shardring (or SHARDRING_BIN_DIR).
+The run is split into phases, one fault each (every connection meets it):
+  drop    the gateway drops connections without a close frame (every 1,500
+          events of a connection) and splits messages into 512-byte frames
+  op7     op 7 RECONNECT every 40 s on each connection
+  op9     op 9 INVALID_SESSION (resumable) every 40 s
+  zombie  heartbeat ACKs stop after 4 (heartbeats every 5 s): the engine
+          must find the zombie, close and resume
+Between phases the gateway is SIGKILLed and a new one started on the same
+port: sessions are gone, RESUME is refused, every shard identifies again.
+The engine's NDJSON output is read as it is written (nothing stored): every
+shard's seqs must run 1, 2, 3... within a session with no gap and no repeat.
+Every 10 s the engine's RSS and open descriptors are sampled (CSV in --out).
+At the end: RSS after warm-up versus the end, descriptors, the last phase's
+seqs against its gateway's --stats-json, and the token searched for in every
+output stream. Exit 0 when all of it holds. Loopback only. Needs
+build/bin/shardring (or SHARDRING_BIN_DIR).
 """
 import argparse
 import json
@@ -30,6 +37,13 @@ BIN = os.environ.get("SHARDRING_BIN_DIR", os.path.join(ROOT, "build", "bin"))
 SHARDRING = os.path.join(BIN, "shardring")
 TOKEN = "MTA5OTUxMjIxMTA0MjgyODI4OA.Gx1x2x.soak-secret-token_value"
 LINE = re.compile(rb'^\{"shard":(\d+),"seq":(\d+),')
+# The gateway's fault flags in each phase.
+PHASES = {
+    "drop": ["--close-every", "1500", "--fragment", "512"],
+    "op7": ["--reconnect-every", "40"],
+    "op9": ["--invalid-session-every", "40"],
+    "zombie": ["--no-ack-after", "4"],
+}
 
 
 def rss_kib(pid):
@@ -77,23 +91,28 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="engine I/O threads")
     ap.add_argument("--out", default=None, help="folder for logs and the CSV")
     ap.add_argument("--warmup-minutes", type=float, default=3)
+    ap.add_argument("--phases", default="drop,op7,op9,zombie",
+                    help="comma-separated, in order: " + ", ".join(PHASES))
     args = ap.parse_args()
     out = args.out or tempfile.mkdtemp(prefix="shardring-soak-")
     os.makedirs(out, exist_ok=True)
 
-    gw_log = open(os.path.join(out, "gateway.log"), "wb")
+    phases = args.phases.split(",")
+    for ph in phases:
+        if ph not in PHASES:
+            sys.exit(f"soak: unknown phase {ph!r} (known: {', '.join(PHASES)})")
+    gw_log = open(os.path.join(out, "gateway.log"), "ab")
     stats_path = os.path.join(out, "gateway-stats.json")
-    gw = subprocess.Popen(
-        [SHARDRING, "gateway", "--listen", "127.0.0.1:0", "--threads", "1",
-         "--shards", str(args.shards), "--max-concurrency", "16", "--identify-window-ms", "25",
-         "--rate", str(args.rate), "--heartbeat-ms", "5000", "--token", TOKEN,
-         "--stats-json", stats_path,
-         # the faults: a dropped connection every 3000 events of a connection,
-         # op 7 every 150 s, op 9 (resumable) every 400 s, no heartbeat ACK
-         # after 60 ACKs (a zombie about every 5 minutes), frames of 512 bytes
-         "--close-every", "3000", "--reconnect-every", "150", "--invalid-session-every", "400",
-         "--no-ack-after", "60", "--fragment", "512"],
-        stdout=subprocess.DEVNULL, stderr=gw_log)
+
+    def start_gateway(phase, port=0):
+        return subprocess.Popen(
+            [SHARDRING, "gateway", "--listen", f"127.0.0.1:{port}", "--threads", "1",
+             "--shards", str(args.shards), "--max-concurrency", "16", "--identify-window-ms", "25",
+             "--rate", str(args.rate), "--heartbeat-ms", "5000", "--token", TOKEN,
+             "--stats-json", stats_path, *PHASES[phase]],
+            stdout=subprocess.DEVNULL, stderr=gw_log)
+
+    gw = start_gateway(phases[0])
     port = None
     deadline = time.time() + 10
     while port is None and time.time() < deadline:
@@ -128,10 +147,20 @@ def main():
     csv_path = os.path.join(out, "samples.csv")
     samples = []
     t0 = time.time()
+    phase_s = args.minutes * 60 / len(phases)
+    phase = 0
+    print(f"soak: phase {phases[0]}", flush=True)
     with open(csv_path, "w") as csv:
         csv.write("seconds,rss_kib,fds,events\n")
         while eng.poll() is None:
             time.sleep(10)
+            if phase + 1 < len(phases) and time.time() - t0 >= (phase + 1) * phase_s:
+                phase += 1
+                gw.kill()
+                gw.wait()
+                time.sleep(1)
+                gw = start_gateway(phases[phase], port)
+                print(f"soak: gateway killed; phase {phases[phase]}", flush=True)
             try:
                 row = (round(time.time() - t0), rss_kib(eng.pid), fds(eng.pid), checker.events)
             except (FileNotFoundError, ProcessLookupError):
