@@ -2,16 +2,20 @@
 """End-to-end: `shardring run` against `shardring gateway`, real processes on
 loopback. Checks what a user relies on: every dispatch the gateway sent is
 written exactly once, in seq order per shard, `d` byte for byte; faults
-(dropped connections, op 7, op 9, zombies) end in resumes with nothing lost;
+(dropped connections, op 7, op 9, zombies, a TLS stream reset in the middle
+of a record or of the handshake) end in resumes with nothing lost;
 fatal close codes exit 3; bad flags exit 2; the token never appears in output.
 """
 import json
 import os
 import re
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -447,6 +451,132 @@ class RunOverTls(unittest.TestCase):
         gw.stop()
         self.assertEqual(lines, [])
         self.assertIn(b"TLS handshake failed", p.stderr)
+
+
+class CuttingProxy(threading.Thread):
+    """TCP proxy in front of a TLS gateway. Connection k (from 0) is cut as
+    cuts[k] says: ("record", n) forwards the gateway's bytes until n
+    application-data records went through, then half of the next record,
+    then resets both sides; ("handshake", _) forwards the client's hello and
+    half of the gateway's first record, then resets. Later connections pass
+    everything."""
+
+    def __init__(self, upstream_port, cuts):
+        super().__init__(daemon=True)
+        self.upstream = upstream_port
+        self.cuts = list(cuts)
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.cut_at = []  # (kind, bytes of the record forwarded, its length)
+
+    @staticmethod
+    def reset(sock):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        except OSError:
+            pass
+
+    def pump(self, src, dst):
+        try:
+            while True:
+                b = src.recv(65536)
+                if not b:
+                    break
+                dst.sendall(b)
+        except OSError:
+            pass
+        finally:
+            self.reset(dst)
+            self.reset(src)
+
+    def run(self):
+        k = 0
+        while True:
+            try:
+                client, _ = self.lsock.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.upstream))
+            cut = self.cuts[k] if k < len(self.cuts) else None
+            k += 1
+            threading.Thread(target=self.pump, args=(client, server), daemon=True).start()
+            if cut is None:
+                threading.Thread(target=self.pump, args=(server, client), daemon=True).start()
+            else:
+                threading.Thread(target=self.cut, args=(server, client, cut), daemon=True).start()
+
+    def cut(self, server, client, cut):
+        kind, n = cut
+        buf, seen = b"", 0
+        try:
+            while True:
+                while len(buf) < 5 or len(buf) < 5 + struct.unpack("!H", buf[3:5])[0]:
+                    b = server.recv(65536)
+                    if not b:
+                        raise EOFError
+                    buf += b
+                size = 5 + struct.unpack("!H", buf[3:5])[0]
+                app = buf[0] == 23
+                if kind == "handshake" or (app and seen >= n):
+                    client.sendall(buf[:size // 2])  # header and half the record
+                    self.cut_at.append((kind, size // 2, size))
+                    time.sleep(0.2)
+                    break
+                client.sendall(buf[:size])
+                buf = buf[size:]
+                seen += app
+        except (OSError, EOFError):
+            pass
+        # The other pump thread is blocked reading `client`: a close would not
+        # reach the wire until that read returns. SHUT_RD wakes it without
+        # sending anything; with linger 0 its close then sends the reset.
+        for sock in (client, server):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
+
+
+class TlsConnectionCut(unittest.TestCase):
+    """The TLS stream cut by a reset in the middle of a record (after READY
+    and some events) and in the middle of the handshake: the engine logs it,
+    reconnects, resumes (or identifies when it never had a session), and
+    every event arrives once, in order."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="shardring-tlscut-")
+        self.ca, self.cert, self.key = make_pki(self.tmp)
+
+    def run_through(self, cuts):
+        gw = Gateway("--shards", 1, "--rate", 200, "--events", 400, "--identify-window-ms", 20,
+                     "--tls-cert", self.cert, "--tls-key", self.key, tmp=self.tmp)
+        proxy = CuttingProxy(gw.port, cuts)
+        proxy.start()
+        p, lines = run_engine(None, "--gateway", f"wss://127.0.0.1:{proxy.port}",
+                              "--total-shards", 1, "--ca-file", self.ca, "--duration", 5,
+                              "--identify-window-ms", 30, tmp=self.tmp)
+        stats = gw.stop()
+        proxy.lsock.close()
+        self.assertEqual(p.returncode, 0, p.stderr.decode()[-3000:])
+        self.assertEqual(len(proxy.cut_at), len(cuts), proxy.cut_at)
+        RunAgainstGateway.check_complete(self, lines, stats, 1)
+        return summary_of(p.stderr), p.stderr.decode(errors="replace")
+
+    def test_a_reset_in_the_middle_of_a_tls_record_resumes_without_loss(self):
+        # (The resume goes to READY's resume_gateway_url, the gateway itself.)
+        s, err = self.run_through([("record", 20)])
+        self.assertGreaterEqual(s["resumes"], 1, err[-2000:])
+        self.assertIn("reset by peer", err)
+        self.assertEqual(s["identifies"], 1)
+
+    def test_a_reset_in_the_middle_of_the_tls_handshake_retries(self):
+        s, err = self.run_through([("handshake", 0)])
+        self.assertEqual(s["identifies"], 1, err[-2000:])
+        self.assertIn("shard=0", err)
 
 
 class ManyShards(unittest.TestCase):
