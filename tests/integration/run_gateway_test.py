@@ -263,18 +263,32 @@ class RunAgainstGateway(unittest.TestCase):
         self.assertIn(b"401", p.stderr)
 
     def test_the_token_never_appears_in_any_output(self):
-        gw = Gateway("--shards", 2, "--token", TOKEN, "--rate", 100, "--close-every", 40,
-                     "--identify-window-ms", 50, tmp=self.tmp)
-        p, lines = run_engine(gw, "--duration", 2.5, "--identify-window-ms", 60,
-                              "--log-format", "json", tmp=self.tmp, env_token=TOKEN)
-        gw.stop()
-        self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
-        self.assertTrue(lines)
-        for stream in (p.stdout, p.stderr, b"\n".join(lines)):
-            self.assertNotIn(TOKEN.encode(), stream)
-        for line in p.stderr.splitlines():
-            json.loads(line)  # --log-format json: every stderr line is JSON
-        self.assertIn(b'"msg":"summary"', p.stderr.splitlines()[-1])
+        # Under each fault the gateway can make: dropped connections, op 7,
+        # op 9, zombies (no ACK after the first beat of 500 ms), split frames; the
+        # token goes out in every IDENTIFY and RESUME.
+        faults = [("--close-every", 40), ("--reconnect-every", 0.5),
+                  ("--invalid-session-every", 0.5), ("--no-ack-after", 1, "--heartbeat-ms", 500),
+                  ("--fragment", 16, "--segment", 7)]
+        for fault in faults:
+            with self.subTest(fault[0]):
+                gw = Gateway("--shards", 2, "--token", TOKEN, "--rate", 100,
+                             "--identify-window-ms", 50, *fault, tmp=self.tmp)
+                p, lines = run_engine(gw, "--duration", 3, "--identify-window-ms", 60,
+                                      "--log-format", "json", tmp=self.tmp, env_token=TOKEN)
+                gw.stop()
+                self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
+                self.assertTrue(lines)
+                for stream in (p.stdout, p.stderr, b"\n".join(lines)):
+                    self.assertNotIn(TOKEN.encode(), stream)
+                    self.assertNotIn(TOKEN.split(".")[-1].encode(), stream)
+                for line in p.stderr.splitlines():
+                    json.loads(line)  # --log-format json: every stderr line is JSON
+                summary = json.loads(p.stderr.splitlines()[-1])
+                self.assertEqual(summary["msg"], "summary")
+                if fault[0] == "--no-ack-after":
+                    self.assertGreater(summary["zombies"], 0)
+                elif fault[0] != "--fragment":
+                    self.assertGreater(summary["resumes"], 0)
 
     def test_bad_flags_exit_2_naming_the_flag(self):
         for flags, name in ((["--threads", "0"], b"--threads"), (["--bogus"], b"--bogus"),
