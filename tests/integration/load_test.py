@@ -33,10 +33,19 @@ def gateway_port(stderr):
     return int(m.group(1)) if m else None
 
 
-def port_closed(port):
-    with socket.socket() as s:
-        s.settimeout(1)
-        return s.connect_ex(("127.0.0.1", port)) != 0
+def port_closed(port, within=3.0):
+    """Whether nothing accepts on the port, within `within` seconds: an
+    exited process's io_uring (its multishot accept) is torn down by the
+    kernel asynchronously, so the listener can outlive the process briefly."""
+    deadline = time.time() + within
+    while True:
+        with socket.socket() as s:
+            s.settimeout(1)
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                return True
+        if time.time() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 class LoadTest(unittest.TestCase):
