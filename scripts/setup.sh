@@ -28,6 +28,7 @@ PACKAGES=(
   zlib1g-dev libzstd-dev openssl ca-certificates
   python3 python3-websockets dpkg-dev xz-utils autoconf automake libtool
   rapidjson-dev nlohmann-json3-dev
+  libboost-dev gnuplot-nox libssl-dev
 )
 
 SUDO=""
