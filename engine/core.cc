@@ -217,8 +217,8 @@ struct CoreThread::Loop {
         break;
       case TimerKind::kConnectTimeout:
         Log::write(Level::kWarn, c.shard, "connect timed out",
-                   cat("\"phase\":", static_cast<int>(c.phase),
-                                ",\"url\":\"", c.url.authority(), "\""));
+                   cat("\"phase\":", static_cast<int>(c.phase), ",\"after_ms\":",
+                       s.connect_timeout.count(), ",\"url\":\"", c.url.authority(), "\""));
         connect_failed(c);
         break;
       case TimerKind::kReconnect:
@@ -269,7 +269,7 @@ struct CoreThread::Loop {
       }
     }
     c.phase = Phase::kResolving;
-    arm(c, TimerKind::kConnectTimeout, now + kConnectTimeout);
+    arm(c, TimerKind::kConnectTimeout, now + s.connect_timeout);
     resolve_and_connect(c);
   }
 

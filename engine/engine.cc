@@ -235,6 +235,13 @@ struct Engine::Impl {
       return 2;
     }
     s.coalesce = config.coalesce;
+    if (config.connect_timeout < kMinConnectTimeout || config.connect_timeout > kMaxConnectTimeout) {
+      Log::write(Level::kError, -1,
+                 cat("connect timeout must be ", kMinConnectTimeout.count(), " to ",
+                     kMaxConnectTimeout.count(), " ms, got ", config.connect_timeout.count()));
+      return 2;
+    }
+    s.connect_timeout = config.connect_timeout;
     if (!config.events.empty()) {
       std::string error;
       auto f = parse::EventFilter::parse(absl::StrJoin(config.events, ","), &error);

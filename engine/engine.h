@@ -29,6 +29,9 @@ enum class Compression : uint8_t { kNone, kZlibStream, kZstdStream };
 
 // The longest Config::coalesce accepted.
 inline constexpr std::chrono::microseconds kMaxCoalesce{10'000};
+// Config::connect_timeout's bounds.
+inline constexpr std::chrono::milliseconds kMinConnectTimeout{100};
+inline constexpr std::chrono::milliseconds kMaxConnectTimeout{600'000};
 
 struct Config {
   std::string token;  // never logged; scrubbed from every log line
@@ -48,6 +51,10 @@ struct Config {
   // most this much delivery latency; heartbeats and other timers keep their
   // time. 0: off. At most kMaxCoalesce.
   std::chrono::microseconds coalesce{1000};
+  // TCP connect, TLS handshake and WebSocket upgrade together must finish
+  // within this, else the attempt is dropped, logged and retried with
+  // backoff (a gateway that accepts and never answers).
+  std::chrono::milliseconds connect_timeout{15'000};
   uint16_t large_threshold = 250;
   std::string presence_json;                // IDENTIFY "presence", optional
   unsigned threads = 0;                     // 0: online cores

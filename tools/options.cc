@@ -65,6 +65,9 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
   f.add_string("compress", &compress, "none | zlib-stream | zstd-stream");
   f.add_int("coalesce-us", &o.coalesce_us, 0, kMaxCoalesce.count(), kCoalesceHelp);
   f.add_bool("validate-d", &o.validate_d, kValidateDHelp);
+  f.add_int("connect-timeout-ms", &o.connect_timeout_ms, kMinConnectTimeout.count(),
+            kMaxConnectTimeout.count(),
+            "TCP + TLS + WebSocket upgrade must finish within this (default 15000)");
   f.add_string("sink", &sink, "ndjson | ndjson:PATH | null");
   f.add_string("events", &events, "comma-separated dispatch types to deliver");
   f.add_double("duration", &duration, 0, 1e9, "stop cleanly after SECS");

@@ -32,6 +32,7 @@ struct RunOptions {
   Compression compress = Compression::kNone;
   int64_t coalesce_us = Config{}.coalesce.count();
   bool validate_d = false;           // Config::validate_d
+  int64_t connect_timeout_ms = Config{}.connect_timeout.count();
   SinkKind sink = SinkKind::kNdjsonStdout;
   std::string sink_path;
   std::vector<std::string> events;   // empty: all

@@ -71,6 +71,7 @@ int run_main(std::span<const std::string_view> args) {
   cfg.compress = o.compress;
   cfg.coalesce = std::chrono::microseconds(o.coalesce_us);
   cfg.validate_d = o.validate_d;
+  cfg.connect_timeout = std::chrono::milliseconds(o.connect_timeout_ms);
   cfg.large_threshold = static_cast<uint16_t>(o.large_threshold);
   cfg.threads = static_cast<unsigned>(o.threads);
   cfg.consumers = static_cast<unsigned>(o.consumers);

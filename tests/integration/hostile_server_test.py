@@ -386,6 +386,41 @@ class ConnectionFaults(unittest.TestCase):
         self.assertFalse(gw.notes["closed_early"], "the engine closed TCP before the server's close")
         self.assertEqual(gw.notes["then"], b"")
 
+    def test_a_gateway_that_never_answers_the_upgrade_times_out_and_is_retried(self):
+        def silent(c, gw):
+            while b"\r\n\r\n" not in c.buf:
+                c.buf += c.sock.recv(4096)
+            try:
+                c.sock.settimeout(5)
+                gw.notes["silent_end"] = c.sock.recv(1)  # b"" once the engine gives up
+            except OSError as e:
+                gw.notes["silent_end"] = repr(e)
+            c.sock.close()
+
+        def second(c, gw):
+            gw.open(c)
+            gw.ready_and_events(c)
+            time.sleep(0.5)
+            c.sock.close()
+
+        gw = ScriptedGateway(silent, second)
+        gw.start()
+        out = os.path.join(tempfile.mkdtemp(), "events.ndjson")
+        p = subprocess.run(
+            [SHARDRING, "run", "--gateway", f"ws://127.0.0.1:{gw.port}", "--total-shards", "1",
+             "--connect-timeout-ms", "700", "--duration", "5", "--sink", "ndjson:" + out],
+            capture_output=True, timeout=60)
+        gw.join(15)
+        err = p.stderr.decode(errors="replace")
+        self.assertIsNone(gw.error, gw.error)
+        self.assertEqual(p.returncode, 0, err[-2000:])
+        self.assertIn("connect timed out", err)
+        self.assertIn('"after_ms":700', err)
+        self.assertEqual(gw.notes.get("silent_end"), b"")  # the engine closed it
+        self.assertEqual([f["op"] for f in gw.first], [2])  # then identified on a new one
+        with open(out, "rb") as f:
+            self.assertEqual([json.loads(l)["seq"] for l in f.read().splitlines()][:4], [1, 2, 3, 4])
+
     def test_a_ping_flood_that_reads_its_pongs_changes_nothing(self):
         pings = 20000
 

@@ -34,6 +34,22 @@ TEST(RunOptions, DefaultsMatchTheInterface) {
   EXPECT_TRUE(o->token.empty());  // fine on loopback
 }
 
+TEST(RunOptions, ConnectTimeoutIsBounded) {
+  auto d = Parse({"--gateway", "ws://127.0.0.1:1", "--total-shards", "1"});
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->connect_timeout_ms, 15000);
+  const std::string lo = std::to_string(kMinConnectTimeout.count());
+  const std::string hi = std::to_string(kMaxConnectTimeout.count());
+  EXPECT_EQ(Error({"--gateway", "ws://127.0.0.1:1", "--total-shards", "1", "--connect-timeout-ms", lo}),
+            "ok");
+  EXPECT_EQ(Error({"--gateway", "ws://127.0.0.1:1", "--total-shards", "1", "--connect-timeout-ms", hi}),
+            "ok");
+  EXPECT_THAT(Error({"--connect-timeout-ms", std::to_string(kMinConnectTimeout.count() - 1)}),
+              HasSubstr("--connect-timeout-ms"));
+  EXPECT_THAT(Error({"--connect-timeout-ms", std::to_string(kMaxConnectTimeout.count() + 1)}),
+              HasSubstr("--connect-timeout-ms"));
+}
+
 TEST(RunOptions, CoalesceIsBoundedByTheEnginesCeiling) {
   auto off = Parse({"--gateway", "ws://127.0.0.1:1", "--total-shards", "1", "--coalesce-us", "0"});
   ASSERT_TRUE(off.ok()) << off.status();
