@@ -8,8 +8,8 @@
 // the brackets. Control characters inside strings, or anywhere other than
 // JSON whitespace, send the message to the general path. Then d's top level
 // is walked token by token, jumping to the next quote for a string and to
-// the matching bracket (counted with a stack of bracket kinds) for an
-// object or array, so the walk costs per top-level key, not per byte.
+// the matching bracket for an object or array (counted 64 brackets at a time
+// with popcounts), so the walk costs per top-level key, not per byte.
 #include "parse/canonical.h"
 
 #include <immintrin.h>
@@ -17,8 +17,9 @@
 
 #include <array>
 #include <bit>
-#include <cstring>
 #include <optional>
+
+#include "parse/digits.h"
 
 namespace shardring::parse::detail {
 namespace {
@@ -144,31 +145,33 @@ class Walk {
     return b * 64 + static_cast<size_t>(std::countr_zero(bits));
   }
 
-  // The bracket closing the one at `pos`, of the same kind, or kNone.
+  // The bracket closing the one at `pos`, or kNone. Brackets are counted,
+  // not matched by kind, as simdjson's On-Demand skips a value (the general
+  // path accepts `{"a":{]}` below d's top level too). A block whose closing
+  // brackets are fewer than the open ones cannot hold the match: it costs
+  // two popcounts, whatever its nesting.
   size_t match(size_t pos) const noexcept {
-    // 1: '{'. Bit k is written when depth k is entered, before it is read.
-    uint64_t kinds[(kCanonicalMaxDepth + 63) / 64];
-    size_t depth = 0;
     const size_t blocks = (len_ + 63) / 64;
-    uint64_t from = ~uint64_t{0} << (pos % 64);
-    for (size_t b = pos / 64; b < blocks; ++b, from = ~uint64_t{0}) {
-      const uint64_t opens = m_.open[b];
-      uint64_t bits = (opens | m_.close[b]) & from;
+    size_t b = pos / 64;
+    uint64_t from = pos % 64 == 63 ? 0 : ~uint64_t{0} << (pos % 64 + 1);
+    size_t depth = 1;
+    for (; b < blocks; ++b, from = ~uint64_t{0}) {
+      const uint64_t opens = m_.open[b] & from;
+      const uint64_t closes = m_.close[b] & from;
+      const auto n_close = static_cast<size_t>(std::popcount(closes));
+      if (n_close < depth) {
+        depth += static_cast<size_t>(std::popcount(opens)) - n_close;
+        continue;
+      }
+      // The match may be here: count bracket by bracket, in order.
+      uint64_t bits = opens | closes;
       while (bits != 0) {
-        const unsigned bit = static_cast<unsigned>(std::countr_zero(bits));
-        bits &= bits - 1;
-        const size_t i = b * 64 + bit;
-        const bool curly = p_[i] == '{' || p_[i] == '}';
-        if ((opens >> bit) & 1) {
-          if (depth == kCanonicalMaxDepth) return kNone;
-          const uint64_t mask = uint64_t{1} << (depth % 64);
-          kinds[depth / 64] = curly ? kinds[depth / 64] | mask : kinds[depth / 64] & ~mask;
+        const uint64_t low = bits & (0 - bits);
+        bits ^= low;
+        if ((opens & low) != 0) {
           ++depth;
-        } else {
-          if (depth == 0) return kNone;
-          --depth;
-          if (((kinds[depth / 64] >> (depth % 64)) & 1) != uint64_t{curly}) return kNone;
-          if (depth == 0) return i;
+        } else if (--depth == 0) {
+          return b * 64 + static_cast<size_t>(std::countr_zero(low));
         }
       }
     }
@@ -256,55 +259,10 @@ class Walk {
   const Marks& m_;
 };
 
-// Eight ASCII digits at p as a number, or -1 when one is not a digit.
-int64_t eight_digits(const char* p) noexcept {
-  uint64_t x;
-  std::memcpy(&x, p, 8);
-  // Each byte 0x30..0x39: high nibble 3, and adding 6 does not carry out.
-  if ((x & 0xF0F0F0F0F0F0F0F0ull) != 0x3030303030303030ull ||
-      ((x + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) != 0x3030303030303030ull) {
-    return -1;
-  }
-  x -= 0x3030303030303030ull;                        // digits, first at the low byte
-  x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFull;   // pairs
-  x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFull; // quads
-  x = (x * 10000 + (x >> 32)) & 0xFFFFFFFFull;       // eight
-  return static_cast<int64_t>(x);
-}
-
-// 1-20 decimal digits in [0, 2^64), leading zeros allowed (as the general
-// path reads "_ts_ns"); nullopt otherwise.
-std::optional<uint64_t> decimal(std::string_view digits) noexcept {
-  const size_t n = digits.size();
-  if (n == 0 || n > 20) return std::nullopt;
-  const char* p = digits.data();
-  uint64_t v = 0;
-  size_t i = 0;
-  // Up to 16 digits eight at a time (19 digits cannot overflow).
-  for (; i + 8 <= n && i + 8 <= 16; i += 8) {
-    const int64_t eight = eight_digits(p + i);
-    if (eight < 0) return std::nullopt;
-    v = v * 100'000'000 + static_cast<uint64_t>(eight);
-  }
-  for (; i < n; ++i) {
-    const unsigned digit = static_cast<unsigned char>(p[i]) - '0';
-    if (digit > 9) return std::nullopt;
-    if (i == 19 && v > (UINT64_MAX - digit) / 10) return std::nullopt;
-    v = v * 10 + digit;
-  }
-  return v;
-}
-
 // A JSON integer token without sign, fraction or exponent, no leading zero.
 std::optional<uint64_t> plain_uint(std::string_view tok) noexcept {
   if (tok.size() > 1 && tok[0] == '0') return std::nullopt;
-  return decimal(tok);
-}
-
-// `"123"` as the general path reads guild_id/channel_id.
-std::optional<uint64_t> snowflake(std::string_view tok) noexcept {
-  if (tok.size() < 3 || tok.front() != '"' || tok.back() != '"') return std::nullopt;
-  return decimal(tok.substr(1, tok.size() - 2));
+  return decimal_u64(tok);
 }
 
 }  // namespace
@@ -392,7 +350,7 @@ bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out,
         env.type = event_type_from_name(name);
       }
     } else if (key == "_ts_ns") {
-      if (auto v = decimal(tok)) env.stamp_ns = *v;
+      if (auto v = decimal_u64(tok)) env.stamp_ns = *v;
     }
     return true;
   };

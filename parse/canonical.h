@@ -6,7 +6,9 @@
 // with no whitespace between the envelope's tokens. One SIMD pass (AVX2)
 // over d finds its strings and brackets; d's top level is then walked by
 // jumping between those marks, and everything below it is skipped by
-// counting brackets. simdjson's UTF-8 validator covers the whole message.
+// counting brackets, as the general path skips it (kinds not matched, depth
+// not limited: see Check::kEnvelope in envelope.h). simdjson's UTF-8
+// validator covers the whole message.
 //
 // ONE-SIDED BY DESIGN. try_canonical() returns true only for a message the
 // general path (simdjson On-Demand, Check::kEnvelope) accepts too, with
@@ -31,12 +33,6 @@ namespace shardring::parse::detail {
 struct Marks {
   std::vector<uint64_t> quote, open, close, slash;
 };
-
-// Deepest nesting the fast path follows inside a value below the envelope's
-// or d's top level (so at most kCanonicalMaxDepth + 2 counted from the
-// envelope, under the general path's kMaxDepth); deeper goes to the general
-// path.
-inline constexpr size_t kCanonicalMaxDepth = 1000;
 
 [[nodiscard]] bool try_canonical(std::string_view message, bool routing_keys,
                                  Envelope& out, Marks& marks) noexcept;

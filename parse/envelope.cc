@@ -16,6 +16,7 @@
 #include <simdjson.h>
 
 #include "parse/canonical.h"
+#include "parse/digits.h"
 
 #include <algorithm>
 #include <cstring>
@@ -101,26 +102,8 @@ bool is_json_number(std::string_view s) noexcept {
   return i == n;
 }
 
-// `"123"` (a JSON string of 1-20 decimal digits, no escapes) as a uint64.
-// 1-20 decimal digits in [0, 2^64); nullopt for anything else.
-std::optional<uint64_t> decimal_u64(std::string_view digits) noexcept {
-  if (digits.empty() || digits.size() > 20) return std::nullopt;
-  uint64_t v = 0;
-  for (char c : digits) {
-    if (!is_digit(c)) return std::nullopt;
-    const uint64_t d = static_cast<uint64_t>(c - '0');
-    if (v > (UINT64_MAX - d) / 10) return std::nullopt;
-    v = v * 10 + d;
-  }
-  return v;
-}
-
-std::optional<uint64_t> snowflake(std::string_view tok) noexcept {
-  if (tok.size() < 3 || tok.front() != '"' || tok.back() != '"') {
-    return std::nullopt;
-  }
-  return decimal_u64(tok.substr(1, tok.size() - 2));
-}
+using detail::decimal_u64;
+using detail::snowflake;
 
 JsonKind kind_of(od::json_type t) noexcept {
   switch (t) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "parse/digits.h"
 #include "tests/parse/corpus.h"
 
 namespace shardring::parse {
@@ -191,13 +192,46 @@ TEST(Canonical, NumbersAtTheirLimitsReadAsTheGeneralPathReadsThem) {
   EXPECT_FALSE(env.routing.channel_id);
 }
 
-TEST(Canonical, NestingDeeperThanItsLimitGoesToTheGeneralPath) {
-  auto nested = [](size_t depth) {
-    return "{\"op\":0,\"d\":" + std::string(depth, '[') + std::string(depth, ']') + "}";
+// Below d's top level brackets are counted, as simdjson skips a value: any
+// depth, kinds not matched (the general path accepts both, envelope.h).
+TEST(Canonical, NestingIsCountedAtAnyDepthLikeTheGeneralPath) {
+  auto nested = [](size_t depth, std::string_view inner = "") {
+    return "{\"op\":0,\"d\":" + std::string(depth, '[') + std::string(inner) +
+           std::string(depth, ']') + "}";
   };
-  // d's own brackets, then kCanonicalMaxDepth levels inside them.
-  EXPECT_TRUE(Compare(nested(detail::kCanonicalMaxDepth + 1), false).fast);
-  EXPECT_FALSE(Compare(nested(detail::kCanonicalMaxDepth + 2), false).fast);
+  for (size_t depth : {1, 2, 63, 64, 65, 1000, 1025, 5000, 100000}) {
+    SCOPED_TRACE(depth);
+    const Outcome o = Compare(nested(depth), false);
+    EXPECT_TRUE(o.fast);
+    EXPECT_EQ(o.general, Errc::kOk);
+  }
+  // One bracket short or one too many: both refuse.
+  for (std::string_view bad : {"[[[]]", "[[]]]", "{\"a\":[[]}"}) {
+    SCOPED_TRACE(bad);
+    const std::string json = "{\"op\":0,\"d\":" + std::string(bad) + "}";
+    EXPECT_FALSE(Compare(json, false).fast);
+    EXPECT_NE(Compare(json, false).general, Errc::kOk);
+  }
+  // Kinds crossed below the top level: counted like the general path.
+  const Outcome crossed = Compare(R"({"op":0,"d":{"a":{],"b":[1}}})", true);
+  EXPECT_TRUE(crossed.fast);
+  EXPECT_EQ(crossed.general, Errc::kOk);
+}
+
+// The closing bracket at every offset of a block, behind every count of
+// brackets before it in that block and in the blocks before.
+TEST(Canonical, MatchingBracketAtEveryOffsetAgrees) {
+  for (size_t pad = 0; pad < 70; ++pad) {
+    for (size_t depth : {1, 2, 3, 31, 32, 33, 64, 65, 130}) {
+      const std::string json = "{\"op\":0,\"d\":{\"k\":" + std::string(depth, '[') +
+                               "\"" + std::string(pad, 'x') + "\"" + std::string(depth, ']') +
+                               ",\"guild_id\":\"5\"}}";
+      SCOPED_TRACE(json);
+      const Outcome o = Compare(json, true);
+      EXPECT_TRUE(o.fast);
+      EXPECT_EQ(o.general, Errc::kOk);
+    }
+  }
 }
 
 // Backslash runs and quotes at every offset around the 64-byte blocks the
@@ -243,6 +277,36 @@ TEST(Canonical, ParserUsesItAndGivesTheSameEnvelope) {
   EXPECT_EQ(fast.routing.channel_id, 5u);
   EXPECT_EQ(fast.d, general.d);
   EXPECT_EQ(fast.type, EventType::kTypingStart);
+}
+
+// The digit reader both paths share: every length, both sides of 2^64, and a
+// bad byte at every position of the eight-at-a-time part and the tail.
+TEST(Digits, DecimalsAtEveryLengthAndLimit) {
+  using detail::decimal_u64;
+  uint64_t v = 0;
+  for (size_t n = 1; n <= 19; ++n) {
+    v = v * 10 + n % 10;
+    std::string s;
+    for (size_t i = 1; i <= n; ++i) s += static_cast<char>('0' + i % 10);
+    EXPECT_EQ(decimal_u64(s), v) << s;
+    for (size_t i = 0; i < n; ++i) {
+      for (char bad : {'/', ':', 'a', ' ', '\0'}) {
+        std::string b = s;
+        b[i] = bad;
+        EXPECT_FALSE(decimal_u64(b)) << b;
+      }
+    }
+  }
+  EXPECT_EQ(decimal_u64("18446744073709551615"), UINT64_MAX);
+  EXPECT_FALSE(decimal_u64("18446744073709551616"));
+  EXPECT_FALSE(decimal_u64("99999999999999999999"));
+  EXPECT_EQ(decimal_u64("00000000000000000001"), 1u);
+  EXPECT_FALSE(decimal_u64("000000000000000000001"));  // 21 digits
+  EXPECT_FALSE(decimal_u64(""));
+  EXPECT_EQ(detail::snowflake(R"("81384788765712384")"), 81384788765712384u);
+  EXPECT_FALSE(detail::snowflake(R"("")"));
+  EXPECT_FALSE(detail::snowflake("81384788765712384"));
+  EXPECT_FALSE(detail::snowflake(R"("8138478876571238x")"));
 }
 
 }  // namespace
