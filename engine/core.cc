@@ -779,27 +779,27 @@ struct CoreThread::Loop {
       padbuf.resize(text.size() + parse::kPadding, '\0');
       text = std::string_view(padbuf.data(), text.size());
     }
-    if (!s.filter.allows_all()) {
+    // --events: an unwanted dispatch is dropped once its envelope is read
+    // (its seq still counts for heartbeats and resume). With --validate-d
+    // the t-only read picks those out first, so the full check of d runs
+    // only for events that are delivered.
+    const bool filtering = !s.filter.allows_all();
+    if (filtering && s.validate_d) {
       parse::EventName name;
       if (parser.event_type(text, name) == parse::Errc::kOk && name.t &&
-          name.type != parse::EventType::kReady && name.type != parse::EventType::kResumed &&
-          !s.filter.allows(name.type, *name.t)) {
+          !wanted(name.type, *name.t)) {
         parse::Envelope env;
-        parse::Options o;
-        o.check = parse::Check::kEnvelope;
-        if (parser.parse(text, env, o) == parse::Errc::kOk && env.op == 0 && env.s) {
-          // Not wanted: its seq still counts (heartbeats, resume).
-          (void)c.session.on_dispatch(*env.s);
-          ++counters.filtered;
+        if (parser.parse(text, env, {.check = parse::Check::kEnvelope}) == parse::Errc::kOk &&
+            drop_unwanted(c, env)) {
           return;
         }
       }
     }
     parse::Envelope env;
-    parse::Options o;
-    o.check = s.validate_d ? parse::Check::kFull : parse::Check::kEnvelope;
-    o.routing_keys = s.routing_keys;
-    const parse::Errc pe = parser.parse(text, env, o);
+    const parse::Errc pe = parser.parse(
+        text, env,
+        {.check = s.validate_d ? parse::Check::kFull : parse::Check::kEnvelope,
+         .routing_keys = s.routing_keys});
     if (pe != parse::Errc::kOk) {
       ++counters.protocol_errors;
       Log::write(Level::kWarn, c.shard, "bad gateway payload; closing and resuming",
@@ -807,6 +807,7 @@ struct CoreThread::Loop {
       close_resumable(c, ws::CloseCode::kInvalidPayload);
       return;
     }
+    if (filtering && !s.validate_d && drop_unwanted(c, env)) return;
     switch (env.op) {
       case 0:
         on_dispatch(c, env);
@@ -848,6 +849,20 @@ struct CoreThread::Loop {
                    cat("\"op\":", env.op));
         return;
     }
+  }
+
+  // READY and RESUMED always reach the session and the sink.
+  bool wanted(parse::EventType type, std::string_view t) const {
+    return type == parse::EventType::kReady || type == parse::EventType::kResumed ||
+           s.filter.allows(type, t);
+  }
+
+  // A dispatch --events does not want: its seq is counted, nothing else.
+  bool drop_unwanted(Conn& c, const parse::Envelope& env) {
+    if (env.op != 0 || !env.s || !env.t || wanted(env.type, *env.t)) return false;
+    (void)c.session.on_dispatch(*env.s);
+    ++counters.filtered;
+    return true;
   }
 
   void on_dispatch(Conn& c, const parse::Envelope& env) {

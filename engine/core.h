@@ -37,9 +37,6 @@ inline constexpr uint16_t kRecvBuffers = 256;
 inline constexpr uint32_t kRecvBufferBytes = 16 * 1024;
 // Decrypted bytes handled per step (TLS), plus the parser's padding.
 inline constexpr size_t kPlaintextChunk = 64 * 1024;
-// TCP connect + TLS + WebSocket upgrade must finish within
-// Settings::connect_timeout (Config::connect_timeout; this by default).
-inline constexpr std::chrono::milliseconds kConnectTimeout{15'000};
 // After sending a close frame, wait this long for the send to finish.
 inline constexpr std::chrono::milliseconds kCloseLinger{1'000};
 // Polls while waiting on the resolver, or on a full event channel.
@@ -68,7 +65,7 @@ struct Settings {
   // Config::coalesce: after a light loop pass (some completions, fewer than
   // kCoalesceBusyCompletions) wait up to this long for more. 0: off.
   std::chrono::microseconds coalesce{0};
-  std::chrono::milliseconds connect_timeout = kConnectTimeout;
+  std::chrono::milliseconds connect_timeout{};  // Config::connect_timeout
 };
 
 // Counters one core thread publishes (relaxed atomics, summed when read).

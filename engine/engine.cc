@@ -372,6 +372,7 @@ struct Engine::Impl {
         st.zombies += c->zombies.load(std::memory_order_relaxed);
         st.backpressure_ms += c->backpressure_ms.load(std::memory_order_relaxed);
         st.protocol_errors += c->protocol_errors.load(std::memory_order_relaxed);
+        st.filtered += c->filtered.load(std::memory_order_relaxed);
         st.tls_handshakes += c->tls_handshakes.load(std::memory_order_relaxed);
         st.tls_resumed += c->tls_resumed.load(std::memory_order_relaxed);
         st.shards_connected += c->connected.load(std::memory_order_relaxed);

@@ -29,7 +29,8 @@ enum class Compression : uint8_t { kNone, kZlibStream, kZstdStream };
 
 // The longest Config::coalesce accepted.
 inline constexpr std::chrono::microseconds kMaxCoalesce{10'000};
-// Config::connect_timeout's bounds.
+// Config::connect_timeout: the default and the bounds.
+inline constexpr std::chrono::milliseconds kConnectTimeout{15'000};
 inline constexpr std::chrono::milliseconds kMinConnectTimeout{100};
 inline constexpr std::chrono::milliseconds kMaxConnectTimeout{600'000};
 
@@ -54,7 +55,7 @@ struct Config {
   // TCP connect, TLS handshake and WebSocket upgrade together must finish
   // within this, else the attempt is dropped, logged and retried with
   // backoff (a gateway that accepts and never answers).
-  std::chrono::milliseconds connect_timeout{15'000};
+  std::chrono::milliseconds connect_timeout = kConnectTimeout;
   uint16_t large_threshold = 250;
   std::string presence_json;                // IDENTIFY "presence", optional
   unsigned threads = 0;                     // 0: online cores
@@ -104,6 +105,7 @@ struct LatencySummary {
 
 struct Stats {
   uint64_t events = 0;         // delivered to handlers
+  uint64_t filtered = 0;       // dispatches --events dropped (their seqs counted)
   uint32_t shards = 0;         // run by this process
   uint32_t shards_ready = 0;   // READY or RESUMED on a live connection
   uint32_t shards_connected = 0;

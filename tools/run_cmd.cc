@@ -23,12 +23,13 @@ namespace {
 
 std::string SummaryJson(const Stats& s) {
   return absl::StrFormat(
-      "\"events\":%d,\"shards\":%d,\"identifies\":%d,\"resumes\":%d,\"reconnects\":%d,"
-      "\"zombies\":%d,\"protocol_errors\":%d,\"backpressure_ms\":%d,\"tls_handshakes\":%d,"
-      "\"tls_resumed\":%d,\"cpu_s\":%.3f,"
+      "\"events\":%d,\"filtered\":%d,\"shards\":%d,\"identifies\":%d,\"resumes\":%d,"
+      "\"reconnects\":%d,\"zombies\":%d,\"protocol_errors\":%d,\"backpressure_ms\":%d,"
+      "\"tls_handshakes\":%d,\"tls_resumed\":%d,\"cpu_s\":%.3f,"
       "\"peak_rss_kib\":%d,\"elapsed_s\":%.3f,\"events_per_s\":%.1f",
-      s.events, s.shards, s.identifies, s.resumes, s.reconnects, s.zombies,
-      s.protocol_errors, s.backpressure_ms, s.tls_handshakes, s.tls_resumed, s.cpu_s, s.peak_rss_kib, s.elapsed_s,
+      s.events, s.filtered, s.shards, s.identifies, s.resumes, s.reconnects, s.zombies,
+      s.protocol_errors, s.backpressure_ms, s.tls_handshakes, s.tls_resumed, s.cpu_s,
+      s.peak_rss_kib, s.elapsed_s,
       s.elapsed_s > 0 ? static_cast<double>(s.events) / s.elapsed_s : 0.0);
 }
 

@@ -6,6 +6,7 @@ written exactly once, in seq order per shard, `d` byte for byte; faults
 of a record or of the handshake) end in resumes with nothing lost;
 fatal close codes exit 3; bad flags exit 2; the token never appears in output.
 """
+import collections
 import json
 import os
 import re
@@ -160,6 +161,37 @@ class RunAgainstGateway(unittest.TestCase):
         self.assertGreaterEqual(s["resumes"], 2)
         self.assertEqual(s["identifies"], 2)
         self.check_complete(lines, stats, 2)
+
+    def test_events_filter_delivers_only_what_was_asked_and_counts_every_seq(self):
+        # --events drops unwanted dispatches after their envelope is read; their
+        # seqs still count, so resumes replay nothing twice and skip nothing.
+        for extra in ([], ["--validate-d"]):
+            with self.subTest(extra=extra):
+                gw = Gateway("--shards", 2, "--rate", 400, "--events", 400, "--close-every", 150,
+                             "--identify-window-ms", 50, tmp=self.tmp)
+                p, lines = run_engine(gw, "--duration", 4, "--identify-window-ms", 60,
+                                      "--events", "MESSAGE_CREATE,TYPING_START", *extra,
+                                      tmp=self.tmp)
+                stats = gw.stop()
+                self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
+                s = summary_of(p.stderr)
+                kinds = collections.Counter(json.loads(l)["t"] for l in lines)
+                self.assertLessEqual(set(kinds), {"READY", "RESUMED", "MESSAGE_CREATE", "TYPING_START"})
+                self.assertGreater(kinds["MESSAGE_CREATE"], 0)
+                self.assertEqual(kinds["READY"], 2)
+                self.assertGreaterEqual(s["resumes"], 2)
+                self.assertEqual(s["identifies"], 2)
+                self.assertEqual(s["events"], len(lines))
+                self.assertGreater(s["filtered"], 0)
+                # Each seq either delivered or dropped, once.
+                per_shard = collections.defaultdict(list)
+                for l in lines:
+                    ev = json.loads(l)
+                    per_shard[ev["shard"]].append(ev["seq"])
+                for shard, seqs in per_shard.items():
+                    self.assertEqual(seqs, sorted(set(seqs)), f"shard {shard}")
+                self.assertEqual(len(lines) + s["filtered"],
+                                 sum(v["last_seq"] for v in stats["shards"].values()))
 
     def test_op7_reconnect_resumes(self):
         # Each op 7 cycle is 0.7 s plus a jittered wait of up to kBackoffBase
