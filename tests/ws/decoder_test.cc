@@ -260,6 +260,15 @@ TEST(WsDecoder, FreesALargeBufferOnceItsMessageWasHandedOut) {
   DecodePieces(dec, small, {3});
   EXPECT_GT(dec.buffer_capacity(), 0u);
   dec.release_memory();
+  // The largest kept: a message whose buffer (payload and padding) is
+  // exactly kRetainedBufferBytes.
+  const std::string edge(kRetainedBufferBytes - kPadding, 'e');
+  const std::string edge_wire = Frame(edge, 0x2, true, false);
+  ASSERT_EQ(DecodePieces(dec, edge_wire, {edge_wire.size() / 2}).messages.size(), 1u);
+  const Decoded next = DecodePieces(dec, small, {3});  // the next call resets
+  ASSERT_EQ(next.messages.size(), 1u);
+  EXPECT_EQ(dec.buffer_capacity(), kRetainedBufferBytes);
+  dec.release_memory();
   EXPECT_EQ(dec.buffer_capacity(), 0u);
 }
 
