@@ -612,6 +612,21 @@ TEST(GatewaySession, QueueHoldsItsLimitThenReportsFull) {
   EXPECT_THAT(out, IsEmpty());
 }
 
+// What went out does not count against the queue's limit: only what waits.
+TEST(GatewaySession, QueueLimitCountsOnlyWaitingSends) {
+  Session s = ReadySession();  // the identify took one slot of the window
+  Actions out;
+  const size_t sent_now = kMaxUserSendsPerWindow - 1;
+  for (size_t i = 0; i < sent_now + kMaxQueuedSends; ++i) {
+    ASSERT_EQ(s.queue_send("{}", t0 + 1s, out), Errc::kOk) << i;
+  }
+  EXPECT_EQ(Sent(out).size(), sent_now);
+  EXPECT_EQ(s.queued_sends(), kMaxQueuedSends);
+  EXPECT_EQ(s.queue_send("{}", t0 + 1s, out), Errc::kQueueFull);
+  (void)s.shutdown(t0 + 2s);
+  EXPECT_EQ(s.queued_sends(), 0u);
+}
+
 // Plays the engine: fires armed timers in deadline order, records every send.
 struct Driver {
   explicit Driver(Session& session) : s(session) {}
