@@ -88,22 +88,21 @@ struct SessionCallbacks {
   }
 
   // Called for every certificate of the peer's chain, valid or not (wolfSSL
-  // is built with WOLFSSL_ALWAYS_VERIFY_CB): remembers the first refusal,
-  // for the logs, and for an IP literal checks the leaf's IP SANs, which
-  // wolfSSL does not parse in these builds.
+  // is built with WOLFSSL_ALWAYS_VERIFY_CB and WOLFSSL_VERIFY_CB_ALL_CERTS):
+  // remembers the first refusal, for the logs, and for an IP literal checks
+  // the leaf's IP SANs, which wolfSSL does not parse in these builds. Reads
+  // only what wolfSSL fills without its OpenSSL compatibility layer (the
+  // chain's DER buffers and the subject's CN), so the build can leave that
+  // layer out: it kept an X509 copy of the peer's certificate per session.
   static int Verify(int preverify, WOLFSSL_X509_STORE_CTX* store) noexcept {
     auto* s = static_cast<Session*>(store->userCtx);
     if (s == nullptr) return preverify;
     int error = preverify ? 0 : store->error;
     if (error == 0 && s->ip_len_ != 0 && store->error_depth == 0) {
-      int der_size = 0;
-      const unsigned char* der =
-          store->current_cert != nullptr
-              ? wolfSSL_X509_get_der(store->current_cert, &der_size)
-              : nullptr;
-      if (der != nullptr && der_size > 0 &&
-          internal::CertificateHasIpSan(
-              {der, static_cast<size_t>(der_size)}, {s->ip_, s->ip_len_})) {
+      const WOLFSSL_BUFFER_INFO* leaf =
+          store->certs != nullptr && store->totalCerts > 0 ? &store->certs[0] : nullptr;
+      if (leaf != nullptr && leaf->buffer != nullptr && leaf->length > 0 &&
+          internal::CertificateHasIpSan({leaf->buffer, leaf->length}, {s->ip_, s->ip_len_})) {
         s->ip_verified_ = true;
       } else {
         error = IPADDR_MISMATCH;
@@ -113,15 +112,10 @@ struct SessionCallbacks {
     if (s->verify_error_ == 0) {
       s->verify_error_ = error;
       s->verify_depth_ = store->error_depth;
-      if (store->current_cert != nullptr) {
-        char name[256] = {};
-        if (wolfSSL_X509_NAME_oneline(
-                wolfSSL_X509_get_subject_name(store->current_cert), name,
-                sizeof name) != nullptr) {
-          try {
-            s->verify_subject_ = name;
-          } catch (...) {
-          }
+      if (store->domain != nullptr && store->domain[0] != '\0') {
+        try {
+          s->verify_subject_ = absl::StrCat("CN=", store->domain);
+        } catch (...) {
         }
       }
     }
@@ -484,8 +478,7 @@ std::string Session::error_detail() const {
   WOLFSSL_ALERT_HISTORY history{};
   if (ssl_ != nullptr && wolfSSL_get_alert_history(ssl_, &history) == WOLFSSL_SUCCESS &&
       history.last_rx.level == alert_fatal) {
-    const char* desc = wolfSSL_alert_desc_string_long(history.last_rx.code);
-    absl::StrAppend(&d, "; peer sent fatal alert ", desc != nullptr ? desc : "?",
+    absl::StrAppend(&d, "; peer sent fatal alert ", internal::alert_name(history.last_rx.code),
                     " (", history.last_rx.code, ")");
   }
   return d;

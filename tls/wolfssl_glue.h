@@ -13,4 +13,10 @@ void ensure_wolfssl_initialized() noexcept;
 // "<wolfSSL's text> (<code>)" for a wolfSSL or wolfCrypt error code.
 std::string wolfssl_error_text(int code);
 
+// The registered name of a TLS alert description (RFC 8446 6, IANA "TLS
+// Alerts"), e.g. "unknown_ca" for 48; "unknown" for any other code. Ours:
+// wolfSSL has one only in its OpenSSL compatibility layer, left out of the
+// build.
+const char* alert_name(int code) noexcept;
+
 }  // namespace shardring::tls::internal
