@@ -19,8 +19,9 @@
 #include <random>
 #include <variant>
 
-#include "engine/text.h"
+#include "base/fifo.h"
 #include "engine/log.h"
+#include "engine/text.h"
 #include "engine/timer_wheel.h"
 #include "engine/uring.h"
 #include "gateway/session.h"
@@ -126,11 +127,9 @@ struct Conn {
   Clock::time_point heartbeat_due{};  // the armed heartbeat's deadline
   uint64_t zombies_seen = 0;
   int ops = 0;                // io_uring requests in flight, any generation
-  // Backpressure: receive buffers held while the event channel is full,
-  // the oldest at held_head. A vector allocates nothing until used (a
-  // std::deque allocates ~600 bytes when made, for every idle shard).
-  std::vector<std::pair<uint16_t, uint32_t>> held;
-  size_t held_head = 0;
+  // Backpressure: receive buffers (id, length) held while the event
+  // channel is full, oldest first.
+  base::Fifo<std::pair<uint16_t, uint32_t>> held;
   bool paused = false;
   Clock::time_point paused_since{};
   std::array<TimerId, static_cast<size_t>(TimerKind::kCount)> timers{};
@@ -390,9 +389,8 @@ struct CoreThread::Loop {
   void close_socket(Conn& c) {
     disarm(c, TimerKind::kCloseLinger);
     disarm(c, TimerKind::kUnpause);
-    for (size_t i = c.held_head; i < c.held.size(); ++i) bufs.recycle(c.held[i].first);
-    std::vector<std::pair<uint16_t, uint32_t>>().swap(c.held);
-    c.held_head = 0;
+    for (const auto& h : c.held.waiting()) bufs.recycle(h.first);
+    c.held.release();
     if (c.paused) end_pause(c);
     if (c.fd >= 0) {
       ::shutdown(c.fd, SHUT_RDWR);
@@ -618,7 +616,7 @@ struct CoreThread::Loop {
         return;
       }
       disarm(c, TimerKind::kConnectTimeout);
-      c.phase = Phase::kOpen;
+        c.phase = Phase::kOpen;
       c.hs.reset();  // the request and the answer's head: not needed again
       if (s.compression != parse::Compression::kNone) {
         if (c.inflater) {
@@ -944,7 +942,7 @@ struct CoreThread::Loop {
 
   // ----------------------------------------------------------- backpressure
   void hold(Conn& c, uint16_t bid, uint32_t len) {
-    c.held.emplace_back(bid, len);
+    c.held.push({bid, len});
     if (!c.paused) {
       c.paused = true;
       c.paused_since = now;
@@ -968,18 +966,17 @@ struct CoreThread::Loop {
   void unpause(Conn& c) {
     if (!c.paused) return;
     const uint32_t gen = c.gen;
-    while (c.held_head < c.held.size() && channel(c).has_headroom()) {
-      const auto [bid, len] = c.held[c.held_head++];  // a copy: process() may hold more
-      process(c, bid, len);
+    while (!c.held.empty() && channel(c).has_headroom()) {
+      const auto [bid, len] = c.held.pop();
+      process(c, bid, len);  // may hold more
       if (c.gen != gen) return;
     }
-    if (c.held_head < c.held.size()) {
+    if (!c.held.empty()) {
       shared.wakers[c.consumer]->notify();
       arm(c, TimerKind::kUnpause, now + kBackpressurePoll);
       return;
     }
-    std::vector<std::pair<uint16_t, uint32_t>>().swap(c.held);
-    c.held_head = 0;
+    c.held.release();
     end_pause(c);
     arm_recv(c);
   }

@@ -313,8 +313,7 @@ Actions Session::shutdown(Clock::time_point now) {
   disarm_all(out);
   if (connected()) emit(out, CloseConnection{kCloseNormal});
   state_ = State::kStopped;
-  std::vector<std::string>().swap(queue_);
-  queue_head_ = 0;
+  queue_.release();
   return out;
 }
 
@@ -464,27 +463,15 @@ void Session::flush(Clock::time_point now, Actions& out) {
     last_heartbeat_at_ = now;
   }
   const bool user_flows = state_ == State::kReady;
-  while (user_flows && queue_head_ < queue_.size() && sent_count_ < kMaxUserSendsPerWindow) {
+  while (user_flows && !queue_.empty() && sent_count_ < kMaxUserSendsPerWindow) {
     record_send(now);
-    emit(out, SendText{SendKind::kUser, std::move(queue_[queue_head_++])});
+    emit(out, SendText{SendKind::kUser, queue_.pop()});
     ++stats_.user_sends;
-  }
-  if (queue_head_ == queue_.size()) {  // all sent: give a burst's room back
-    if (queue_.capacity() > 16) {
-      std::vector<std::string>().swap(queue_);
-    } else {
-      queue_.clear();
-    }
-    queue_head_ = 0;
-  } else if (queue_head_ >= 64 && queue_head_ * 2 >= queue_.size()) {
-    // A steady backlog: drop the sent ones now and then.
-    queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(queue_head_));
-    queue_head_ = 0;
   }
   // Whatever still waits, waits for the window: arm the timer for the moment
   // enough old sends have aged out.
   const bool control_waits = pending_ != Pending::kNone || heartbeat_due_;
-  const bool user_waits = user_flows && queue_head_ < queue_.size();
+  const bool user_waits = user_flows && !queue_.empty();
   if (control_waits || user_waits) {
     const int limit = control_waits ? kMaxSendsPerWindow : kMaxUserSendsPerWindow;
     // sent_count_ >= limit here; the send at index (count - limit) from the
@@ -505,8 +492,8 @@ Errc Session::queue_send(std::string payload, Clock::time_point now,
   }
   if (payload.size() > kMaxPayloadBytes) return Errc::kPayloadTooLarge;
   if (payload.empty()) return Errc::kEmptyPayload;
-  if (queue_.size() - queue_head_ >= kMaxQueuedSends) return Errc::kQueueFull;
-  queue_.push_back(std::move(payload));
+  if (queue_.size() >= kMaxQueuedSends) return Errc::kQueueFull;
+  queue_.push(std::move(payload));
   flush(now, out);
   return Errc::kOk;
 }
@@ -523,7 +510,7 @@ std::string Session::debug_string() const {
                   " identify_requested=" + (identify_requested_ ? "yes" : "no") +
                   " backoff_failures=" + std::to_string(backoff_failures_) +
                   " window=" + std::to_string(sent_count_) +
-                  " queued=" + std::to_string(queue_.size() - queue_head_);
+                  " queued=" + std::to_string(queue_.size());
   return s;
 }
 

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
+#include "base/fifo.h"
 #include "gateway/close_codes.h"
 #include "gateway/payloads.h"
 
@@ -262,7 +263,7 @@ class Session {
   bool has_session() const noexcept { return !session_id_.empty(); }
   // The last seq delivered in this session; 0 before any.
   uint64_t last_seq() const noexcept { return last_seq_; }
-  size_t queued_sends() const noexcept { return queue_.size() - queue_head_; }
+  size_t queued_sends() const noexcept { return queue_.size(); }
   // Sends on this connection within the last kSendWindow before `now`.
   int sends_in_window(Clock::time_point now) const noexcept;
   const Stats& stats() const noexcept { return stats_; }
@@ -306,11 +307,8 @@ class Session {
   Clock::time_point last_heartbeat_at_{};
   std::string session_id_;
   std::string resume_url_;
-  // User payloads waiting for the send window, oldest at queue_head_. A
-  // vector allocates nothing until used (a std::deque allocates ~600 bytes
-  // when made, for every idle shard).
-  std::vector<std::string> queue_;
-  size_t queue_head_ = 0;
+  // User payloads waiting for the send window, oldest first.
+  base::Fifo<std::string> queue_;
   std::array<bool, kTimerCount> armed_{};
   std::array<Clock::time_point, kTimerCount> deadline_{};
   // Send times on this connection, oldest first, in a ring; entries older
