@@ -121,6 +121,8 @@ struct Conn {
   bool close_received = false;  // the peer's close frame (kClosing: close when sent)
   bool recv_armed = false;
   bool want_connect = false;  // dial once the old socket's ops are done
+  bool dialing = false;       // counted in Loop::dialing
+  bool dial_queued = false;   // in Loop::dial_queue
   bool ready = false;         // counted in CoreCounters::ready
   bool ever_ready = false;    // counted in Shared::ever_ready
   bool counted_connected = false;
@@ -250,6 +252,17 @@ struct CoreThread::Loop {
       return;
     }
     c.want_connect = false;
+    if (!c.dialing) {
+      if (dialing >= kMaxDialsInFlight) {  // wait for a set-up to end
+        if (!c.dial_queued) {
+          c.dial_queued = true;
+          dial_queue.push(c.slot);
+        }
+        return;
+      }
+      c.dialing = true;
+      ++dialing;
+    }
     if (!c.next_url.empty()) {
       auto u = parse_url(c.next_url);
       if (u.ok() && (u->scheme == Scheme::kWs || u->scheme == Scheme::kWss) &&
@@ -376,6 +389,22 @@ struct CoreThread::Loop {
     queue_bytes(c, std::as_bytes(std::span(req)));
   }
 
+  // The set-up of c's connection is over (open, failed or dropped): the
+  // oldest waiting shard may dial (admit_dials(), between loop passes).
+  void dial_ended(Conn& c) {
+    if (!c.dialing) return;
+    c.dialing = false;
+    --dialing;
+  }
+
+  void admit_dials() {
+    while (dialing < kMaxDialsInFlight && !dial_queue.empty()) {
+      Conn& c = *conns[dial_queue.pop()];
+      c.dial_queued = false;
+      dial(c);
+    }
+  }
+
   void connect_failed(Conn& c) {
     disarm(c, TimerKind::kConnectTimeout);
     disarm(c, TimerKind::kResolvePoll);
@@ -399,6 +428,7 @@ struct CoreThread::Loop {
     }
     ++c.gen;
     c.recv_armed = false;
+    dial_ended(c);
     c.phase = Phase::kIdle;
     c.tls.reset();
     c.hs.reset();
@@ -616,7 +646,8 @@ struct CoreThread::Loop {
         return;
       }
       disarm(c, TimerKind::kConnectTimeout);
-        c.phase = Phase::kOpen;
+      dial_ended(c);
+      c.phase = Phase::kOpen;
       c.hs.reset();  // the request and the answer's head: not needed again
       if (s.compression != parse::Compression::kNone) {
         if (c.inflater) {
@@ -1190,6 +1221,7 @@ struct CoreThread::Loop {
       bufs.flush();
       wheel.advance(now, [&](uint64_t cookie) { on_timer(cookie); });
       if (sends.pending.exchange(false, std::memory_order_acquire)) take_user_sends();
+      admit_dials();
       for (uint64_t m = pushed_consumers; m != 0; m &= m - 1) {
         const unsigned bit = static_cast<unsigned>(__builtin_ctzll(m));
         for (size_t k = bit; k < shared.wakers.size(); k += 64) shared.wakers[k]->notify();
@@ -1223,6 +1255,10 @@ struct CoreThread::Loop {
   std::optional<tls::Context> tls_ctx;
   tls::SessionCache tls_cache;
   std::vector<std::unique_ptr<Conn>> conns;
+  // Connections being set up now (Conn::dialing), and the slots of shards
+  // waiting for one of those to end (kMaxDialsInFlight).
+  uint32_t dialing = 0;
+  base::Fifo<uint32_t> dial_queue;
   std::vector<std::byte> plain;
   std::string frame;
   std::string padbuf;

@@ -37,6 +37,13 @@ inline constexpr uint16_t kRecvBuffers = 256;
 inline constexpr uint32_t kRecvBufferBytes = 16 * 1024;
 // Decrypted bytes handled per step (TLS), plus the parser's padding.
 inline constexpr size_t kPlaintextChunk = 64 * 1024;
+// Connections being set up at once per core thread (resolve, TCP connect,
+// TLS handshake, WebSocket upgrade); more shards wait their turn, oldest
+// first. A handshake's transient memory is many times an open connection's,
+// and thousands at once leave the heap full of holes afterwards; at ~1 ms of
+// CPU per TLS handshake, 64 keep a core busy at any round-trip time under
+// 64 ms, and identifies are paced far slower than that anyway.
+inline constexpr uint32_t kMaxDialsInFlight = 64;
 // After sending a close frame, wait this long for the send to finish.
 inline constexpr std::chrono::milliseconds kCloseLinger{1'000};
 // Polls while waiting on the resolver, or on a full event channel.

@@ -5,11 +5,13 @@ engine must answer with a close frame carrying the right RFC 6455 code, drop
 that connection, come back and RESUME the session (a resumable close), and
 not crash. ConnectionFaults: the connection ends mid-frame (FIN or RST) or
 mid-upgrade, the upgrade answer is garbage, pings flood in (read or never
-read). NoNetwork: DNS failure in a network namespace with nothing in it."""
+read). SetUpLimit: connections set up a bounded number at a time.
+NoNetwork: DNS failure in a network namespace with nothing in it."""
 import base64
 import hashlib
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -475,6 +477,62 @@ class ConnectionFaults(unittest.TestCase):
         self.assertNotIn("survived", gw.notes, "the engine kept answering a peer that never reads")
         self.assertIn("not reading", err)
         self.check_resumed(gw, seqs)
+
+
+class SetUpLimit(unittest.TestCase):
+    """A core thread sets up at most kMaxDialsInFlight connections at once
+    (engine/core.h): thousands of shards starting, or coming back after the
+    gateway went away, must not all hold a TLS handshake's memory together.
+    The rest wait their turn, oldest first. Here a gateway accepts TCP and
+    never answers the upgrade: it sees exactly the limit, and the next ones
+    only when the first time out."""
+
+    def limit(self):
+        with open(os.path.join(os.path.dirname(__file__), "../../engine/core.h")) as f:
+            m = re.search(r"kMaxDialsInFlight = (\d+);", f.read())
+        self.assertIsNotNone(m)
+        return int(m.group(1))
+
+    def test_shards_wait_for_a_set_up_to_end_before_dialling(self):
+        limit, shards, timeout_s = self.limit(), 3 * self.limit() + 5, 1.0
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(4096)
+        srv.settimeout(0.05)
+        accepted, stop = [], threading.Event()
+
+        def serve():  # accept and hold; read nothing, answer nothing
+            while not stop.is_set():
+                try:
+                    c, _ = srv.accept()
+                except socket.timeout:
+                    continue
+                accepted.append((time.monotonic(), c))
+
+        t = threading.Thread(target=serve)
+        t.start()
+        start = time.monotonic()
+        p = subprocess.Popen(
+            [SHARDRING, "run", "--gateway", f"ws://127.0.0.1:{srv.getsockname()[1]}",
+             "--total-shards", str(shards), "--threads", "1", "--duration", "1.7",
+             "--connect-timeout-ms", str(int(timeout_s * 1000)), "--sink", "null"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            time.sleep(0.8)  # every first dial made; none timed out yet
+            first = len(accepted)
+            _, err = p.communicate(timeout=60)
+        finally:
+            stop.set()
+            t.join()
+            for _, c in accepted:
+                c.close()
+            srv.close()
+        self.assertEqual(p.returncode, 0, err.decode(errors="replace")[-2000:])
+        self.assertEqual(first, limit)
+        # When the first ones timed out, as many waiting shards took their
+        # places, and no more (the second ones time out after the run ends).
+        self.assertEqual(len(accepted), 2 * limit)
+        self.assertGreaterEqual(accepted[limit][0] - start, timeout_s)
 
 
 class NoNetwork(unittest.TestCase):
