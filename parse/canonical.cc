@@ -27,7 +27,8 @@ namespace {
 constexpr size_t kNone = SIZE_MAX;
 
 bool have_avx2() noexcept {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi");
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
+                          __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("popcnt");
   return yes;
 }
 
@@ -39,14 +40,12 @@ constexpr auto kScalarStop = [] {
   return t;
 }();
 
-constexpr uint64_t prefix_xor(uint64_t x) noexcept {
-  x ^= x << 1;
-  x ^= x << 2;
-  x ^= x << 4;
-  x ^= x << 8;
-  x ^= x << 16;
-  x ^= x << 32;
-  return x;
+// Bit i of the result: the XOR of bits 0..i of x (a carry-less multiply by
+// all ones, as simdjson finds the bytes inside strings).
+[[gnu::target("pclmul")]] inline uint64_t prefix_xor(uint64_t x) noexcept {
+  const __m128i all_ones = _mm_set1_epi8(static_cast<char>(0xFF));
+  return static_cast<uint64_t>(_mm_cvtsi128_si64(
+      _mm_clmulepi64_si128(_mm_set_epi64x(0, static_cast<int64_t>(x)), all_ones, 0)));
 }
 
 // Bits of the 64 bytes at p equal to c.
@@ -68,9 +67,12 @@ constexpr uint64_t prefix_xor(uint64_t x) noexcept {
 }
 
 // Fills `m` for the len bytes at p (readable up to 63 bytes past the end:
-// the message's padding). False when a string is left open or a control
-// character stands where JSON allows none.
-[[gnu::target("avx2,bmi")]] bool build_marks(const char* p, size_t len, Marks& m) noexcept {
+// the message's padding) and sets `ascii_from` to the offset of the first
+// block holding a byte >= 0x80 (len when none: nothing for UTF-8 to check
+// before it). False when a string is left open or a control character
+// stands where JSON allows none.
+[[gnu::target("avx2,bmi,pclmul")]] bool build_marks(const char* p, size_t len, Marks& m,
+                                                    size_t& ascii_from) noexcept {
   const size_t blocks = (len + 63) / 64;
   if (m.quote.size() < blocks) {
     m.quote.resize(blocks);
@@ -81,12 +83,19 @@ constexpr uint64_t prefix_xor(uint64_t x) noexcept {
   uint64_t escape_next = 0;  // 1: the first byte of this block is escaped
   uint64_t inside = 0;       // all ones: this block starts inside a string
   const __m256i case_bit = _mm256_set1_epi8(0x20);
+  ascii_from = len;
   for (size_t b = 0; b < blocks; ++b) {
     const char* s = p + b * 64;
     const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
     const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 32));
     const size_t rest = len - b * 64;
     const uint64_t valid = rest >= 64 ? ~uint64_t{0} : (uint64_t{1} << rest) - 1;
+    if (ascii_from == len) {
+      const uint64_t high =
+          (static_cast<uint32_t>(_mm256_movemask_epi8(lo)) |
+           uint64_t{static_cast<uint32_t>(_mm256_movemask_epi8(hi))} << 32) & valid;
+      if (high != 0) ascii_from = b * 64;
+    }
     uint64_t bs = eq64(lo, hi, '\\') & valid;
     m.slash[b] = bs;
     uint64_t escaped = escape_next;
@@ -150,7 +159,9 @@ class Walk {
   // path accepts `{"a":{]}` below d's top level too). A block whose closing
   // brackets are fewer than the open ones cannot hold the match: it costs
   // two popcounts, whatever its nesting.
-  size_t match(size_t pos) const noexcept {
+  // (Built for POPCNT, which every AVX2 processor has: without it each
+  // popcount is a call into libgcc.)
+  [[gnu::target("popcnt")]] size_t match(size_t pos) const noexcept {
     const size_t blocks = (len_ + 63) / 64;
     size_t b = pos / 64;
     uint64_t from = pos % 64 == 63 ? 0 : ~uint64_t{0} << (pos % 64 + 1);
@@ -158,9 +169,9 @@ class Walk {
     for (; b < blocks; ++b, from = ~uint64_t{0}) {
       const uint64_t opens = m_.open[b] & from;
       const uint64_t closes = m_.close[b] & from;
-      const auto n_close = static_cast<size_t>(std::popcount(closes));
+      const auto n_close = static_cast<size_t>(__builtin_popcountll(closes));
       if (n_close < depth) {
-        depth += static_cast<size_t>(std::popcount(opens)) - n_close;
+        depth += static_cast<size_t>(__builtin_popcountll(opens)) - n_close;
         continue;
       }
       // The match may be here: count bracket by bracket, in order.
@@ -276,7 +287,8 @@ bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out,
   while (last > first && is_json_space(msg[last - 1])) --last;
   if (last - first < 2 || msg[first] != '{') return false;
   const std::string_view obj = msg.substr(first, last - first);
-  if (!build_marks(obj.data(), obj.size(), marks)) return false;
+  size_t ascii_from = 0;
+  if (!build_marks(obj.data(), obj.size(), marks, ascii_from)) return false;
   const Walk w(obj.data(), obj.size(), marks);
 
   Envelope env;
@@ -359,7 +371,11 @@ bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out,
     return member(key, from, to) ? to : kNone;
   });
   if (end != obj.size() || !have_op) return false;
-  if (!simdjson::validate_utf8(msg.data(), msg.size())) return false;
+  // Whitespace around the object and the blocks before ascii_from are ASCII.
+  if (ascii_from < obj.size() &&
+      !simdjson::validate_utf8(obj.data() + ascii_from, obj.size() - ascii_from)) {
+    return false;
+  }
   out = env;
   return true;
 }

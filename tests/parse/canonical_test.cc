@@ -253,6 +253,31 @@ TEST(Canonical, EscapesAcrossBlockBoundariesAgree) {
   EXPECT_GT(decided, 140u * 5);
 }
 
+// UTF-8 is checked from the first block holding a byte >= 0x80: a bad or a
+// good sequence at every offset around the 64-byte blocks, after an ASCII
+// run and after an earlier multi-byte character, decides as the general path.
+TEST(Canonical, Utf8AtEveryOffsetAroundTheBlocksAgrees) {
+  const std::vector<std::string> seqs = {
+      "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",  // valid: 2, 3 and 4 bytes
+      "\xff", "\xc3", "\xe2\x82", "\xc0\xaf", "\xed\xa0\x80", "\x80"};  // invalid
+  size_t decided = 0, refused = 0;
+  for (size_t pad = 0; pad < 140; ++pad) {
+    for (const std::string& seq : seqs) {
+      for (const std::string& lead : {std::string(), std::string("\xc3\xa9")}) {
+        const std::string msg = R"({"t":"X","s":1,"op":0,"d":{"k":")" + lead +
+                                std::string(pad, 'a') + seq + R"(","guild_id":"7"}})";
+        SCOPED_TRACE(pad);
+        const Outcome o = Compare(msg, true);
+        EXPECT_EQ(o.fast, o.general == Errc::kOk);
+        decided += o.fast;
+        refused += o.general == Errc::kBadUtf8;
+      }
+    }
+  }
+  EXPECT_EQ(decided, 140u * 3 * 2);
+  EXPECT_EQ(refused, 140u * 6 * 2);
+}
+
 // Every prefix of a valid message is decided only if the general path
 // accepts it too (it accepts none of them).
 TEST(Canonical, NoTruncationIsTaken) {
