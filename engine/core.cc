@@ -261,6 +261,7 @@ struct CoreThread::Loop {
         return;
       }
       c.dialing = true;
+      c.dial_queued = false;  // dialled another way first: admit_dials skips it
       ++dialing;
     }
     if (!c.next_url.empty()) {
@@ -400,6 +401,7 @@ struct CoreThread::Loop {
   void admit_dials() {
     while (dialing < kMaxDialsInFlight && !dial_queue.empty()) {
       Conn& c = *conns[dial_queue.pop()];
+      if (!c.dial_queued) continue;
       c.dial_queued = false;
       dial(c);
     }
