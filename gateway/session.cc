@@ -420,9 +420,27 @@ Actions Session::on_heartbeat_ack(Clock::time_point now) {
 
 // --- Sending ----------------------------------------------------------------
 
+namespace {
+
+// Milliseconds of a send (rounded up) and of now (rounded down): a window
+// measured between them is never shorter than the real one.
+uint32_t send_stamp(Clock::time_point t) noexcept {
+  return static_cast<uint32_t>(std::chrono::ceil<Millis>(t.time_since_epoch()).count());
+}
+uint32_t now_stamp(Clock::time_point t) noexcept {
+  return static_cast<uint32_t>(std::chrono::floor<Millis>(t.time_since_epoch()).count());
+}
+// now - sent in milliseconds (negative within the millisecond of a send).
+int32_t age_ms(uint32_t now, uint32_t sent) noexcept {
+  return static_cast<int32_t>(now - sent);
+}
+
+}  // namespace
+
 void Session::expire(Clock::time_point now) const noexcept {
-  while (sent_count_ > 0 && sent_at_[sent_head_] + kSendWindow <= now) {
-    sent_head_ = (sent_head_ + 1) % kMaxSendsPerWindow;
+  const uint32_t n = now_stamp(now);
+  while (sent_count_ > 0 && age_ms(n, sent_at_[sent_head_]) >= kSendWindow.count()) {
+    sent_head_ = static_cast<uint16_t>((sent_head_ + 1) % kMaxSendsPerWindow);
     --sent_count_;
   }
 }
@@ -434,7 +452,7 @@ int Session::sends_in_window(Clock::time_point now) const noexcept {
 
 void Session::record_send(Clock::time_point now) noexcept {
   assert(sent_count_ < kMaxSendsPerWindow);
-  sent_at_[(sent_head_ + sent_count_) % kMaxSendsPerWindow] = now;
+  sent_at_[(sent_head_ + sent_count_) % kMaxSendsPerWindow] = send_stamp(now);
   ++sent_count_;
 }
 
@@ -477,8 +495,9 @@ void Session::flush(Clock::time_point now, Actions& out) {
     // sent_count_ >= limit here; the send at index (count - limit) from the
     // oldest must age out.
     const size_t k = static_cast<size_t>(sent_count_ - limit);
+    const int32_t age = age_ms(now_stamp(now), sent_at_[(sent_head_ + k) % kMaxSendsPerWindow]);
     const Clock::time_point reopen =
-        sent_at_[(sent_head_ + k) % kMaxSendsPerWindow] + kSendWindow;
+        std::chrono::floor<Millis>(now) + (kSendWindow - Millis(age));
     arm(TimerId::kSendWindow, reopen, out);
   } else {
     disarm(TimerId::kSendWindow, out);

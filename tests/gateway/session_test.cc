@@ -712,6 +712,37 @@ TEST(GatewaySession, UserSendsAreCappedPerWindowAndReleasedInOrderByTheTimer) {
   EXPECT_EQ(s.stats().zombies, 0u);
 }
 
+// Send times are kept as the clock's milliseconds (rounded up, mod 2^32):
+// the window never reopens early, within the millisecond of a send or
+// across the 2^32 ms wrap of the clock.
+TEST(GatewaySession, TheSendWindowNeverReopensEarlyAtAnyClockValue) {
+  using std::chrono::microseconds;
+  const Clock::time_point wrap = t0 + Millis(int64_t{1} << 32);
+  for (const Clock::time_point base :
+       {t0 + microseconds(999), t0 + 7s + microseconds(1), wrap - 30s + microseconds(250)}) {
+    SCOPED_TRACE(base.time_since_epoch().count());
+    Session s(TestConfig(), 0.5);
+    (void)s.on_connected(base);
+    (void)s.on_hello(41'250ms, base);
+    (void)s.on_identify_granted(base);
+    ASSERT_TRUE(s.on_ready(1, kSessionId, kResumeUrl, base).deliver);
+    Actions out;
+    for (int i = 0; i < 200; ++i) ASSERT_EQ(s.queue_send("{}", base, out), Errc::kOk);
+    EXPECT_EQ(s.sends_in_window(base), kMaxUserSendsPerWindow);
+    std::optional<Clock::time_point> reopen;
+    for (const Action& a : out) {
+      if (const auto* t = std::get_if<StartTimer>(&a); t && t->id == TimerId::kSendWindow) {
+        reopen = t->deadline;
+      }
+    }
+    ASSERT_TRUE(reopen.has_value());
+    EXPECT_GE(*reopen, base + kSendWindow);
+    EXPECT_LT(*reopen, base + kSendWindow + 1ms);
+    EXPECT_EQ(s.sends_in_window(base + kSendWindow - microseconds(1)), kMaxUserSendsPerWindow);
+    EXPECT_EQ(s.sends_in_window(*reopen), 0);
+  }
+}
+
 TEST(GatewaySession, HeartbeatsStillGoOutWhenUserSendsFillTheirShare) {
   Session s = ReadySession();
   Actions out;
