@@ -150,7 +150,8 @@ struct CoreThread::Loop {
   Loop(uint32_t index, Shared& shared, const std::vector<uint32_t>& shards, int wake_fd,
        UserSends& sends)
       : index(index), shared(shared), s(shared.settings), wake_fd(wake_fd),
-        counters(*shared.counters[index]), sends(sends) {
+        counters(*shared.counters[index]), sends(sends),
+        inline_handlers(shared.settings.consumers == 0) {
     for (uint32_t shard : shards) {
       gateway::Config cfg;
       cfg.token = s.token;
@@ -590,7 +591,7 @@ struct CoreThread::Loop {
       return;
     }
     if (!has_buf) return;
-    if (c.paused || !channel(c).has_headroom()) {
+    if (!inline_handlers && (c.paused || !channel(c).has_headroom())) {
       hold(c, bid, static_cast<uint32_t>(cqe.res));
       return;
     }
@@ -949,6 +950,11 @@ struct CoreThread::Loop {
     e.d = env.d;
     e.recv_ns = SteadyNs(now);
     e.sent_ns = static_cast<int64_t>(env.stamp_ns);
+    if (inline_handlers) {  // the handler runs here; d is read in place
+      if (shared.deliver_inline) shared.deliver_inline(e);
+      ++delivered_inline;
+      return;
+    }
     EventChannel& ch = channel(c);
     if (ch.try_push(e)) {
       pushed_consumers |= uint64_t{1} << (c.consumer & 63);
@@ -1224,6 +1230,7 @@ struct CoreThread::Loop {
       wheel.advance(now, [&](uint64_t cookie) { on_timer(cookie); });
       if (sends.pending.exchange(false, std::memory_order_acquire)) take_user_sends();
       admit_dials();
+      publish_inline();
       for (uint64_t m = pushed_consumers; m != 0; m &= m - 1) {
         const unsigned bit = static_cast<unsigned>(__builtin_ctzll(m));
         for (size_t k = bit; k < shared.wakers.size(); k += 64) shared.wakers[k]->notify();
@@ -1231,12 +1238,22 @@ struct CoreThread::Loop {
       if (!shutting_down && shared.stopping.load(std::memory_order_acquire)) start_shutdown();
       if (shutting_down && (all_quiet() || now >= shutdown_deadline)) break;
     }
+    publish_inline();
     for (auto& c : conns) {
       if (c->fd >= 0) {
         ::close(c->fd);
         c->fd = -1;
       }
     }
+  }
+
+  // Inline handlers: after a pass that delivered, the count for stats and
+  // the idle call (a sink flushes what the pass wrote).
+  void publish_inline() {
+    if (delivered_inline == published_inline) return;
+    published_inline = delivered_inline;
+    counters.delivered_inline.store(delivered_inline, std::memory_order_relaxed);
+    if (shared.idle_inline) shared.idle_inline();
   }
 
   static std::string JsonEscaped(std::string_view s) {
@@ -1275,6 +1292,8 @@ struct CoreThread::Loop {
   uint64_t wake_buf = 0;
   bool wake_armed = false;
   UserSends& sends;
+  const bool inline_handlers;  // Settings::consumers == 0
+  uint64_t delivered_inline = 0, published_inline = 0;
 };
 
 CoreThread::CoreThread(uint32_t index, Shared& shared, std::vector<uint32_t> shards)

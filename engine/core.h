@@ -67,7 +67,7 @@ struct Settings {
   bool routing_keys = true;
   bool validate_d = false;  // Config::validate_d
   tls::ClientOptions tls;
-  unsigned consumers = 1;
+  unsigned consumers = 1;  // 0: handlers inline (Shared::deliver_inline)
   parse::Compression compression = parse::Compression::kNone;
   // Config::coalesce: after a light loop pass (some completions, fewer than
   // kCoalesceBusyCompletions) wait up to this long for more. 0: off.
@@ -81,6 +81,8 @@ struct CoreCounters {
       heartbeats{0}, zombies{0}, replays_skipped{0}, backpressure_ms{0},
       protocol_errors{0}, filtered{0}, tls_handshakes{0}, tls_resumed{0};
   std::atomic<uint32_t> connected{0}, ready{0};
+  // Events handed to the handler inline (Settings::consumers == 0).
+  std::atomic<uint64_t> delivered_inline{0};
   // Heartbeat deadline to frame queued, in ns (this core thread writes).
   Histogram heartbeat_late;
 };
@@ -103,11 +105,15 @@ struct Shared {
   std::mutex fatal_mu;
   std::string fatal_message;
   std::function<void()> on_fatal;  // wakes the engine's main thread
+  // consumers == 0: the core thread hands each event to this (the user's
+  // handler) and calls idle_inline after a loop pass that delivered.
+  std::function<void(const ChannelEvent&)> deliver_inline;
+  std::function<void()> idle_inline;
 
   Shared(Settings s, uint32_t max_concurrency, std::chrono::milliseconds window)
       : settings(std::move(s)), gate(max_concurrency, window) {}
   uint32_t consumer_of(uint32_t shard) const {
-    return shard % static_cast<uint32_t>(wakers.size());
+    return wakers.empty() ? 0 : shard % static_cast<uint32_t>(wakers.size());
   }
 };
 

@@ -270,10 +270,21 @@ struct Engine::Impl {
     unsigned threads = config.threads != 0 ? config.threads
                                            : static_cast<unsigned>(cpus.size());
     threads = std::min<unsigned>(threads, nshards);
-    const unsigned nconsumers = std::max(1u, config.consumers);
+    const unsigned nconsumers = config.consumers;  // 0: handlers inline
     s.consumers = nconsumers;
     shared = std::make_unique<engine::Shared>(std::move(s), max_concurrency, config.identify_window);
     shared->on_fatal = [this] { request_stop(); };
+    if (nconsumers == 0) {
+      shared->deliver_inline = [this](const engine::ChannelEvent& e) {
+        if (handler) {
+          handler(Event{e.shard, e.seq, e.t, e.type, e.d, e.guild_id, e.channel_id, e.recv_ns,
+                        e.sent_ns});
+        }
+      };
+      shared->idle_inline = [this] {
+        if (idle) idle();
+      };
+    }
     shared->shards_here = nshards;
     for (unsigned c = 0; c < nconsumers; ++c) {
       shared->wakers.push_back(std::make_unique<engine::ConsumerWaker>());
@@ -365,6 +376,7 @@ struct Engine::Impl {
     st.shards = shared ? last - first + 1 : 0;
     if (shared) {
       for (const auto& c : shared->counters) {
+        st.events += c->delivered_inline.load(std::memory_order_relaxed);
         st.identifies += c->identifies.load(std::memory_order_relaxed);
         st.resumes += c->resumes.load(std::memory_order_relaxed);
         st.reconnects += c->reconnects.load(std::memory_order_relaxed);

@@ -61,7 +61,7 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
   f.add_int("max-concurrency", &o.max_concurrency, 1, 1 << 16, "identify buckets");
   f.add_int("intents", &o.intents, 0, (int64_t{1} << 53) - 1, "gateway intents bitfield");
   f.add_int("threads", &o.threads, 1, 1024, "I/O threads (default: online cores)");
-  f.add_int("consumers", &o.consumers, 1, 256, "consumer threads running sinks");
+  f.add_int("consumers", &o.consumers, 0, 256, "consumer threads running sinks (0: on the I/O threads)");
   f.add_string("compress", &compress, "none | zlib-stream | zstd-stream");
   f.add_int("coalesce-us", &o.coalesce_us, 0, kMaxCoalesce.count(), kCoalesceHelp);
   f.add_bool("validate-d", &o.validate_d, kValidateDHelp);
@@ -185,7 +185,7 @@ absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view>
   f.add_bool("insecure", &o.insecure, "skip certificate checks for --gateway wss:// (loopback only)");
   f.add_int("threads", &o.threads, 1, 1024, "engine I/O threads (default: the cores left to it)");
   f.add_int("gateway-threads", &o.gateway_threads, 1, 1024, "cores (and threads) of the spawned gateway (default 1)");
-  f.add_int("consumers", &o.consumers, 1, 256, "engine consumer threads");
+  f.add_int("consumers", &o.consumers, 0, 256, "engine consumer threads (0: handlers on the I/O threads)");
   std::string compress = "none";
   f.add_string("compress", &compress, "transport compression: none | zlib-stream | zstd-stream");
   f.add_int("coalesce-us", &o.coalesce_us, 0, kMaxCoalesce.count(), kCoalesceHelp);

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -17,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -104,6 +106,70 @@ TEST(Engine, ASlowHandlerGetsEveryEventInOrderThroughBackpressure) {
   EXPECT_EQ(s.events, 2 * kLastSeq);
   EXPECT_GT(s.backpressure_ms, 0u) << "the slow handler never filled the channel";
   EXPECT_EQ(s.zombies, 0u);
+}
+
+// consumers = 0: handlers run on the core threads. Every event arrives
+// once, in seq order per shard, on the core thread that owns its shard (one
+// thread per shard, never a consumer thread); on_idle is called from there
+// too, and sends from the handler still work.
+TEST(Engine, InlineHandlersGetEveryEventOnceInOrderOnTheShardsCoreThread) {
+  constexpr int kShards = 4;
+  constexpr int kEventsPerShard = 2000;
+  constexpr uint64_t kLastSeq = kEventsPerShard + 2;  // READY, one GUILD_CREATE
+  GatewayProcess gw({"--shards", std::to_string(kShards), "--rate", "0", "--events",
+                     std::to_string(kEventsPerShard), "--guilds-per-shard", "1",
+                     "--max-concurrency", std::to_string(kShards)});
+  ASSERT_GT(gw.port(), 0);
+  Config cfg;
+  cfg.gateway_url = "ws://127.0.0.1:" + std::to_string(gw.port());
+  cfg.total_shards = kShards;
+  cfg.max_concurrency = kShards;
+  cfg.threads = 2;
+  cfg.consumers = 0;
+  cfg.handle_signals = false;
+  cfg.duration = std::chrono::seconds(60);  // a bound; the handler stops it sooner
+  Engine engine(cfg);
+  std::mutex mu;  // two core threads call the handler
+  std::map<uint32_t, uint64_t> last;
+  std::map<uint32_t, std::set<std::string>> threads_of;
+  std::set<std::string> idle_threads;
+  bool in_order = true;
+  int done = 0;
+  std::atomic<bool> sent{false};
+  auto thread_name = [] {
+    char name[32] = {};
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    return std::string(name);
+  };
+  engine.on_event([&](const Event& e) {
+    if (e.type == "READY" && e.shard == 0) {
+      sent = engine.send(0, R"({"op":3,"d":{"since":null,"activities":[],"status":"idle","afk":false}})");
+    }
+    std::lock_guard lock(mu);
+    in_order &= e.seq == last[e.shard] + 1;
+    last[e.shard] = e.seq;
+    threads_of[e.shard].insert(thread_name());
+    if (e.seq == kLastSeq && ++done == kShards) engine.stop();
+  });
+  engine.on_idle([&] {
+    std::lock_guard lock(mu);
+    idle_threads.insert(thread_name());
+  });
+  EXPECT_EQ(engine.run(), 0);
+  EXPECT_TRUE(in_order);
+  EXPECT_TRUE(sent);
+  std::set<std::string> all;
+  for (uint32_t shard = 0; shard < kShards; ++shard) {
+    EXPECT_EQ(last[shard], kLastSeq) << shard;
+    ASSERT_EQ(threads_of[shard].size(), 1u) << shard;
+    EXPECT_EQ(threads_of[shard].begin()->rfind("shardring-io", 0), 0u) << *threads_of[shard].begin();
+    all.insert(*threads_of[shard].begin());
+  }
+  EXPECT_EQ(all.size(), 2u);  // both core threads ran handlers
+  EXPECT_EQ(idle_threads, all);
+  const Stats s = engine.stats();
+  EXPECT_EQ(s.events, kShards * kLastSeq);
+  EXPECT_EQ(s.reconnects, 0u);
 }
 
 TEST(Engine, SendReachesTheGatewayAndOversizePayloadsAreRefused) {

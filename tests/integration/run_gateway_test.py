@@ -117,10 +117,18 @@ class RunAgainstGateway(unittest.TestCase):
                                     f"shard {shard}: delivered up to {sessions[-1][-1]}, gateway sent {sent}")
 
     def test_every_event_is_delivered_once_in_order(self):
+        self.every_event_once()
+
+    def test_inline_handlers_deliver_every_event_once_in_order_and_d_exact(self):
+        # --consumers 0: the sink runs on the two I/O threads.
+        self.every_event_once("--consumers", 0)
+        self.check_d_exact("--consumers", 0)
+
+    def every_event_once(self, *flags):
         gw = Gateway("--shards", 3, "--rate", 300, "--events", 400,
                      "--identify-window-ms", 50, tmp=self.tmp)
         p, lines = run_engine(gw, "--duration", 3, "--identify-window-ms", 60, "--threads", 2,
-                              tmp=self.tmp)
+                              *flags, tmp=self.tmp)
         stats = gw.stop()
         self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
         s = summary_of(p.stderr)

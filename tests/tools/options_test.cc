@@ -84,6 +84,14 @@ TEST(RunOptions, EveryFlagIsRead) {
   EXPECT_EQ(o->log_format, LogFormat::kJson);
 }
 
+TEST(RunOptions, ZeroConsumersRunsHandlersInlineAndTheCountIsBounded) {
+  auto o = Parse({"--gateway", "ws://127.0.0.1:1", "--total-shards", "1", "--consumers", "0"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->consumers, 0);
+  EXPECT_THAT(Error({"--consumers", "257"}), HasSubstr("--consumers"));
+  EXPECT_THAT(Error({"--consumers", "-1"}), HasSubstr("--consumers"));
+}
+
 TEST(RunOptions, TokenComesFromTheEnvironmentWhenNotGiven) {
   auto o = Parse({"--gateway", "wss://gateway.discord.gg", "--total-shards", "1"}, "env.token");
   ASSERT_TRUE(o.ok());
