@@ -496,7 +496,7 @@ int load_main(std::span<const std::string_view> args) {
 
   std::string json = absl::StrFormat(
       "{\"shards\":%d,\"idle\":%s,\"tls\":%s,\"compress\":\"%s\",\"coalesce_us\":%d,\"validate_d\":%s,\"rate\":%g,\"duration_s\":%g,\"elapsed_s\":%.3f,"
-      "\"engine_threads\":%d,\"engine_cpus\":\"%s\",\"gateway_cpus\":\"%s\","
+      "\"engine_threads\":%d,\"consumers\":%d,\"engine_cpus\":\"%s\",\"gateway_cpus\":\"%s\","
       "\"events\":%d,\"events_per_s\":%.1f,\"cpu_s\":%.3f,\"cpu_s_per_million_events\":%.3f,"
       "\"steady_s\":%.3f,\"steady_events_per_s\":%.1f,\"steady_cpu_s_per_million_events\":%.3f,"
       "\"peak_rss_kib\":%d,\"baseline_rss_kib\":%d,\"rss_per_shard_kib\":%.2f,"
@@ -508,7 +508,7 @@ int load_main(std::span<const std::string_view> args) {
       compress_name(o.compress), o.coalesce_us, o.validate_d ? "true" : "false",
       o.rate, o.duration_s,
       s.elapsed_s, o.threads != 0 ? o.threads : static_cast<int64_t>(engine_cpus.size()),
-      cpu_list(engine_cpus), cpu_list(gateway_cpus), s.events, eps, s.cpu_s, cpu_per_m, steady_s,
+      o.consumers, cpu_list(engine_cpus), cpu_list(gateway_cpus), s.events, eps, s.cpu_s, cpu_per_m, steady_s,
       steady_eps, steady_cpu_per_m, s.peak_rss_kib, baseline_kib, per_shard_kib,
       ready_rss_kib, ready_per_shard_kib,
       s.shards_ever_ready, s.all_ready_s, s.identifies,

@@ -82,6 +82,7 @@ class LoadTest(unittest.TestCase):
             summary = json.load(f)
         self.check_summary(summary, 6)
         self.assertFalse(summary["tls"])
+        self.assertEqual(summary["consumers"], 1)
         # Nothing lost: every event the engine read was one the gateway sent,
         # and it read nearly all of them (the last few may be in flight at the stop).
         sent = summary["gateway_events_sent"]
@@ -167,13 +168,15 @@ class LoadTest(unittest.TestCase):
                 time.sleep(0.05)
             self.assertIsNotNone(port)
             out = os.path.join(self.tmp, "summary.json")
+            # With the handler inline on the I/O thread (--consumers 0).
             rc, _, stderr = run_load("--gateway", f"ws://127.0.0.1:{port}", "--shards", 2,
-                                     "--max-concurrency", 1,
+                                     "--max-concurrency", 1, "--consumers", 0,
                                      "--duration", 2, "--json", out)
             self.assertEqual(rc, 0, stderr)
             with open(out) as f:
                 summary = json.load(f)
             self.check_summary(summary, 2, heartbeats=False)
+            self.assertEqual(summary["consumers"], 0)
             self.assertNotIn("gateway_events_sent", summary)
             self.assertEqual(gw.poll(), None)  # not ours to stop
         finally:
