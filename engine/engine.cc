@@ -77,6 +77,15 @@ struct Engine::Impl {
     cv.notify_all();
   }
 
+  // One event to the user's handler, on a consumer thread or (consumers = 0)
+  // on its core thread.
+  void handle(const engine::ChannelEvent& e) const {
+    if (handler) {
+      handler(Event{e.shard, e.seq, e.t, e.type, e.d, e.guild_id, e.channel_id, e.recv_ns,
+                    e.sent_ns});
+    }
+  }
+
   void consumer_main(unsigned c) {
     std::string name = "shardring-c" + std::to_string(c);
     pthread_setname_np(pthread_self(), name.c_str());
@@ -94,15 +103,7 @@ struct Engine::Impl {
     while (true) {
       size_t n = 0;
       for (auto* ch : chans) {
-        n += ch->drain(
-            [&](const engine::ChannelEvent& e) {
-              if (handler) {
-                Event ev{e.shard,      e.seq,        e.t,       e.type, e.d,
-                         e.guild_id, e.channel_id, e.recv_ns, e.sent_ns};
-                handler(ev);
-              }
-            },
-            256);
+        n += ch->drain([this](const engine::ChannelEvent& e) { handle(e); }, 256);
       }
       if (n > 0) {
         local += n;
@@ -275,12 +276,7 @@ struct Engine::Impl {
     shared = std::make_unique<engine::Shared>(std::move(s), max_concurrency, config.identify_window);
     shared->on_fatal = [this] { request_stop(); };
     if (nconsumers == 0) {
-      shared->deliver_inline = [this](const engine::ChannelEvent& e) {
-        if (handler) {
-          handler(Event{e.shard, e.seq, e.t, e.type, e.d, e.guild_id, e.channel_id, e.recv_ns,
-                        e.sent_ns});
-        }
-      };
+      shared->deliver_inline = [this](const engine::ChannelEvent& e) { handle(e); };
       shared->idle_inline = [this] {
         if (idle) idle();
       };
