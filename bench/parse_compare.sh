@@ -15,7 +15,7 @@ shift || true
 SETS=("${@:-gateway mix frames}")
 BIN="$ROOT/build/bin/parse_envelope_bench"
 [[ -x $BIN ]] || { echo "parse_compare: build first (cmake --build build)"; exit 1; }
-export SHARDRING_CORPUS_DIR="${SHARDRING_CORPUS_DIR:-$ROOT/../shared/corpus/real}"
+export SHARDRING_CORPUS_DIR="${SHARDRING_CORPUS_DIR:-$ROOT/tests/data/corpus}"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 filter="/($(echo ${SETS[*]} | tr ' ' '|'))\$"

@@ -9,7 +9,7 @@ function(shardring_test name)
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES
     LABELS "${T_LABELS}"
-    ENVIRONMENT "SHARDRING_SOURCE_DIR=${CMAKE_SOURCE_DIR};SHARDRING_CORPUS_DIR=${CMAKE_SOURCE_DIR}/../shared/corpus/real;SHARDRING_BIN_DIR=${CMAKE_BINARY_DIR}/bin")
+    ENVIRONMENT "SHARDRING_SOURCE_DIR=${CMAKE_SOURCE_DIR};SHARDRING_CORPUS_DIR=${CMAKE_SOURCE_DIR}/tests/data/corpus;SHARDRING_BIN_DIR=${CMAKE_BINARY_DIR}/bin")
 endfunction()
 
 # shardring_bench(NAME SOURCES... [LIBS libs...]): a Google Benchmark binary.

@@ -104,10 +104,9 @@ TEST(GatewayPayloads, ResumeHasDiscordsFieldNamesExactly) {
 std::filesystem::path CorpusDir() {
   if (const char* d = std::getenv("SHARDRING_CORPUS_DIR")) return d;
   if (const char* s = std::getenv("SHARDRING_SOURCE_DIR")) {
-    return std::filesystem::path(s) / "../shared/corpus/real";
+    return std::filesystem::path(s) / "tests/data/corpus";
   }
-  return std::filesystem::path(__FILE__).parent_path() /
-         "../../../shared/corpus/real";
+  return std::filesystem::path(__FILE__).parent_path() / "../data/corpus";
 }
 
 std::set<std::string> Keys(simdjson::dom::object o) {
@@ -116,7 +115,7 @@ std::set<std::string> Keys(simdjson::dom::object o) {
   return keys;
 }
 
-// Discord's own examples (discord-api-docs, in the shared corpus) and ours
+// Discord's own examples (discord-api-docs, in tests/data/corpus) and ours
 // use the same keys at every level; "compress" is the one we leave out
 // (transport compression goes in the URL).
 TEST(GatewayPayloads, IdentifyAndResumeUseTheKeysOfDiscordsExamples) {

@@ -1,5 +1,5 @@
 // tests/parse/corpus.h: loads the real-payload corpus (SHARDRING_CORPUS_DIR,
-// see /work/shared/corpus/real/SOURCES.md) for the parse tests and
+// by default tests/data/corpus; see its SOURCES.md) for the parse tests and
 // benchmarks, and owns padded copies of messages. Test-only; any thread.
 #pragma once
 
@@ -52,13 +52,13 @@ inline std::filesystem::path corpus_dir() {
     return env;
   }
   if (const char* src = std::getenv("SHARDRING_SOURCE_DIR"); src && *src) {
-    return std::filesystem::path(src) / ".." / "shared" / "corpus" / "real";
+    return std::filesystem::path(src) / "tests" / "data" / "corpus";
   }
 #ifdef SHARDRING_SOURCE_DIR
-  return std::filesystem::path(SHARDRING_SOURCE_DIR) / ".." / "shared" /
-         "corpus" / "real";
+  return std::filesystem::path(SHARDRING_SOURCE_DIR) / "tests" / "data" /
+         "corpus";
 #else
-  return std::filesystem::path("..") / "shared" / "corpus" / "real";
+  return std::filesystem::path("tests") / "data" / "corpus";
 #endif
 }
 

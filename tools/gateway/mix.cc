@@ -17,7 +17,7 @@ constexpr char kGuildMarker = '\x01';
 constexpr char kSnowflakeMarker = '\x02';
 
 // The built-in events. Their `d` objects are modelled on real gateway
-// payloads from the corpus described in shared/corpus/real/SOURCES.md:
+// payloads from the corpus described in tests/data/corpus/SOURCES.md:
 // disgord testdata (BSD-3-Clause, Copyright (c) 2018 Anders Øen Fylling):
 // MESSAGE_CREATE, PRESENCE_UPDATE, TYPING_START, GUILD_MEMBER_UPDATE;
 // serenity test resources (ISC, Copyright (c) 2016 Serenity Contributors):
