@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <system_error>
 #include <sstream>
 #include <string>
 
@@ -120,11 +121,18 @@ std::set<std::string> Keys(simdjson::dom::object o) {
 // (transport compression goes in the URL).
 TEST(GatewayPayloads, IdentifyAndResumeUseTheKeysOfDiscordsExamples) {
   const auto dir = CorpusDir();
+  std::error_code ec;
+  ASSERT_TRUE(std::filesystem::is_directory(dir, ec))
+      << "corpus folder missing: " << dir
+      << " (tests/data/corpus, or SHARDRING_CORPUS_DIR)";
+  ASSERT_FALSE(std::filesystem::is_empty(dir, ec))
+      << "corpus folder is empty: " << dir;
   const auto identify_file = dir / "dad_op2_identify_send.json";
   const auto resume_file = dir / "dad_op6_resume_send.json";
-  if (!std::filesystem::exists(identify_file)) {
-    GTEST_SKIP() << "corpus not found at " << dir;
-  }
+  ASSERT_TRUE(std::filesystem::is_regular_file(identify_file, ec))
+      << "corpus file missing: " << identify_file;
+  ASSERT_TRUE(std::filesystem::is_regular_file(resume_file, ec))
+      << "corpus file missing: " << resume_file;
   simdjson::dom::parser p1, p2, p3, p4;
   simdjson::dom::element theirs_id, ours_id, theirs_re, ours_re;
   ASSERT_EQ(p1.load(identify_file.string()).get(theirs_id), simdjson::SUCCESS);

@@ -19,6 +19,13 @@ using testing::CorpusFile;
 using testing::FileKind;
 using testing::Padded;
 
+// What tests/data/corpus holds (see its SOURCES.md): a file added or removed
+// there changes these, so that no test passes on files it never read.
+constexpr size_t kCorpusFiles = 37;  // *.json
+constexpr int kFullFrames = 24;
+constexpr int kBareD = 12;
+constexpr int kRestBodies = 1;
+
 const std::vector<CorpusFile>& Corpus() {
   static const auto* corpus = new std::vector<CorpusFile>(testing::load_corpus());
   return *corpus;
@@ -62,7 +69,10 @@ void ExpectMatchesDom(std::string_view msg, const Envelope& env) {
 }
 
 TEST(ParseCorpus, TheCorpusIsThere) {
-  EXPECT_GE(Corpus().size(), 37u) << testing::corpus_dir();
+  ASSERT_FALSE(Corpus().empty())
+      << "no *.json files in the corpus folder " << testing::corpus_dir()
+      << " (tests/data/corpus, or SHARDRING_CORPUS_DIR)";
+  EXPECT_EQ(Corpus().size(), kCorpusFiles) << testing::corpus_dir();
   for (const auto& f : Corpus()) {
     if (f.kind == FileKind::kBareD) {
       EXPECT_FALSE(f.event.empty()) << "map " << f.name << " to its event";
@@ -107,16 +117,19 @@ TEST(ParseCorpus, EveryFullFrameParsesInEveryMode) {
       EXPECT_NE(full.type, EventType::kNone);
     }
   }
-  EXPECT_GE(frames, 24);
+  EXPECT_EQ(frames, kFullFrames) << testing::corpus_dir();
 }
 
 TEST(ParseCorpus, KnownFramesGiveTheExpectedFields) {
   Parser p;
+  int matched = 0;
   for (const auto& f : Corpus()) {
     Padded buf(f.bytes);
     Envelope env;
     if (f.kind != FileKind::kFull) continue;
+    SCOPED_TRACE(f.name);
     ASSERT_EQ(p.parse(buf.view(), env, {.routing_keys = true}), Errc::kOk);
+    bool known = true;
     if (f.name == "kord_op0_unknown_event_type.json") {
       EXPECT_EQ(env.type, EventType::kUnknown);
       EXPECT_EQ(env.t, "DOCUMENTED_API");
@@ -140,8 +153,13 @@ TEST(ParseCorpus, KnownFramesGiveTheExpectedFields) {
     } else if (f.name == "dad_op4_voice_state_update_send.json") {
       EXPECT_EQ(env.routing.guild_id, 41771983423143937u);
       EXPECT_EQ(env.routing.channel_id, 127121515262115840u);
+    } else {
+      known = false;
     }
+    matched += known;
   }
+  // Every file named above was found and checked.
+  EXPECT_EQ(matched, 8) << testing::corpus_dir();
 }
 
 TEST(ParseCorpus, EveryBareDParsesWrappedInEveryKeyOrder) {
@@ -179,7 +197,7 @@ TEST(ParseCorpus, EveryBareDParsesWrappedInEveryKeyOrder) {
     ASSERT_EQ(p.parse(buf.view(), env), Errc::kOk);
     ExpectMatchesDom(msg, env);
   }
-  EXPECT_GE(files, 12);
+  EXPECT_EQ(files, kBareD) << testing::corpus_dir();
 }
 
 TEST(ParseCorpus, BigGuildCreateParsesAndRoutesInPlace) {
@@ -210,7 +228,7 @@ TEST(ParseCorpus, RestBodyParsesThroughTheRestParser) {
     EXPECT_FALSE(bot.url.empty());
     EXPECT_GE(bot.max_concurrency, 1u);
   }
-  EXPECT_EQ(files, 1);
+  EXPECT_EQ(files, kRestBodies) << testing::corpus_dir();
 }
 
 }  // namespace

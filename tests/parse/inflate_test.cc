@@ -63,7 +63,9 @@ TEST_P(StreamTest, ManyPayloadsOnOneStreamRoundTripExactly) {
   InflateBuffer out;
   std::vector<std::string> payloads;
   for (uint64_t i = 1; i <= 2000; ++i) payloads.push_back(event(i));
-  for (const auto& f : testing::load_corpus()) payloads.push_back(f.bytes);  // incl. 2.8 MB
+  const auto corpus = testing::load_corpus();
+  ASSERT_EQ(corpus.size(), 37u) << "corpus (*.json) at " << testing::corpus_dir();
+  for (const auto& f : corpus) payloads.push_back(f.bytes);  // incl. 2.8 MB
   payloads.push_back(noisy(300'000, 1));
   payloads.push_back(event(2001));
   size_t compressed_total = 0, plain_total = 0;
