@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/load_matrix.sh: `shardring load` at several shard counts, plain and
 # TLS, each REPEATS times; prints a Markdown table of the medians (the figures
-# in README.md come from here) and keeps every run's JSON in OUT_DIR.
+# in docs/load-testing.md come from here) and keeps every run's JSON in OUT_DIR.
 #   bash scripts/load_matrix.sh [REPEATS] [-- extra load flags]
 # Environment: SHARDS ("1 100 2000"), RATE (100), DURATION (30), OUT_DIR,
 # MODES ("plain tls"; also zlib, zstd, tls-zlib, tls-zstd for --compress).

@@ -1,5 +1,5 @@
 // tests/tls/memory_test.cc: heap held by idle TLS sessions, counted through
-// wolfSSL's allocator hooks (DESIGN.md: tens of KiB per idle shard at most).
+// wolfSSL's allocator hooks (docs/memory.md: what an idle TLS shard costs).
 // clang-format off
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
