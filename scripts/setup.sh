@@ -55,6 +55,42 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
+# Prints one-line deb-src entries for the Debian entries of the system's apt
+# sources: deb822 files (sources.list.d/*.sources, Debian 12's form) and
+# one-line files (sources.list, sources.list.d/*.list). Only suites of this
+# release's codename are kept (a third-party repository rarely has sources).
+derive_deb_src() {
+  local codename
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  [[ -n "$codename" ]] || return 1
+  local f
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [[ -f "$f" ]] || continue
+    sed -nE 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+)[[:space:]]+([^[:space:]]+)[[:space:]]+(.*)$/deb-src \2 \3 \4/p' "$f" |
+      awk -v c="$codename" '$3 ~ "^" c "([-/]|$)"'
+  done
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -f "$f" ]] || continue
+    # One stanza per paragraph: Types, URIs, Suites, Components, Enabled.
+    awk -v c="$codename" '
+      function flush(   i, n, u, su, nu, ns) {
+        if (types ~ /(^|[[:space:]])deb([[:space:]]|$)/ && enabled != "no" && uris != "") {
+          nu = split(uris, u, /[[:space:]]+/); ns = split(suites, su, /[[:space:]]+/)
+          for (i = 1; i <= nu; i++) for (n = 1; n <= ns; n++)
+            if (u[i] != "" && su[n] ~ ("^" c "([-/]|$)")) print "deb-src " u[i] " " su[n] " " comps
+        }
+        types = uris = suites = comps = enabled = ""
+      }
+      /^[[:space:]]*#/ { next }
+      /^[[:space:]]*$/ { flush(); next }
+      { key = tolower($1); sub(/^[^:]*:[[:space:]]*/, "") }
+      key == "types:" { types = $0 } key == "uris:" { uris = $0 }
+      key == "suites:" { suites = $0 } key == "components:" { comps = $0 }
+      key == "enabled:" { enabled = tolower($0) }
+      END { flush() }' "$f"
+  done | sort -u | grep . 
+}
+
 build_wolfssl() {
   local want="5.5.4 ${WOLFSSL_FLAGS[*]} ${WOLFSSL_DEFINES[*]}"
   if [[ -f "$WOLFSSL_STAMP" && "$(cat "$WOLFSSL_STAMP")" == "$want" ]]; then
@@ -64,13 +100,11 @@ build_wolfssl() {
   local work="$CACHE/wolfssl-src"
   rm -rf "$work" "$WOLFSSL_PREFIX"
   mkdir -p "$work/apt/lists/partial" "$work/apt/cache/archives/partial"
-  # A private sources list with deb-src lines: the system's apt
-  # configuration stays untouched.
-  cat >"$work/apt/sources.list" <<'SRC'
-deb-src http://deb.debian.org/debian bookworm main
-deb-src http://deb.debian.org/debian bookworm-updates main
-deb-src http://deb.debian.org/debian-security bookworm-security main
-SRC
+  # A private sources list with deb-src lines, derived from the machine's own
+  # apt sources (the same URIs and suites, type deb-src), so the source comes
+  # from whichever mirror this machine uses. The system's apt configuration
+  # stays untouched.
+  derive_deb_src >"$work/apt/sources.list" || return 1
   local o=(-o "Dir::Etc::SourceList=$work/apt/sources.list"
            -o "Dir::Etc::SourceParts=/dev/null"
            -o "Dir::State::Lists=$work/apt/lists"
