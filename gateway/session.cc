@@ -395,6 +395,106 @@ DispatchOutcome Session::on_resumed(uint64_t seq, Clock::time_point now) {
   return r;
 }
 
+// --- The opcode switch -------------------------------------------------------
+
+namespace {
+template <class A>
+void append(Actions& out, A&& more) {
+  for (auto& a : more) out.push_back(std::move(a));
+}
+}  // namespace
+
+Payload Session::on_payload(const parse::Envelope& env, parse::Parser& parser,
+                            Clock::time_point now, Actions& out) {
+  Payload p;
+  switch (static_cast<Op>(env.op)) {
+    case Op::kDispatch: {
+      if (!env.s) {
+        p.kind = Received::kDispatchWithoutSeq;
+        return p;
+      }
+      const uint64_t seq = *env.s;
+      if (env.type == parse::EventType::kReady) {
+        parse::ReadyInfo info;
+        if (parser.ready_info(env.d, info) != parse::Errc::kOk) {
+          p.kind = Received::kBadReady;
+          if (connected()) reconnect(out, kCloseBadPayload, Millis{0});
+          return p;
+        }
+        DispatchOutcome r =
+            on_ready(seq, info.session_id, info.resume_gateway_url, now);
+        append(out, r.actions);
+        p.kind = Received::kReady;
+        p.deliver = r.deliver;
+        return p;
+      }
+      if (env.type == parse::EventType::kResumed) {
+        DispatchOutcome r = on_resumed(seq, now);
+        append(out, r.actions);
+        p.kind = Received::kResumed;
+        p.deliver = r.deliver;
+        return p;
+      }
+      p.deliver = on_dispatch(seq);
+      p.kind = p.deliver ? Received::kDispatch : Received::kReplay;
+      return p;
+    }
+    case Op::kHeartbeat:
+      p.kind = Received::kHeartbeatRequest;
+      append(out, on_heartbeat_request(now));
+      return p;
+    case Op::kReconnect:
+      p.kind = Received::kReconnectRequest;
+      append(out, on_reconnect(now));
+      return p;
+    case Op::kInvalidSession:
+      p.kind = Received::kInvalidSession;
+      if (parse::invalid_session_resumable(env.d, p.resumable) !=
+          parse::Errc::kOk) {
+        p.resumable = false;
+      }
+      append(out, on_invalid_session(p.resumable, now));
+      return p;
+    case Op::kHello: {
+      uint64_t interval = 0;
+      if (parser.hello_interval(env.d, interval) != parse::Errc::kOk) {
+        p.kind = Received::kBadHello;
+        if (connected()) reconnect(out, kCloseBadPayload, Millis{0});
+        return p;
+      }
+      p.kind = Received::kHello;
+      append(out, on_hello(Millis(interval), now));
+      return p;
+    }
+    case Op::kHeartbeatAck:
+      p.kind = Received::kHeartbeatAck;
+      append(out, on_heartbeat_ack(now));
+      return p;
+    default:
+      p.kind = Received::kUnknownOp;
+      return p;
+  }
+}
+
+std::string_view to_string(Received r) noexcept {
+  switch (r) {
+    case Received::kDispatch: return "dispatch";
+    case Received::kReplay: return "replay";
+    case Received::kDispatchWithoutSeq: return "dispatch_without_seq";
+    case Received::kReady: return "ready";
+    case Received::kResumed: return "resumed";
+    case Received::kBadReady: return "bad_ready";
+    case Received::kHello: return "hello";
+    case Received::kBadHello: return "bad_hello";
+    case Received::kHeartbeatAck: return "heartbeat_ack";
+    case Received::kHeartbeatRequest: return "heartbeat_request";
+    case Received::kReconnectRequest: return "reconnect_request";
+    case Received::kInvalidSession: return "invalid_session";
+    case Received::kUnknownOp: return "unknown_op";
+  }
+  return "?";
+}
+
 // --- Heartbeats -------------------------------------------------------------
 
 void Session::heartbeat_now(Clock::time_point now, Actions& out) {

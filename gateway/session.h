@@ -38,7 +38,9 @@
 #include "absl/container/inlined_vector.h"
 #include "base/fifo.h"
 #include "gateway/close_codes.h"
+#include "gateway/opcodes.h"
 #include "gateway/payloads.h"
+#include "parse/envelope.h"
 
 namespace shardring::gateway {
 
@@ -181,6 +183,36 @@ struct Stats {
   Millis last_heartbeat_rtt{-1};  // -1: no ACK yet
 };
 
+// What a payload read by on_payload() was, for the owner's logs and
+// counters. Whether to deliver it is Payload::deliver.
+enum class Received : uint8_t {
+  kDispatch,            // op 0 with a seq after the last one
+  kReplay,              // op 0 with a seq already delivered (after a resume)
+  kDispatchWithoutSeq,  // op 0 without s: ignored
+  kReady,               // READY: the session is live
+  kResumed,             // RESUMED: the session is live again
+  kBadReady,            // READY without a session_id: closed, reconnecting
+  kHello,               // op 10
+  kBadHello,            // op 10 without a heartbeat_interval: closed
+  kHeartbeatAck,        // op 11
+  kHeartbeatRequest,    // op 1
+  kReconnectRequest,    // op 7
+  kInvalidSession,      // op 9 (Payload::resumable)
+  kUnknownOp,           // an opcode a client never receives: ignored
+};
+std::string_view to_string(Received r) noexcept;
+
+struct Payload {
+  Received kind = Received::kUnknownOp;
+  bool deliver = false;    // hand the dispatch to the sink
+  bool resumable = false;  // kInvalidSession: d was true
+};
+
+// The close code we send when the gateway's payload cannot be used (bad
+// JSON, a HELLO or READY without its fields): RFC 6455 "invalid frame
+// payload data". Not 1000/1001, so the session stays resumable.
+inline constexpr uint16_t kCloseBadPayload = 1007;
+
 // What READY and RESUMED return: whether to deliver the event like any other
 // dispatch (INTERFACE.md: READY and RESUMED are delivered), and actions.
 struct DispatchOutcome {
@@ -239,6 +271,14 @@ class Session {
   // RESUMED: resets the backoff, releases queued sends.
   [[nodiscard]] DispatchOutcome on_resumed(uint64_t seq,
                                            Clock::time_point now);
+
+  // Any payload from the gateway, parsed: the opcode switch. Reads HELLO's,
+  // READY's and op 9's fields with `parser` (the buffer behind `env` must be
+  // padded, as parse requires). Actions are appended to `out`. The hot path
+  // (a dispatch) appends nothing.
+  [[nodiscard]] Payload on_payload(const parse::Envelope& env,
+                                   parse::Parser& parser,
+                                   Clock::time_point now, Actions& out);
 
   // The server's close frame (or the echo of ours): close_codes.h decides.
   [[nodiscard]] Actions on_close(uint16_t code, Clock::time_point now);
