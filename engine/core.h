@@ -7,8 +7,9 @@
 //
 // A shard's connection goes: resolve -> TCP connect -> TLS (wss://) ->
 // WebSocket upgrade -> gateway::Session (HELLO, IDENTIFY/RESUME, heartbeats,
-// dispatches) -> close -> backoff -> again. Every decision about Discord's
-// protocol is the session's; this file turns its actions into I/O.
+// dispatches) -> close -> backoff -> again. Every protocol decision is the
+// shard's conn::ClientConnection's; the core thread (core_loop.h) carries
+// them out with io_uring.
 #pragma once
 
 #include <atomic>
@@ -21,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "conn/client.h"
 #include "engine/event_channel.h"
 #include "engine/histogram.h"
 #include "engine/identify_gate.h"
@@ -35,8 +37,6 @@ namespace shardring::engine {
 // Receive buffers per core thread (kernel-provided, shared by its sockets).
 inline constexpr uint16_t kRecvBuffers = 256;
 inline constexpr uint32_t kRecvBufferBytes = 16 * 1024;
-// Decrypted bytes handled per step (TLS), plus the parser's padding.
-inline constexpr size_t kPlaintextChunk = 64 * 1024;
 // Connections being set up at once per core thread (resolve, TCP connect,
 // TLS handshake, WebSocket upgrade); more shards wait their turn, oldest
 // first. A handshake's transient memory is many times an open connection's,
@@ -44,31 +44,22 @@ inline constexpr size_t kPlaintextChunk = 64 * 1024;
 // CPU per TLS handshake, 64 keep a core busy at any round-trip time under
 // 64 ms, and identifies are paced far slower than that anyway.
 inline constexpr uint32_t kMaxDialsInFlight = 64;
-// After sending a close frame, wait this long for the send to finish.
-inline constexpr std::chrono::milliseconds kCloseLinger{1'000};
 // Polls while waiting on the resolver, or on a full event channel.
 inline constexpr std::chrono::milliseconds kResolvePoll{5};
 inline constexpr std::chrono::milliseconds kBackpressurePoll{1};
-// Bytes queued for one socket beyond which a shard stops reading more (a
-// peer that does not read our frames must not grow memory without bound).
-inline constexpr size_t kMaxQueuedOutBytes = 1 << 20;
 // A loop pass that reaped at least this many completions was busy: the next
 // wait does not linger (see Settings::coalesce).
 inline constexpr unsigned kCoalesceBusyCompletions = 64;
 
+// What every core thread of a process runs with (built once from Config).
 struct Settings {
-  std::string token;
+  // What each shard's connection needs: token, intents, shard count, the
+  // gateway URL as text, large_threshold, presence, compression, --events,
+  // routing keys, --validate-d.
+  conn::ClientOptions client;
   Url gateway;  // with v=10&encoding=json
-  uint32_t total_shards = 1;
-  uint64_t intents = 513;
-  uint16_t large_threshold = 250;
-  std::string presence_json;
-  parse::EventFilter filter;
-  bool routing_keys = true;
-  bool validate_d = false;  // Config::validate_d
   tls::ClientOptions tls;
   unsigned consumers = 1;  // 0: handlers inline (Shared::deliver_inline)
-  parse::Compression compression = parse::Compression::kNone;
   // Config::coalesce: after a light loop pass (some completions, fewer than
   // kCoalesceBusyCompletions) wait up to this long for more. 0: off.
   std::chrono::microseconds coalesce{0};

@@ -220,15 +220,17 @@ struct Engine::Impl {
     }
 
     engine::Settings s;
-    s.token = config.token;
     s.gateway = *gw;
-    s.total_shards = config.total_shards;
-    s.compression = compression;
-    s.intents = config.intents;
-    s.large_threshold = config.large_threshold;
-    s.presence_json = config.presence_json;
-    s.routing_keys = config.routing_keys;
-    s.validate_d = config.validate_d;
+    gateway::Config& session = s.client.session;
+    session.token = config.token;
+    session.intents = config.intents;
+    session.shard_count = config.total_shards;
+    session.gateway_url = gw->to_string();
+    session.large_threshold = config.large_threshold;
+    session.presence_json = config.presence_json;
+    s.client.compression = compression;
+    s.client.routing_keys = config.routing_keys;
+    s.client.validate_d = config.validate_d;
     if (config.coalesce.count() < 0 || config.coalesce > kMaxCoalesce) {
       Log::write(Level::kError, -1,
                  cat("coalesce must be 0 to ", kMaxCoalesce.count(), " us, got ",
@@ -250,17 +252,11 @@ struct Engine::Impl {
         Log::write(Level::kError, -1, cat("--events: ", error));
         return 2;
       }
-      s.filter = *f;
+      s.client.filter = *f;
     }
     s.tls.ca_file = config.ca_file;
     if (config.insecure) s.tls.verification = tls::Verification::kInsecure;
-    gateway::Config probe;
-    probe.token = config.token;
-    probe.intents = config.intents;
-    probe.shard_count = config.total_shards;
-    probe.large_threshold = config.large_threshold;
-    probe.presence_json = config.presence_json;
-    if (std::string err = gateway::config_error(probe); !err.empty()) {
+    if (std::string err = gateway::config_error(session); !err.empty()) {
       Log::write(Level::kError, -1, err);
       return 2;
     }

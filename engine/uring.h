@@ -29,6 +29,8 @@ enum class Op : uint8_t {
   kCancel,     // cancellation requests: their completions carry nothing
   kWake,       // eventfd read: another thread asked this one to look up
   kAccept,     // multishot accept (server role)
+  kTimer,      // not an io_uring request: a timer wheel cookie (generation
+               // holds the timer's kind)
 };
 
 // bits 56-63 op | 32-55 slot generation | 0-31 connection slot. The

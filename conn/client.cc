@@ -1,0 +1,675 @@
+#include "conn/client.h"
+
+#include <cstring>
+#include <utility>
+#include <variant>
+
+#include "ws/errc.h"
+
+namespace shardring::conn {
+namespace {
+
+// Every text message goes to the parser, which checks its UTF-8 (and the
+// connection closes 1007 when it is not): the decoder need not check first.
+ws::DecoderOptions ClientDecoderOptions() {
+  ws::DecoderOptions opts;
+  opts.max_message_bytes = parse::kMaxMessageBytes;
+  opts.check_text_utf8 = false;
+  return opts;
+}
+
+constexpr uint32_t Bit(Timer t) { return uint32_t{1} << static_cast<unsigned>(t); }
+
+}  // namespace
+
+ClientScratch::ClientScratch(uint64_t seed) : rng(seed) {
+  plain.resize(kPlaintextChunk + parse::kPadding);
+}
+
+std::string_view to_string(Note n) noexcept {
+  switch (n) {
+    case Note::kTlsHandshakeFailed: return "tls_handshake_failed";
+    case Note::kTlsHandshakeDone: return "tls_handshake_done";
+    case Note::kTlsSetupFailed: return "tls_setup_failed";
+    case Note::kTlsRecordError: return "tls_record_error";
+    case Note::kTlsClosedByPeer: return "tls_closed_by_peer";
+    case Note::kTlsWriteFailed: return "tls_write_failed";
+    case Note::kBadUrl: return "bad_url";
+    case Note::kUpgradeRefused: return "upgrade_refused";
+    case Note::kConnected: return "connected";
+    case Note::kBadFrame: return "bad_frame";
+    case Note::kBadCompressedStream: return "bad_compressed_stream";
+    case Note::kBadPayload: return "bad_payload";
+    case Note::kPeerClosed: return "peer_closed";
+    case Note::kPeerNotReading: return "peer_not_reading";
+    case Note::kIdentifying: return "identifying";
+    case Note::kResuming: return "resuming";
+    case Note::kHeartbeat: return "heartbeat";
+    case Note::kZombie: return "zombie";
+    case Note::kReady: return "ready";
+    case Note::kResumed: return "resumed";
+    case Note::kBadReady: return "bad_ready";
+    case Note::kBadHello: return "bad_hello";
+    case Note::kReconnectRequested: return "reconnect_requested";
+    case Note::kInvalidSession: return "invalid_session";
+    case Note::kUnknownOpcode: return "unknown_opcode";
+    case Note::kDispatchWithoutSeq: return "dispatch_without_seq";
+    case Note::kFiltered: return "filtered";
+    case Note::kReconnecting: return "reconnecting";
+    case Note::kSendRefused: return "send_refused";
+  }
+  return "?";
+}
+
+namespace {
+gateway::Config ShardConfig(const ClientOptions& options, uint32_t shard_id) {
+  gateway::Config cfg = options.session;
+  cfg.shard_id = shard_id;
+  return cfg;
+}
+}  // namespace
+
+ClientConnection::ClientConnection(const ClientOptions& options, ClientScratch& scratch,
+                                   uint32_t shard_id)
+    : options_(options),
+      scratch_(scratch),
+      shard_(shard_id),
+      session_(ShardConfig(options, shard_id), scratch.rng.unit()),
+      decoder_(ws::Role::kClient, ClientDecoderOptions()) {}
+
+// ------------------------------------------------------------------ timers
+
+void ClientConnection::arm(Timer t, Instant deadline) {
+  deadlines_[static_cast<size_t>(t)] = deadline;
+  timer_changes_ |= Bit(t);
+}
+
+void ClientConnection::disarm(Timer t) {
+  auto& d = deadlines_[static_cast<size_t>(t)];
+  if (!d) return;
+  d.reset();
+  timer_changes_ |= Bit(t);
+}
+
+void ClientConnection::schedule_dial(Instant at) { arm(Timer::kDial, at); }
+
+void ClientConnection::on_timer(Timer timer, Instant now) {
+  deadlines_[static_cast<size_t>(timer)].reset();  // fired: the driver knows
+  switch (timer) {
+    case Timer::kHeartbeat:
+    case Timer::kHelloTimeout:
+    case Timer::kSendWindow: {
+      session_.set_jitter(scratch_.rng.unit());
+      gateway::Actions a = session_.on_timer(static_cast<gateway::TimerId>(timer), now);
+      perform(a, now);
+      return;
+    }
+    case Timer::kCloseLinger:
+      if (phase_ == Phase::kClosing) drop_socket();
+      return;
+    case Timer::kDial: {
+      const gateway::State s = session_.state();
+      if (s == gateway::State::kStopped || s == gateway::State::kFatal) return;
+      // The old socket may still be closing (the peer never answered our
+      // close frame): it is dropped now, as the backoff is over.
+      drop_socket();
+      dial_requested_ = true;
+      return;
+    }
+    case Timer::kCount:
+      return;
+  }
+}
+
+// ------------------------------------------------------------ connecting
+
+void ClientConnection::on_dial_started(Instant now) {
+  (void)now;
+  phase_ = Phase::kDialing;
+}
+
+void ClientConnection::on_dial_failed(Instant now) {
+  if (phase_ != Phase::kDialing && phase_ != Phase::kTls && phase_ != Phase::kUpgrade) return;
+  drop_socket();
+  session_.set_jitter(scratch_.rng.unit());
+  gateway::Actions a = session_.on_connect_failed(now);
+  perform(a, now);
+}
+
+void ClientConnection::on_transport_open(const Endpoint& endpoint, Instant now) {
+  if (phase_ != Phase::kDialing) return;
+  // Fresh per-connection protocol state.
+  decoder_ = ws::Decoder(ws::Role::kClient, ClientDecoderOptions());
+  encoder_ = ws::Encoder(ws::Role::kClient);
+  out_.clear();
+  write_in_flight_ = false;
+  close_received_ = false;
+  decoder_fed_ = false;
+  tls_drained_ = true;
+  tls_end_ = tls::Errc::kOk;
+  // The WebSocket request, written now and sent once TLS (if any) is up.
+  std::array<std::byte, 16> nonce;
+  for (size_t i = 0; i < nonce.size(); i += 8) {
+    const uint64_t r = scratch_.rng.next();
+    std::memcpy(nonce.data() + i, &r, 8);
+  }
+  handshake_.emplace(std::span<const std::byte, 16>(nonce));
+  const bool default_port = endpoint.port == (endpoint.tls ? 443 : 80);
+  std::string host;
+  if (endpoint.host.find(':') != std::string::npos) {  // an IPv6 literal
+    host.append(1, '[').append(endpoint.host).append(1, ']');
+  } else {
+    host = endpoint.host;
+  }
+  if (!default_port) host.append(1, ':').append(std::to_string(endpoint.port));
+  const ws::Header extra[] = {{"User-Agent", options_.user_agent}};
+  request_.clear();
+  if (handshake_->write_request(request_, host, endpoint.target, extra) != ws::Errc::kOk) {
+    note(Note::kBadUrl);
+    on_dial_failed(now);
+    return;
+  }
+  if (endpoint.tls) {
+    if (scratch_.tls_context == nullptr) {
+      note(Note::kTlsSetupFailed, 0, "no TLS context");
+      on_dial_failed(now);
+      return;
+    }
+    auto t = tls::Session::client(*scratch_.tls_context, endpoint.host, &scratch_.tls_cache);
+    if (!t.ok()) {
+      note(Note::kTlsSetupFailed, 0, std::string(t.status().message()));
+      on_dial_failed(now);
+      return;
+    }
+    tls_.emplace(std::move(*t));
+    phase_ = Phase::kTls;
+    drive_tls_handshake(now);
+  } else {
+    tls_.reset();
+    start_upgrade(now);
+  }
+}
+
+void ClientConnection::drive_tls_handshake(Instant now) {
+  const tls::Errc e = tls_->handshake();
+  if (e == tls::Errc::kWantRead) return;
+  if (e != tls::Errc::kOk) {
+    note(Note::kTlsHandshakeFailed, 0, tls_->error_detail());
+    on_dial_failed(now);
+    return;
+  }
+  note(Note::kTlsHandshakeDone, tls_->is_resumed() ? 1 : 0);
+  start_upgrade(now);
+}
+
+void ClientConnection::start_upgrade(Instant now) {
+  phase_ = Phase::kUpgrade;
+  queue_bytes(std::as_bytes(std::span(request_)), now);
+  std::string().swap(request_);
+}
+
+// ------------------------------------------------------------------ input
+
+void ClientConnection::receive(std::span<std::byte> bytes, size_t slack, Instant now) {
+  if (phase_ == Phase::kIdle || phase_ == Phase::kDialing || bytes.empty()) return;
+  if (tls_) {
+    if (tls_->feed_ciphertext(bytes) != tls::Errc::kOk) {
+      note(Note::kTlsRecordError, 0, "cannot keep unread ciphertext");
+      on_transport_lost(now);
+      return;
+    }
+    tls_drained_ = false;
+  } else {
+    pending_plain_ = bytes;
+    pending_slack_ = slack;
+  }
+}
+
+bool ClientConnection::poll(Dispatch& out, Instant now) {
+  while (true) {
+    if (phase_ == Phase::kIdle || phase_ == Phase::kDialing) {
+      pending_plain_ = {};
+      decoder_fed_ = false;
+      return false;
+    }
+    if (decoder_fed_) {
+      ws::Message msg;
+      const ws::Errc e = decoder_.next(msg);
+      if (e == ws::Errc::kOk) {
+        if (on_message(msg, now, out)) return true;
+        continue;
+      }
+      decoder_fed_ = false;
+      if (e != ws::Errc::kNeedMore && e != ws::Errc::kClosed) {
+        if (phase_ == Phase::kClosing) {  // garbage after our close: stop waiting
+          drop_socket();
+          continue;
+        }
+        note(Note::kBadFrame, ws::close_code(e));
+        close_resumable(ws::close_code(e), now);
+        continue;
+      }
+    }
+    if (!tls_) {
+      if (pending_plain_.empty()) return false;
+      const std::span<std::byte> bytes = std::exchange(pending_plain_, {});
+      feed_plain(bytes, pending_slack_, now);
+      continue;
+    }
+    if (tls_drained_) {
+      const tls::Errc end = std::exchange(tls_end_, tls::Errc::kOk);
+      if (end == tls::Errc::kClosed) {
+        note(Note::kTlsClosedByPeer);
+        on_transport_lost(now);
+        continue;
+      }
+      if (end != tls::Errc::kOk) {
+        note(Note::kTlsRecordError, 0, tls_->error_detail());
+        on_transport_lost(now);
+        continue;
+      }
+      if (tls_->unread_ciphertext() > 0) (void)tls_->retain_ciphertext();
+      return false;
+    }
+    if (phase_ == Phase::kTls) {
+      drive_tls_handshake(now);
+      if (phase_ == Phase::kTls) tls_drained_ = true;  // wants more bytes
+      continue;
+    }
+    size_t produced = 0;
+    const tls::Errc e = tls_->read_plaintext(
+        std::span<std::byte>(scratch_.plain.data(), kPlaintextChunk), produced);
+    if (e != tls::Errc::kOk) {
+      tls_drained_ = true;
+      if (e != tls::Errc::kWantRead) tls_end_ = e;  // after the plaintext before it
+    }
+    if (produced > 0) {
+      feed_plain(std::span<std::byte>(scratch_.plain.data(), produced), parse::kPadding, now);
+    }
+  }
+}
+
+void ClientConnection::feed_plain(std::span<std::byte> bytes, size_t slack, Instant now) {
+  if (phase_ == Phase::kUpgrade) {
+    size_t consumed = 0;
+    const ws::Errc e = handshake_->feed(bytes, consumed);
+    if (e == ws::Errc::kNeedMore) return;
+    if (e != ws::Errc::kOk) {
+      note(Note::kUpgradeRefused, handshake_->status(), std::to_string(static_cast<int>(e)));
+      on_dial_failed(now);
+      return;
+    }
+    handshake_.reset();  // the request and the answer's head: not needed again
+    phase_ = Phase::kOpen;
+    if (options_.compression != parse::Compression::kNone) {
+      if (inflater_) {
+        inflater_->reset();
+      } else {
+        inflater_.emplace(options_.compression);
+      }
+    }
+    note(Note::kConnected, tls_ ? 1 : 0);
+    session_.set_jitter(scratch_.rng.unit());
+    gateway::Actions a = session_.on_connected(now);
+    perform(a, now);
+    bytes = bytes.subspan(consumed);
+    if (bytes.empty()) return;
+  }
+  if (phase_ != Phase::kOpen && phase_ != Phase::kClosing) return;
+  decoder_.feed(bytes, slack);
+  decoder_fed_ = true;
+}
+
+bool ClientConnection::on_message(const ws::Message& msg, Instant now, Dispatch& out) {
+  // After our close frame only the peer's close matters: a dispatch read
+  // now is not counted, so the resume replays it.
+  if (phase_ == Phase::kClosing && msg.kind != ws::MessageKind::kClose) return false;
+  switch (msg.kind) {
+    case ws::MessageKind::kPing:
+      scratch_.frame.clear();
+      (void)encoder_.reply(scratch_.frame, msg, mask_key());
+      queue_bytes(std::as_bytes(std::span(scratch_.frame)), now);
+      return false;
+    case ws::MessageKind::kPong:
+      return false;
+    case ws::MessageKind::kClose: {
+      close_received_ = true;
+      if (phase_ == Phase::kClosing) {  // the answer to our close
+        maybe_finish_close();
+        return false;
+      }
+      note(Note::kPeerClosed, msg.close_code, std::string(msg.close_reason));
+      if (!encoder_.close_sent()) {
+        scratch_.frame.clear();
+        (void)encoder_.reply(scratch_.frame, msg, mask_key());
+        queue_bytes(std::as_bytes(std::span(scratch_.frame)), now);
+      }
+      const uint16_t code = msg.close_code;
+      begin_close(now);
+      session_.set_jitter(scratch_.rng.unit());
+      gateway::Actions a = session_.on_close(code, now);
+      perform(a, now);
+      return false;
+    }
+    case ws::MessageKind::kBinary:
+      if (inflater_) {
+        // One message of the compressed stream, inflated into the shared
+        // buffer (padded). A broken stream closes and resumes: the next
+        // connection starts a new stream and the gateway replays.
+        const std::string_view m = msg.text();
+        std::string_view payload;
+        const parse::InflateErrc e = inflater_->inflate(
+            std::as_bytes(std::span(m.data(), m.size())), scratch_.inflated, &payload);
+        if (e == parse::InflateErrc::kOk) return on_payload(payload, true, now, out);
+        if (e == parse::InflateErrc::kNeedMore) return false;
+        const uint16_t code = e == parse::InflateErrc::kCorrupt ? ws::CloseCode::kInvalidPayload
+                                                                : ws::CloseCode::kMessageTooBig;
+        note(Note::kBadCompressedStream, code, parse::to_string(e));
+        close_resumable(code, now);
+        return false;
+      }
+      [[fallthrough]];
+    case ws::MessageKind::kText:
+      return on_payload(msg.text(), msg.padded, now, out);
+  }
+  return false;
+}
+
+bool ClientConnection::filtered(parse::EventType type, std::string_view t) const {
+  // READY and RESUMED always reach the sink.
+  return type != parse::EventType::kReady && type != parse::EventType::kResumed &&
+         !options_.filter.allows(type, t);
+}
+
+bool ClientConnection::on_payload(std::string_view text, bool padded, Instant now,
+                                  Dispatch& out) {
+  if (!padded) {  // rare: copy into a padded buffer once
+    scratch_.padded.assign(text.begin(), text.end());
+    scratch_.padded.resize(text.size() + parse::kPadding, '\0');
+    text = std::string_view(scratch_.padded.data(), text.size());
+  }
+  parse::Parser& parser = scratch_.parser;
+  const bool filtering = !options_.filter.allows_all();
+  // --events with --validate-d: the t-only read picks out unwanted
+  // dispatches first, so the full check of d runs only for delivered ones.
+  bool unwanted = false;
+  if (filtering && options_.validate_d) {
+    parse::EventName name;
+    unwanted = parser.event_type(text, name) == parse::Errc::kOk && name.t &&
+               filtered(name.type, *name.t);
+  }
+  parse::Envelope env;
+  const bool full = options_.validate_d && !unwanted;
+  parse::Errc pe = parser.parse(
+      text, env,
+      {.check = full ? parse::Check::kFull : parse::Check::kEnvelope,
+       .routing_keys = options_.routing_keys && !unwanted});
+  if (pe == parse::Errc::kOk && unwanted &&
+      !(env.op == gateway::to_int(gateway::Op::kDispatch) && env.s && env.t &&
+        filtered(env.type, *env.t))) {
+    // Not a dispatch to drop after all (the t-only read checks nothing
+    // else): check it fully, as every other payload.
+    pe = parser.parse(text, env,
+                      {.check = parse::Check::kFull, .routing_keys = options_.routing_keys});
+  }
+  if (pe != parse::Errc::kOk) {
+    note(Note::kBadPayload, static_cast<int64_t>(text.size()), parse::to_string(pe));
+    close_resumable(gateway::kCloseBadPayload, now);
+    return false;
+  }
+  gateway::Actions& actions = scratch_.actions;
+  actions.clear();
+  session_.set_jitter(scratch_.rng.unit());
+  const gateway::Payload p = session_.on_payload(env, parser, now, actions);
+  switch (p.kind) {
+    case gateway::Received::kDispatch:
+    case gateway::Received::kReplay:
+    case gateway::Received::kHeartbeatAck:
+    case gateway::Received::kHeartbeatRequest:
+    case gateway::Received::kHello:
+      break;
+    case gateway::Received::kReady:
+      note(Note::kReady, static_cast<int64_t>(*env.s));
+      break;
+    case gateway::Received::kResumed:
+      note(Note::kResumed, static_cast<int64_t>(session_.last_seq()));
+      break;
+    case gateway::Received::kBadReady:
+      note(Note::kBadReady);
+      break;
+    case gateway::Received::kBadHello:
+      note(Note::kBadHello);
+      break;
+    case gateway::Received::kReconnectRequest:
+      note(Note::kReconnectRequested);
+      break;
+    case gateway::Received::kInvalidSession:
+      note(Note::kInvalidSession, p.resumable ? 1 : 0);
+      break;
+    case gateway::Received::kUnknownOp:
+      note(Note::kUnknownOpcode, env.op);
+      break;
+    case gateway::Received::kDispatchWithoutSeq:
+      note(Note::kDispatchWithoutSeq);
+      break;
+  }
+  if (!actions.empty()) {
+    gateway::Actions taken = std::move(actions);
+    actions.clear();
+    perform(taken, now);
+  }
+  const bool dispatch =
+      p.kind == gateway::Received::kDispatch || p.kind == gateway::Received::kReplay;
+  if (dispatch && env.t && filtering && filtered(env.type, *env.t)) {
+    note(Note::kFiltered);  // its seq counted for heartbeats and resume
+    return false;
+  }
+  if (!p.deliver) return false;
+  out.seq = *env.s;
+  out.type = env.type;
+  out.t = env.t.value_or(std::string_view());
+  out.d = env.d;
+  out.guild_id = env.routing.guild_id.value_or(0);
+  out.channel_id = env.routing.channel_id.value_or(0);
+  out.sent_ns = env.stamp_ns;
+  return true;
+}
+
+// ------------------------------------------------------------------ output
+
+ws::MaskKey ClientConnection::mask_key() {
+  const auto r = static_cast<uint32_t>(scratch_.rng.next());
+  ws::MaskKey key;
+  static_assert(sizeof key == sizeof r);
+  std::memcpy(key.data(), &r, sizeof r);
+  return key;
+}
+
+void ClientConnection::queue_frame_text(std::string_view json, Instant now) {
+  scratch_.frame.clear();
+  (void)encoder_.text(scratch_.frame, json, mask_key());
+  queue_bytes(std::as_bytes(std::span(scratch_.frame)), now);
+}
+
+void ClientConnection::queue_bytes(std::span<const std::byte> bytes, Instant now) {
+  if (phase_ == Phase::kIdle || phase_ == Phase::kDialing) return;
+  if (tls_) {
+    if (tls_->write_plaintext(bytes) != tls::Errc::kOk) {
+      note(Note::kTlsWriteFailed, 0, tls_->error_detail());
+      on_transport_lost(now);
+      return;
+    }
+  } else {
+    out_.insert(out_.end(), bytes.begin(), bytes.end());
+  }
+  const size_t queued = queued_write_bytes();
+  if (queued > kMaxQueuedOutBytes) {  // the peer stopped reading our frames
+    note(Note::kPeerNotReading, static_cast<int64_t>(queued));
+    on_transport_lost(now);
+  }
+}
+
+size_t ClientConnection::queued_write_bytes() const noexcept {
+  return tls_ ? tls_->pending_ciphertext().size() : out_.size();
+}
+
+bool ClientConnection::take_write(std::vector<std::byte>& out) {
+  if (write_in_flight_ || phase_ == Phase::kIdle || phase_ == Phase::kDialing) return false;
+  if (tls_) {
+    if (tls_->pending_ciphertext().empty()) return false;
+    tls_->take_ciphertext(out);
+  } else {
+    if (out_.empty()) return false;
+    std::swap(out_, out);
+    out_.clear();
+  }
+  write_in_flight_ = true;
+  return true;
+}
+
+void ClientConnection::on_write_done(Instant now) {
+  (void)now;
+  write_in_flight_ = false;
+  maybe_finish_close();
+}
+
+// ---------------------------------------------------------------- closing
+
+void ClientConnection::maybe_finish_close() {
+  if (phase_ == Phase::kClosing && close_received_ && !write_in_flight_ &&
+      queued_write_bytes() == 0) {
+    drop_socket();
+  }
+}
+
+// The close frames are queued. The socket closes when they are written and,
+// for a close we started on an open WebSocket, once the peer's close frame
+// or EOF came (RFC 6455 7.1.1: the server closes the TCP connection first),
+// or after kCloseLinger whatever the peer does.
+void ClientConnection::begin_close(Instant now) {
+  if (phase_ != Phase::kOpen && phase_ != Phase::kUpgrade && phase_ != Phase::kTls) return;
+  if (phase_ != Phase::kOpen) close_received_ = true;  // no WebSocket to close
+  if (tls_) (void)tls_->shutdown();
+  phase_ = Phase::kClosing;
+  arm(Timer::kCloseLinger, now + kCloseLinger);
+  maybe_finish_close();
+}
+
+void ClientConnection::close_resumable(uint16_t code, Instant now) {
+  if (phase_ == Phase::kClosing) return;  // already closing: the session knows
+  if (phase_ == Phase::kOpen) {
+    scratch_.frame.clear();
+    (void)encoder_.close(scratch_.frame, code, {}, mask_key());
+    queue_bytes(std::as_bytes(std::span(scratch_.frame)), now);
+    begin_close(now);
+  }
+  session_.set_jitter(scratch_.rng.unit());
+  gateway::Actions a = session_.on_connection_lost(now);
+  perform(a, now);
+}
+
+void ClientConnection::drop_socket() {
+  disarm(Timer::kCloseLinger);
+  if (phase_ == Phase::kIdle) return;
+  phase_ = Phase::kIdle;
+  close_socket_ = true;
+  tls_.reset();
+  handshake_.reset();
+  std::string().swap(request_);
+  out_.clear();
+  write_in_flight_ = false;
+  decoder_.release_memory();
+  decoder_fed_ = false;
+  pending_plain_ = {};
+  tls_drained_ = true;
+  tls_end_ = tls::Errc::kOk;
+}
+
+void ClientConnection::on_transport_lost(Instant now) {
+  if (phase_ == Phase::kIdle) return;
+  if (phase_ == Phase::kClosing) {  // EOF or an error after our close: the end
+    drop_socket();                  // we were waiting for; the session knows
+    return;
+  }
+  const bool was_open = phase_ == Phase::kOpen;
+  drop_socket();
+  session_.set_jitter(scratch_.rng.unit());
+  gateway::Actions a =
+      was_open ? session_.on_connection_lost(now) : session_.on_connect_failed(now);
+  perform(a, now);
+}
+
+void ClientConnection::shutdown(Instant now) {
+  disarm(Timer::kDial);
+  dial_requested_ = false;
+  identify_requested_ = false;
+  const bool open = phase_ == Phase::kOpen;
+  gateway::Actions a = session_.shutdown(now);
+  perform(a, now);
+  if (open && phase_ == Phase::kOpen) begin_close(now);
+  if (phase_ != Phase::kClosing) drop_socket();
+}
+
+// ---------------------------------------------------------------- session
+
+void ClientConnection::on_identify_granted(Instant now) {
+  gateway::Actions a = session_.on_identify_granted(now);
+  perform(a, now);
+}
+
+gateway::Errc ClientConnection::send(std::string payload, Instant now) {
+  gateway::Actions a;
+  const gateway::Errc e = session_.queue_send(std::move(payload), now, a);
+  if (e != gateway::Errc::kOk) note(Note::kSendRefused, 0, std::string(gateway::to_string(e)));
+  perform(a, now);
+  return e;
+}
+
+void ClientConnection::perform(gateway::Actions& actions, Instant now) {
+  for (auto& action : actions) {
+    if (auto* x = std::get_if<gateway::SendText>(&action)) {
+      if (phase_ != Phase::kOpen) continue;
+      switch (x->kind) {
+        case gateway::SendKind::kHeartbeat: note(Note::kHeartbeat); break;
+        case gateway::SendKind::kIdentify: note(Note::kIdentifying); break;
+        case gateway::SendKind::kResume:
+          note(Note::kResuming, static_cast<int64_t>(session_.last_seq()));
+          break;
+        case gateway::SendKind::kUser: break;
+      }
+      queue_frame_text(x->json, now);
+    } else if (auto* x = std::get_if<gateway::StartTimer>(&action)) {
+      arm(static_cast<Timer>(x->id), x->deadline);
+    } else if (auto* x = std::get_if<gateway::CancelTimer>(&action)) {
+      disarm(static_cast<Timer>(x->id));
+    } else if (std::holds_alternative<gateway::RequestIdentify>(action)) {
+      identify_requested_ = true;
+    } else if (auto* x = std::get_if<gateway::CloseConnection>(&action)) {
+      if (session_.stats().zombies > zombies_seen_) {
+        zombies_seen_ = session_.stats().zombies;
+        note(Note::kZombie);
+      }
+      if (phase_ == Phase::kOpen) {
+        scratch_.frame.clear();
+        (void)encoder_.close(scratch_.frame, x->code, {}, mask_key());
+        queue_bytes(std::as_bytes(std::span(scratch_.frame)), now);
+      }
+      begin_close(now);
+    } else if (auto* x = std::get_if<gateway::Reconnect>(&action)) {
+      note(Note::kReconnecting, x->delay.count(), std::string(gateway::to_string(x->mode)));
+      if (phase_ != Phase::kClosing) drop_socket();
+      dial_url_ = x->url;
+      arm(Timer::kDial, now + x->delay);
+    } else if (auto* x = std::get_if<gateway::Fatal>(&action)) {
+      fatal_ = std::move(*x);
+      disarm(Timer::kDial);
+      drop_socket();
+    }
+  }
+}
+
+void ClientConnection::note(Note n, int64_t value, std::string text) {
+  notes_.push_back(NoteRecord{n, value, std::move(text)});
+}
+
+}  // namespace shardring::conn
