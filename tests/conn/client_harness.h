@@ -78,6 +78,9 @@ class ClientHarness {
                   parse::kPadding, now_);
     Dispatch ev;
     while (conn_.poll(ev, now_)) {
+      // What is delivered is what the session counted: a resume replays
+      // from exactly there.
+      if (ev.seq != conn_.session().last_seq()) all_fresh = false;
       delivered.push_back({ev.seq, std::string(ev.t), std::string(ev.d), ev.guild_id});
     }
     after();
@@ -98,7 +101,10 @@ class ClientHarness {
       written.append(reinterpret_cast<const char*>(out.data()), out.size());
       conn_.on_write_done(now_);
     }
-    for (auto& n : conn_.notes()) notes.push_back(n.note);
+    for (auto& n : conn_.notes()) {
+      notes.push_back(n.note);
+      note_texts.push_back(n.text);
+    }
     conn_.notes().clear();
     (void)conn_.take_timer_changes();
     if (conn_.take_identify_request()) ++identify_requests;
@@ -118,6 +124,8 @@ class ClientHarness {
 
   std::vector<Delivered> delivered;
   std::vector<Note> notes;
+  std::vector<std::string> note_texts;
+  bool all_fresh = true;
   std::string written;
   int identify_requests = 0;
   int sockets_closed = 0;
