@@ -1,5 +1,7 @@
 #include "engine/log.h"
 
+#include "base/json.h"
+
 #include <unistd.h>
 
 #include <chrono>
@@ -69,20 +71,7 @@ bool Log::enabled(Level level) {
 Log::Format Log::format() { return static_cast<Format>(S().format.load()); }
 
 void Log::append_json_escaped(std::string* out, std::string_view s) {
-  static const char kHex[] = "0123456789abcdef";
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(c);
-    } else if (u < 0x20) {
-      out->append("\\u00");
-      out->push_back(kHex[u >> 4]);
-      out->push_back(kHex[u & 15]);
-    } else {
-      out->push_back(c);
-    }
-  }
+  base::append_json_escaped(*out, s);
 }
 
 void Log::write(Level level, int64_t shard, std::string_view msg,

@@ -49,12 +49,13 @@
 #include <string>
 #include <string_view>
 
+#include "base/padding.h"
 #include "parse/event_type.h"
 
 namespace shardring::parse {
 
 // Readable slack needed after a message (simdjson::SIMDJSON_PADDING).
-inline constexpr size_t kPadding = 64;
+inline constexpr size_t kPadding = base::kPadding;
 // Deepest nesting accepted by Check::kFull, the envelope object counting as
 // 1 (so `d`'s own brackets start at depth 2). simdjson's default.
 inline constexpr size_t kMaxDepth = 1024;

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/padding.h"
+
 namespace shardring::ws {
 
 // Which end of the connection we are. A client masks what it sends and
@@ -31,8 +33,8 @@ constexpr bool is_control(Opcode op) noexcept {
 enum class MessageKind : uint8_t { kText, kBinary, kPing, kPong, kClose };
 
 // Readable bytes kept after every message the decoder assembles, so the JSON
-// parser can read wide past the end (simdjson::SIMDJSON_PADDING is 64).
-inline constexpr size_t kPadding = 64;
+// parser can read wide past the end: the one padding constant (base/).
+inline constexpr size_t kPadding = base::kPadding;
 
 // Default largest message (all fragments together) a decoder accepts;
 // larger ones fail with Errc::kMessageTooBig (close 1009). Discord's largest
