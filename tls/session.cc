@@ -137,6 +137,7 @@ absl::StatusOr<Session> Session::client(const Context& context,
   if (context.ctx_ == nullptr || context.role_ != Role::kClient) {
     return absl::InvalidArgumentError("tls: client session needs a client Context");
   }
+  internal::release_caches_at_thread_exit();  // this thread runs its handshake
   // RFC 1035 2.3.4: a name is at most 253 characters written out.
   if (host.empty() || host.size() > 253 ||
       host.find('\0') != std::string_view::npos) {
@@ -192,6 +193,7 @@ absl::StatusOr<Session> Session::server(const Context& context) {
   if (context.ctx_ == nullptr || context.role_ != Role::kServer) {
     return absl::InvalidArgumentError("tls: server session needs a server Context");
   }
+  internal::release_caches_at_thread_exit();  // this thread runs its handshake
   WOLFSSL* ssl = wolfSSL_new(context.ctx_);
   if (ssl == nullptr) {
     return absl::ResourceExhaustedError("tls: cannot allocate a session");

@@ -2,6 +2,7 @@
 // clang-format off
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 // clang-format on
 
 #include "tls/wolfssl_glue.h"
@@ -15,6 +16,16 @@ void ensure_wolfssl_initialized() noexcept {
   // first call; call_once makes the first call happen exactly once.
   static std::once_flag once;
   std::call_once(once, [] { (void)wolfSSL_Init(); });
+}
+
+void release_caches_at_thread_exit() noexcept {
+#ifdef FP_ECC
+  struct Releaser {
+    ~Releaser() { wc_ecc_fp_free(); }
+  };
+  thread_local Releaser releaser;
+  (void)releaser;
+#endif
 }
 
 std::string wolfssl_error_text(int code) {
