@@ -144,7 +144,7 @@ class FakeGateway {
  public:
   explicit FakeGateway(parse::Compression compression = parse::Compression::kNone,
                        const tls::Context* tls_server = nullptr)
-      : compression_(compression) {
+  {
     if (compression != parse::Compression::kNone) deflater_.emplace(compression);
     if (tls_server != nullptr) {
       auto s = tls::Session::server(*tls_server);
@@ -247,7 +247,6 @@ class FakeGateway {
     tls_out_.append(reinterpret_cast<const char*>(out.data()), out.size());
   }
 
-  parse::Compression compression_;
   std::optional<parse::Deflater> deflater_;
   std::optional<tls::Session> tls_;
   std::string tls_out_;
