@@ -72,6 +72,15 @@ enum class Timer : uint8_t {
   kCount,
 };
 inline constexpr size_t kTimerCount = static_cast<size_t>(Timer::kCount);
+// The session's timers keep their numbers here (the connection passes them
+// through by value), and every one of them has a place.
+static_assert(static_cast<int>(Timer::kHeartbeat) ==
+              static_cast<int>(gateway::TimerId::kHeartbeat));
+static_assert(static_cast<int>(Timer::kHelloTimeout) ==
+              static_cast<int>(gateway::TimerId::kHelloTimeout));
+static_assert(static_cast<int>(Timer::kSendWindow) ==
+              static_cast<int>(gateway::TimerId::kSendWindow));
+static_assert(static_cast<size_t>(Timer::kCloseLinger) == gateway::kTimerCount);
 
 // Settings shared by every shard of a process.
 struct ClientOptions {

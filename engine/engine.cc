@@ -28,10 +28,6 @@ using engine::Level;
 using engine::Log;
 using Clock = std::chrono::steady_clock;
 
-static_assert(static_cast<int>(Compression::kZlibStream) ==
-              static_cast<int>(parse::Compression::kZlibStream));
-static_assert(static_cast<int>(Compression::kZstdStream) ==
-              static_cast<int>(parse::Compression::kZstdStream));
 
 static LatencySummary Summarize(const engine::Histogram& h) {
   LatencySummary s;
@@ -200,11 +196,7 @@ struct Engine::Impl {
     gw->query = engine::set_query_param(gw->query, "encoding", "json");
     // Transport compression: Config::compress, or a compress= already in
     // the URL; the two must agree.
-    static_assert(static_cast<int>(Compression::kZlibStream) ==
-                      static_cast<int>(parse::Compression::kZlibStream) &&
-                  static_cast<int>(Compression::kZstdStream) ==
-                      static_cast<int>(parse::Compression::kZstdStream));
-    parse::Compression compression = static_cast<parse::Compression>(config.compress);
+    parse::Compression compression = config.compress;
     if (auto v = engine::query_value(gw->query, "compress")) {
       const auto named = parse::compression_from_name(*v);
       if (!named || (compression != parse::Compression::kNone && *named != compression)) {

@@ -24,10 +24,13 @@
 #include <string_view>
 #include <vector>
 
+#include "gateway/payloads.h"
+#include "parse/compression.h"
+
 namespace shardring {
 
 // Transport compression (the gateway URL's compress=).
-enum class Compression : uint8_t { kNone, kZlibStream, kZstdStream };
+using Compression = parse::Compression;
 
 // The longest Config::coalesce accepted.
 inline constexpr std::chrono::microseconds kMaxCoalesce{10'000};
@@ -45,7 +48,7 @@ struct Config {
   uint32_t total_shards = 0;                // 0: /gateway/bot's "shards"
   std::optional<uint32_t> first_shard, last_shard;  // inclusive; all by default
   uint32_t max_concurrency = 0;             // 0: /gateway/bot's, else 1
-  uint64_t intents = 513;                   // GUILDS | GUILD_MESSAGES
+  uint64_t intents = gateway::kDefaultIntents;
   Compression compress = Compression::kNone;
   // Wake-up batching. After a loop pass that handled a few completions (a
   // busy one handles many and never waits), a core thread lets more gather
@@ -58,7 +61,7 @@ struct Config {
   // within this, else the attempt is dropped, logged and retried with
   // backoff (a gateway that accepts and never answers).
   std::chrono::milliseconds connect_timeout = kConnectTimeout;
-  uint16_t large_threshold = 250;
+  uint16_t large_threshold = gateway::kDefaultLargeThreshold;
   std::string presence_json;                // IDENTIFY "presence", optional
   unsigned threads = 0;                     // 0: online cores
   // Consumer threads running the handlers. 0: handlers run inline on the

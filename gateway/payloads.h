@@ -17,9 +17,15 @@ namespace shardring::gateway {
 inline constexpr size_t kMaxPayloadBytes = 4096;
 
 // What a shard says about itself when it identifies.
+// Defaults the whole stack takes from here (flags, engine::Config, IDENTIFY):
+// GUILDS | GUILD_MESSAGES, and the largest large_threshold Discord accepts
+// (fewer offline members in GUILD_CREATE).
+inline constexpr uint64_t kDefaultIntents = 513;
+inline constexpr uint16_t kDefaultLargeThreshold = 250;
+
 struct Config {
   std::string token;        // the bot token; never logged, never echoed
-  uint64_t intents = 513;   // GUILDS | GUILD_MESSAGES
+  uint64_t intents = kDefaultIntents;
   uint32_t shard_id = 0;    // IDENTIFY "shard": [shard_id, shard_count]
   uint32_t shard_count = 1;
   // Where identify connections go, as the engine dials it (it adds

@@ -30,16 +30,10 @@
 #include <string_view>
 #include <vector>
 
+#include "parse/compression.h"
 #include "parse/envelope.h"
 
 namespace shardring::parse {
-
-enum class Compression : uint8_t { kNone, kZlibStream, kZstdStream };
-
-// "zlib-stream", "zstd-stream", or "none" for kNone.
-[[nodiscard]] const char* to_string(Compression c) noexcept;
-// The inverse, for the URL query and flags; nullopt for anything else.
-[[nodiscard]] std::optional<Compression> compression_from_name(std::string_view name) noexcept;
 
 // The bytes that end every zlib-stream payload (an empty stored block).
 inline constexpr uint8_t kZlibSuffix[4] = {0x00, 0x00, 0xFF, 0xFF};

@@ -11,13 +11,12 @@ absl::Status Bad(std::string_view flag, std::string_view why) {
   return absl::InvalidArgumentError(cat("--", flag, ": ", why));
 }
 
-// The engine's Compression mirrors parse::Compression (engine.cc checks it).
 absl::Status ParseCompress(std::string_view name, Compression* out) {
   const auto c = parse::compression_from_name(name);
   if (!c) {
     return Bad("compress", cat("expected none, zlib-stream or zstd-stream, got '", name, "'"));
   }
-  *out = static_cast<Compression>(*c);
+  *out = *c;
   return absl::OkStatus();
 }
 
@@ -30,7 +29,7 @@ constexpr char kCoalesceHelp[] =
 }  // namespace
 
 const char* compress_name(Compression c) noexcept {
-  return parse::to_string(static_cast<parse::Compression>(c));
+  return parse::to_string(c);
 }
 
 absl::StatusOr<std::pair<uint32_t, uint32_t>> parse_shard_range(std::string_view s) {

@@ -26,7 +26,7 @@ struct RunOptions {
   std::optional<int64_t> total_shards;
   std::optional<std::pair<uint32_t, uint32_t>> shard_ids;  // inclusive
   std::optional<int64_t> max_concurrency;
-  int64_t intents = 513;
+  int64_t intents = static_cast<int64_t>(Config{}.intents);
   int64_t threads = 0;               // 0: online cores
   int64_t consumers = 1;
   Compression compress = Compression::kNone;
@@ -41,8 +41,8 @@ struct RunOptions {
   bool insecure = false;
   bool i_know = false;
   LogFormat log_format = LogFormat::kText;
-  int64_t identify_window_ms = 5000; // Discord's; tests shorten it
-  int64_t large_threshold = 250;
+  int64_t identify_window_ms = Config{}.identify_window.count();  // Discord's; tests shorten it
+  int64_t large_threshold = Config{}.large_threshold;
   bool live = false;                 // live view of shards and events on stderr
 };
 
