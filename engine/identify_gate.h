@@ -4,6 +4,8 @@
 //
 // Thread-safe: any core thread calls it. Not on the hot path (a shard asks
 // once per session), so one mutex guards it. Time comes in as an argument.
+// The windows themselves are gateway::IdentifyBuckets, the type the
+// synthetic gateway enforces them with; this adds the line of waiting shards.
 #pragma once
 
 #include <chrono>
@@ -11,6 +13,8 @@
 #include <mutex>
 #include <set>
 #include <vector>
+
+#include "gateway/identify_buckets.h"
 
 namespace shardring::engine {
 
@@ -30,17 +34,14 @@ class IdentifyGate {
   // The shard no longer wants to identify (its connection dropped).
   void withdraw(uint32_t shard);
 
-  uint32_t buckets() const { return static_cast<uint32_t>(buckets_.size()); }
+  uint32_t buckets() const { return windows_.size(); }
   std::chrono::milliseconds window() const { return window_; }
   uint64_t granted() const;
 
  private:
-  struct Bucket {
-    Clock::time_point next_allowed{};
-    std::set<uint32_t> waiting;  // ordered: lowest shard first
-  };
   mutable std::mutex mu_;
-  std::vector<Bucket> buckets_;
+  gateway::IdentifyBuckets windows_;
+  std::vector<std::set<uint32_t>> waiting_;  // per bucket, lowest shard first
   std::chrono::milliseconds window_;
   uint64_t granted_ = 0;
 };

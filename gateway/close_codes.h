@@ -25,6 +25,24 @@ enum class CloseDecision : uint8_t {
 inline constexpr uint16_t kCloseNormal = 1000;     // we end the session
 inline constexpr uint16_t kCloseResumable = 4000;  // we will resume
 
+// Discord's gateway close codes by name, for the side that sends them (the
+// synthetic gateway, tools/gateway/discord.cc).
+inline constexpr uint16_t kCloseGoingAway = 1001;             // server stopping
+inline constexpr uint16_t kCloseUnknownError = 4000;
+inline constexpr uint16_t kCloseUnknownOpcode = 4001;
+inline constexpr uint16_t kCloseDecodeError = 4002;           // bad payload
+inline constexpr uint16_t kCloseNotAuthenticated = 4003;      // before IDENTIFY
+inline constexpr uint16_t kCloseAuthenticationFailed = 4004;  // bad token
+inline constexpr uint16_t kCloseAlreadyAuthenticated = 4005;  // identify twice
+inline constexpr uint16_t kCloseInvalidSeq = 4007;            // RESUME seq
+inline constexpr uint16_t kCloseRateLimited = 4008;           // over 120 / 60 s
+inline constexpr uint16_t kCloseSessionTimedOut = 4009;
+inline constexpr uint16_t kCloseInvalidShard = 4010;
+inline constexpr uint16_t kCloseShardingRequired = 4011;
+inline constexpr uint16_t kCloseInvalidApiVersion = 4012;
+inline constexpr uint16_t kCloseInvalidIntents = 4013;
+inline constexpr uint16_t kCloseDisallowedIntents = 4014;
+
 constexpr CloseDecision classify_close(uint16_t code) noexcept {
   switch (code) {
     case 4004:  // authentication failed

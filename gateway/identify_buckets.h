@@ -1,0 +1,64 @@
+// gateway/identify_buckets.h: Discord's identify rate limit as plain data.
+// Shards fall into buckets `shard_id % max_concurrency`; each bucket admits
+// one IDENTIFY per window (5 s on Discord). Stage: gateway; sans-I/O: no
+// clock, no lock, no thread. The time comes in as an argument.
+//
+// Both sides keep the rule with this one type: the engine's IdentifyGate
+// (engine/identify_gate.h, which adds the line of waiting shards and a
+// mutex) and the synthetic gateway (tools/gateway/registry.h, which refuses
+// an identify that comes too early). Not thread-safe: the owner locks.
+#ifndef SHARDRING_GATEWAY_IDENTIFY_BUCKETS_H_
+#define SHARDRING_GATEWAY_IDENTIFY_BUCKETS_H_
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+namespace shardring::gateway {
+
+class IdentifyBuckets {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // `max_concurrency` buckets (at least 1), each open at first.
+  IdentifyBuckets(uint32_t max_concurrency, Clock::duration window)
+      : next_allowed_(std::max<uint32_t>(1, max_concurrency)), window_(window) {}
+
+  [[nodiscard]] uint32_t size() const noexcept {
+    return static_cast<uint32_t>(next_allowed_.size());
+  }
+  [[nodiscard]] uint32_t bucket_of(uint32_t shard) const noexcept {
+    return shard % size();
+  }
+  [[nodiscard]] Clock::duration window() const noexcept { return window_; }
+
+  // The first moment bucket `bucket` admits an identify (the epoch when it
+  // never admitted one).
+  [[nodiscard]] Clock::time_point next_allowed(uint32_t bucket) const noexcept {
+    return next_allowed_[bucket];
+  }
+  [[nodiscard]] bool is_open(uint32_t bucket, Clock::time_point now) const noexcept {
+    return now >= next_allowed_[bucket];
+  }
+  // Spends the bucket's window at `now`: its next identify waits until
+  // now + window.
+  void take(uint32_t bucket, Clock::time_point now) noexcept {
+    next_allowed_[bucket] = now + window_;
+  }
+  // is_open() then take(): true when shard `shard` may identify at `now`.
+  [[nodiscard]] bool try_take_for(uint32_t shard, Clock::time_point now) noexcept {
+    const uint32_t b = bucket_of(shard);
+    if (!is_open(b, now)) return false;
+    take(b, now);
+    return true;
+  }
+
+ private:
+  std::vector<Clock::time_point> next_allowed_;
+  Clock::duration window_;
+};
+
+}  // namespace shardring::gateway
+
+#endif  // SHARDRING_GATEWAY_IDENTIFY_BUCKETS_H_
