@@ -61,6 +61,18 @@ std::string_view to_string(Note n) noexcept {
   return "?";
 }
 
+std::string_view to_string(Phase p) noexcept {
+  switch (p) {
+    case Phase::kIdle: return "idle";
+    case Phase::kDialing: return "dialing";
+    case Phase::kTls: return "tls";
+    case Phase::kUpgrade: return "upgrade";
+    case Phase::kOpen: return "open";
+    case Phase::kClosing: return "closing";
+  }
+  return "?";
+}
+
 namespace {
 gateway::Config ShardConfig(const ClientOptions& options, uint32_t shard_id) {
   gateway::Config cfg = options.session;

@@ -178,6 +178,7 @@ enum class Phase : uint8_t {
   kOpen,     // WebSocket open: the gateway session runs
   kClosing,  // our close frame queued; waiting for it to go and the peer's
 };
+std::string_view to_string(Phase p) noexcept;
 
 class ClientConnection {
  public:

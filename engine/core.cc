@@ -39,11 +39,6 @@ uint64_t RandomSeed() {
   return seed;
 }
 
-std::string Escaped(std::string_view s) {
-  std::string out;
-  Log::append_json_escaped(&out, s);
-  return out;
-}
 
 }  // namespace
 
@@ -110,9 +105,7 @@ void CoreThread::Loop::on_timer(uint64_t cookie) {
   }
   switch (static_cast<DriverTimer>(kind)) {
     case DriverTimer::kConnectTimeout:
-      Log::write(Level::kWarn, sh.conn.shard(), "connect timed out",
-                 cat("\"phase\":", static_cast<int>(sh.conn.phase()), ",\"after_ms\":",
-                     s.connect_timeout.count(), ",\"url\":\"", Escaped(sh.url.authority()), "\""));
+      Log::write(Level::kWarn, sh.conn.shard(), "connect timed out", {{"phase", conn::to_string(sh.conn.phase())}, {"after_ms", s.connect_timeout.count()}, {"url", sh.url.authority()}});
       connect_failed(sh);
       break;
     case DriverTimer::kIdentifyRetry:
@@ -167,61 +160,51 @@ void CoreThread::Loop::on_note(Shard& sh, const conn::NoteRecord& n) {
   using conn::Note;
   switch (n.note) {
     case Note::kTlsHandshakeFailed:
-      Log::write(Level::kWarn, shard, "TLS handshake failed",
-                 cat("\"host\":\"", Escaped(sh.url.host), "\",\"error\":\"", Escaped(n.text), "\""));
+      Log::write(Level::kWarn, shard, "TLS handshake failed", {{"host", sh.url.host}, {"error", n.text}});
       break;
     case Note::kTlsHandshakeDone:
       counters.tls_handshakes.fetch_add(1, std::memory_order_relaxed);
       if (n.value != 0) counters.tls_resumed.fetch_add(1, std::memory_order_relaxed);
       break;
     case Note::kTlsSetupFailed:
-      Log::write(Level::kError, shard, "TLS session set-up failed",
-                 cat("\"error\":\"", Escaped(n.text), "\""));
+      Log::write(Level::kError, shard, "TLS session set-up failed", {{"error", n.text}});
       break;
     case Note::kTlsRecordError:
       ++counters.protocol_errors;
-      Log::write(Level::kWarn, shard, "TLS record error", cat("\"error\":\"", Escaped(n.text), "\""));
+      Log::write(Level::kWarn, shard, "TLS record error", {{"error", n.text}});
       break;
     case Note::kTlsClosedByPeer:
       Log::write(Level::kInfo, shard, "TLS close_notify from peer");
       break;
     case Note::kTlsWriteFailed:
-      Log::write(Level::kWarn, shard, "TLS write failed", cat("\"error\":\"", Escaped(n.text), "\""));
+      Log::write(Level::kWarn, shard, "TLS write failed", {{"error", n.text}});
       break;
     case Note::kBadUrl:
       Log::write(Level::kError, shard, "bad gateway url for a WebSocket request");
       break;
     case Note::kUpgradeRefused:
-      Log::write(Level::kWarn, shard, "WebSocket upgrade refused",
-                 cat("\"status\":", n.value, ",\"error\":", Escaped(n.text)));
+      Log::write(Level::kWarn, shard, "WebSocket upgrade refused", {{"status", n.value}, {"error", n.text}});
       break;
     case Note::kConnected:
-      Log::write(Level::kDebug, shard, "connected",
-                 cat("\"url\":\"", Escaped(sh.url.authority()), "\",\"tls\":", n.value != 0));
+      Log::write(Level::kDebug, shard, "connected", {{"url", sh.url.authority()}, {"tls", n.value != 0}});
       break;
     case Note::kBadFrame:
       ++counters.protocol_errors;
-      Log::write(Level::kWarn, shard, "bad WebSocket frame from gateway; closing and resuming",
-                 cat("\"close_code\":", n.value));
+      Log::write(Level::kWarn, shard, "bad WebSocket frame from gateway; closing and resuming", {{"close_code", n.value}});
       break;
     case Note::kBadCompressedStream:
       ++counters.protocol_errors;
-      Log::write(Level::kWarn, shard, "bad compressed stream from gateway; closing and resuming",
-                 cat("\"error\":\"", Escaped(n.text), "\",\"compress\":\"",
-                     parse::to_string(s.client.compression), "\""));
+      Log::write(Level::kWarn, shard, "bad compressed stream from gateway; closing and resuming", {{"error", n.text}, {"compress", parse::to_string(s.client.compression)}});
       break;
     case Note::kBadPayload:
       ++counters.protocol_errors;
-      Log::write(Level::kWarn, shard, "bad gateway payload; closing and resuming",
-                 cat("\"error\":\"", Escaped(n.text), "\",\"bytes\":", n.value));
+      Log::write(Level::kWarn, shard, "bad gateway payload; closing and resuming", {{"error", n.text}, {"bytes", n.value}});
       break;
     case Note::kPeerClosed:
-      Log::write(Level::kInfo, shard, "gateway closed the connection",
-                 cat("\"code\":", n.value, ",\"reason\":\"", Escaped(n.text), "\""));
+      Log::write(Level::kInfo, shard, "gateway closed the connection", {{"code", n.value}, {"reason", n.text}});
       break;
     case Note::kPeerNotReading:
-      Log::write(Level::kWarn, shard, "gateway is not reading; dropping the connection",
-                 cat("\"queued_bytes\":", n.value));
+      Log::write(Level::kWarn, shard, "gateway is not reading; dropping the connection", {{"queued_bytes", n.value}});
       break;
     case Note::kIdentifying:
       ++counters.identifies;
@@ -229,7 +212,7 @@ void CoreThread::Loop::on_note(Shard& sh, const conn::NoteRecord& n) {
       break;
     case Note::kResuming:
       ++counters.resumes;
-      Log::write(Level::kInfo, shard, "resuming", cat("\"seq\":", n.value));
+      Log::write(Level::kInfo, shard, "resuming", {{"seq", n.value}});
       break;
     case Note::kHeartbeat:
       ++counters.heartbeats;
@@ -245,10 +228,10 @@ void CoreThread::Loop::on_note(Shard& sh, const conn::NoteRecord& n) {
       Log::write(Level::kWarn, shard, "no heartbeat ACK: zombie connection, resuming");
       break;
     case Note::kReady:
-      Log::write(Level::kInfo, shard, "ready", cat("\"seq\":", n.value));
+      Log::write(Level::kInfo, shard, "ready", {{"seq", n.value}});
       break;
     case Note::kResumed:
-      Log::write(Level::kInfo, shard, "resumed", cat("\"seq\":", n.value));
+      Log::write(Level::kInfo, shard, "resumed", {{"seq", n.value}});
       break;
     case Note::kBadReady:
       ++counters.protocol_errors;
@@ -262,11 +245,10 @@ void CoreThread::Loop::on_note(Shard& sh, const conn::NoteRecord& n) {
       Log::write(Level::kInfo, shard, "gateway asked to reconnect (op 7)");
       break;
     case Note::kInvalidSession:
-      Log::write(Level::kInfo, shard, "invalid session (op 9)",
-                 cat("\"resumable\":", n.value != 0));
+      Log::write(Level::kInfo, shard, "invalid session (op 9)", {{"resumable", n.value != 0}});
       break;
     case Note::kUnknownOpcode:
-      Log::write(Level::kDebug, shard, "ignoring unknown opcode", cat("\"op\":", n.value));
+      Log::write(Level::kDebug, shard, "ignoring unknown opcode", {{"op", n.value}});
       break;
     case Note::kDispatchWithoutSeq:
       Log::write(Level::kDebug, shard, "dispatch without a seq; ignored");
@@ -276,17 +258,16 @@ void CoreThread::Loop::on_note(Shard& sh, const conn::NoteRecord& n) {
       break;
     case Note::kReconnecting:
       ++counters.reconnects;
-      Log::write(Level::kDebug, shard, "reconnecting",
-                 cat("\"delay_ms\":", n.value, ",\"mode\":\"", n.text, "\""));
+      Log::write(Level::kDebug, shard, "reconnecting", {{"delay_ms", n.value}, {"mode", n.text}});
       break;
     case Note::kSendRefused:
-      Log::write(Level::kWarn, shard, "user send refused", cat("\"error\":\"", n.text, "\""));
+      Log::write(Level::kWarn, shard, "user send refused", {{"error", n.text}});
       break;
   }
 }
 
 void CoreThread::Loop::fatal(Shard& sh, const gateway::Fatal& f) {
-  Log::write(Level::kError, sh.conn.shard(), f.message, cat("\"code\":", f.code));
+  Log::write(Level::kError, sh.conn.shard(), f.message, {{"code", f.code}});
   {
     std::lock_guard lock(shared.fatal_mu);
     if (shared.fatal_code.load() == 0) {
@@ -370,8 +351,7 @@ void CoreThread::Loop::on_send(Shard& sh, const io_uring_cqe& cqe, bool stale) {
     return;
   }
   if (cqe.res < 0) {
-    Log::write(Level::kInfo, sh.conn.shard(), "send failed",
-               cat("\"error\":\"", std::strerror(-cqe.res), "\""));
+    Log::write(Level::kInfo, sh.conn.shard(), "send failed", {{"error", std::strerror(-cqe.res)}});
     sh.conn.on_transport_lost(now);
     sync(sh);
     return;
@@ -425,8 +405,7 @@ void CoreThread::Loop::on_recv(Shard& sh, const io_uring_cqe& cqe, bool stale) {
     if (cqe.res == 0) {
       Log::write(Level::kInfo, sh.conn.shard(), "connection closed by peer (EOF)");
     } else {
-      Log::write(Level::kInfo, sh.conn.shard(), "recv failed",
-                 cat("\"error\":\"", std::strerror(-cqe.res), "\""));
+      Log::write(Level::kInfo, sh.conn.shard(), "recv failed", {{"error", std::strerror(-cqe.res)}});
     }
     sh.conn.on_transport_lost(now);
     sync(sh);
@@ -468,9 +447,7 @@ void CoreThread::Loop::on_cqe(const io_uring_cqe& cqe) {
       --sh.ops;
       if (stale) break;
       if (cqe.res < 0) {
-        Log::write(Level::kWarn, sh.conn.shard(), "connect failed",
-                   cat("\"addr\":\"", sh.addr.to_string(), "\",\"error\":\"",
-                       std::strerror(-cqe.res), "\""));
+        Log::write(Level::kWarn, sh.conn.shard(), "connect failed", {{"addr", sh.addr.to_string()}, {"error", std::strerror(-cqe.res)}});
         connect_failed(sh);
       } else {
         on_connected_tcp(sh);
@@ -582,8 +559,7 @@ void CoreThread::Loop::run() {
   publish_inline();
   for (auto& sh : shards) {
     if (!sh->backlog.empty()) {
-      Log::write(Level::kError, sh->conn.shard(), "consumer stuck at shutdown; events not delivered",
-                 cat("\"events\":", sh->backlog.size()));
+      Log::write(Level::kError, sh->conn.shard(), "consumer stuck at shutdown; events not delivered", {{"events", sh->backlog.size()}});
     }
     if (sh->fd >= 0) {
       ::close(sh->fd);

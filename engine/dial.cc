@@ -17,16 +17,6 @@
 #include "engine/text.h"
 
 namespace shardring::engine {
-namespace {
-
-std::string Escaped(std::string_view s) {
-  std::string out;
-  Log::append_json_escaped(&out, s);
-  return out;
-}
-
-}  // namespace
-
 // The URL a reconnect asks for, when it is one we may use: wss://, or ws://
 // on loopback; the configured query (v=10&encoding=json...) when it has none.
 static std::optional<Url> UsableReconnectUrl(const std::string& text, const Url& gateway,
@@ -40,9 +30,8 @@ static std::optional<Url> UsableReconnectUrl(const std::string& text, const Url&
     return url;
   }
   std::string reason = "ws:// only on loopback";
-  if (!u.ok()) reason = Escaped(sv(u.status().message()));
-  Log::write(Level::kWarn, shard, "unusable reconnect url; using the gateway url",
-             cat("\"reason\":\"", reason, "\""));
+  if (!u.ok()) reason = sv(u.status().message());
+  Log::write(Level::kWarn, shard, "unusable reconnect url; using the gateway url", {{"reason", reason}});
   return std::nullopt;
 }
 
@@ -85,8 +74,7 @@ void CoreThread::Loop::resolve_and_connect(Shard& sh) {
       arm(sh, TimerKind(DriverTimer::kResolvePoll), now + kResolvePoll);
       return;
     case Resolver::Result::kFailed:
-      Log::write(Level::kWarn, sh.conn.shard(), "resolve failed",
-                 cat("\"error\":\"", Escaped(error), "\""));
+      Log::write(Level::kWarn, sh.conn.shard(), "resolve failed", {{"error", error}});
       connect_failed(sh);
       return;
     case Resolver::Result::kReady:
@@ -95,8 +83,7 @@ void CoreThread::Loop::resolve_and_connect(Shard& sh) {
   const int fd =
       ::socket(sh.addr.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    Log::write(Level::kError, sh.conn.shard(), "socket() failed",
-               cat("\"error\":\"", std::strerror(errno), "\""));
+    Log::write(Level::kError, sh.conn.shard(), "socket() failed", {{"error", std::strerror(errno)}});
     connect_failed(sh);
     return;
   }

@@ -124,8 +124,7 @@ struct Engine::Impl {
     tls::ClientOptions topts;
     topts.ca_file = config.ca_file;
     if (config.insecure) topts.verification = tls::Verification::kInsecure;
-    Log::write(Level::kInfo, -1, "asking for the gateway",
-               cat("\"url\":\"", url.to_string(), "\""));
+    Log::write(Level::kInfo, -1, "asking for the gateway", {{"url", url.to_string()}});
     auto resp = engine::http_get(url, config.token.empty() ? "" : "Bot " + config.token, topts);
     if (!resp.ok()) {
       return absl::UnavailableError(cat("GET ", url.to_string(), " failed: ", resp.status().message()));
@@ -148,11 +147,7 @@ struct Engine::Impl {
     if (*max_concurrency == 0) *max_concurrency = bot.max_concurrency;
     const uint32_t to_run = config.last_shard.value_or(config.total_shards - 1) -
                             config.first_shard.value_or(0) + 1;
-    Log::write(Level::kInfo, -1, "gateway",
-               cat("\"url\":\"", bot.url, "\",\"shards\":", bot.shards,
-                            ",\"max_concurrency\":", bot.max_concurrency,
-                            ",\"session_starts_remaining\":", bot.remaining,
-                            ",\"reset_after_ms\":", bot.reset_after_ms));
+    Log::write(Level::kInfo, -1, "gateway", {{"url", bot.url}, {"shards", bot.shards}, {"max_concurrency", bot.max_concurrency}, {"session_starts_remaining", bot.remaining}, {"reset_after_ms", bot.reset_after_ms}});
     if (bot.remaining < to_run) {
       return absl::ResourceExhaustedError(cat(
           "session_start_limit.remaining is ", bot.remaining, " but ", to_run,
@@ -296,12 +291,15 @@ struct Engine::Impl {
     if (config.handle_signals) pthread_sigmask(SIG_BLOCK, &sigs, &old);
 
     for (unsigned c = 0; c < nconsumers; ++c) consumers.emplace_back([this, c] { consumer_main(c); });
+    const std::string shard_range = cat(first, "-", last);
     Log::write(Level::kInfo, -1, "starting",
-               cat("\"gateway\":\"", shared->settings.gateway.to_string(), "\",\"shards\":\"",
-                            first, "-", last, "\",\"total_shards\":", config.total_shards,
-                            ",\"threads\":", threads, ",\"consumers\":", nconsumers,
-                            ",\"max_concurrency\":", max_concurrency,
-                            ",\"simd\":\"", parse::simd_kernel(), "\""));
+               {{"gateway", shared->settings.gateway.to_string()},
+                {"shards", shard_range},
+                {"total_shards", config.total_shards},
+                {"threads", threads},
+                {"consumers", nconsumers},
+                {"max_concurrency", max_concurrency},
+                {"simd", parse::simd_kernel()}});
     int rc = 0;
     // Every CoreThread exists before any starts: send() from a handler may
     // look any of them up while the others are still starting.

@@ -70,12 +70,41 @@ bool Log::enabled(Level level) {
 
 Log::Format Log::format() { return static_cast<Format>(S().format.load()); }
 
+
 void Log::append_json_escaped(std::string* out, std::string_view s) {
   base::append_json_escaped(*out, s);
 }
 
-void Log::write(Level level, int64_t shard, std::string_view msg,
-                std::string_view fields_json) {
+void LogField::append_json(std::string& out) const {
+  base::append_json_string(out, key_);
+  out.push_back(':');
+  switch (kind_) {
+    case Kind::kInt: out += std::to_string(i_); break;
+    case Kind::kUint: out += std::to_string(u_); break;
+    case Kind::kBool: out += b_ ? "true" : "false"; break;
+    case Kind::kDouble: {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.3f", d_);
+      out += buf;
+      break;
+    }
+    case Kind::kText: base::append_json_string(out, text_); break;
+  }
+}
+
+void LogField::append_text(std::string& out) const {
+  out.append(key_);
+  out.push_back('=');
+  if (kind_ == Kind::kText) {
+    base::append_json_string(out, text_);  // quoted: one line, no raw controls
+  } else {
+    const size_t at = out.size();
+    append_json(out);
+    out.erase(at, key_.size() + 3);  // the quoted key and its colon
+  }
+}
+
+void Log::write(Level level, int64_t shard, std::string_view msg, LogFields fields) {
   if (!enabled(level)) return;
   const auto now = std::chrono::system_clock::now();
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -88,7 +117,7 @@ void Log::write(Level level, int64_t shard, std::string_view msg,
                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                 tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
   std::string line;
-  line.reserve(96 + msg.size() + fields_json.size());
+  line.reserve(128 + msg.size());
   if (format() == Format::kJson) {
     line += "{\"ts\":\"";
     line += ts;
@@ -99,12 +128,11 @@ void Log::write(Level level, int64_t shard, std::string_view msg,
       line += ",\"shard\":";
       line += std::to_string(shard);
     }
-    line += ",\"msg\":\"";
-    append_json_escaped(&line, msg);
-    line += '"';
-    if (!fields_json.empty()) {
+    line += ",\"msg\":";
+    base::append_json_string(line, msg);
+    for (const LogField& f : fields) {
       line += ',';
-      line += fields_json;
+      f.append_json(line);
     }
     line += "}\n";
   } else {
@@ -114,9 +142,9 @@ void Log::write(Level level, int64_t shard, std::string_view msg,
     line += shard >= 0 ? " shard=" + std::to_string(shard) : std::string(" shard=-");
     line += ' ';
     line += msg;
-    if (!fields_json.empty()) {
+    for (const LogField& f : fields) {
       line += ' ';
-      line.append(fields_json);
+      f.append_text(line);
     }
     line += '\n';
   }

@@ -5,13 +5,60 @@
 #pragma once
 
 #include <atomic>
+#include <concepts>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
 namespace shardring::engine {
 
 enum class Level : uint8_t { kDebug, kInfo, kWarn, kError };
+
+// One named value of a log line. Text is always escaped when written (it
+// may be peer text: a close reason, a URL from READY or from the REST
+// answer, a library's error), so no caller writes JSON by hand. The field
+// borrows its key and text: build it in the call, as in
+//   Log::write(Level::kWarn, shard, "gateway closed the connection",
+//              {{"code", code}, {"reason", reason}});
+// JSON lines get "key":value members; text lines key=value (text quoted).
+class LogField {
+ public:
+  template <std::integral T>
+    requires(!std::same_as<T, bool> && !std::same_as<T, char>)
+  LogField(std::string_view key, T v) noexcept
+      : key_(key), kind_(std::is_signed_v<T> ? Kind::kInt : Kind::kUint) {
+    if constexpr (std::is_signed_v<T>) {
+      i_ = v;
+    } else {
+      u_ = v;
+    }
+  }
+  LogField(std::string_view key, bool v) noexcept : key_(key), kind_(Kind::kBool), b_(v) {}
+  LogField(std::string_view key, double v) noexcept : key_(key), kind_(Kind::kDouble), d_(v) {}
+  LogField(std::string_view key, std::string_view v) noexcept
+      : key_(key), kind_(Kind::kText), text_(v) {}
+  LogField(std::string_view key, const char* v) noexcept
+      : LogField(key, std::string_view(v)) {}
+  LogField(std::string_view key, const std::string& v) noexcept
+      : LogField(key, std::string_view(v)) {}
+
+  void append_json(std::string& out) const;
+  void append_text(std::string& out) const;
+
+ private:
+  enum class Kind : uint8_t { kInt, kUint, kBool, kDouble, kText };
+  std::string_view key_;
+  Kind kind_;
+  union {
+    int64_t i_;
+    uint64_t u_;
+    bool b_;
+    double d_ = 0;
+  };
+  std::string_view text_;
+};
+using LogFields = std::initializer_list<LogField>;
 
 class Log {
  public:
@@ -21,15 +68,14 @@ class Log {
   static void set_secret(std::string_view token);
   static bool enabled(Level level);
 
-  // `shard` < 0: not about one shard. `fields_json`: extra JSON members
-  // ("\"code\":4004") added to JSON lines and shown as k=v in text.
-  static void write(Level level, int64_t shard, std::string_view msg,
-                    std::string_view fields_json = {});
+  // `shard` < 0: not about one shard. `msg` is our own text (escaped in
+  // JSON lines all the same); values go in `fields`.
+  static void write(Level level, int64_t shard, std::string_view msg, LogFields fields = {});
   // Writes a line as is (already JSON or text), scrubbed; for `summary`.
   static void raw(std::string_view line);
-  static Format format();
-  // Escapes s as the inside of a JSON string.
+  // base::append_json_escaped, for callers that hold a pointer.
   static void append_json_escaped(std::string* out, std::string_view s);
+  static Format format();
 };
 
 }  // namespace shardring::engine

@@ -412,7 +412,8 @@ class ConnectionFaults(unittest.TestCase):
         gw.start()
         err, seqs = self.run_engine(gw, duration=5, flags=("--connect-timeout-ms", "700"))
         self.assertIn("connect timed out", err)
-        self.assertIn('"after_ms":700', err)
+        self.assertIn('after_ms=700', err)
+        self.assertIn('phase="upgrade"', err)
         self.assertEqual(gw.notes.get("silent_end"), b"")  # the engine closed it
         self.assertEqual([f["op"] for f in gw.first], [2])  # then identified on a new one
         self.assertEqual(seqs[:4], [1, 2, 3, 4])
