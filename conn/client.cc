@@ -87,7 +87,9 @@ ClientConnection::ClientConnection(const ClientOptions& options, ClientScratch& 
       scratch_(scratch),
       shard_(shard_id),
       session_(ShardConfig(options, shard_id), scratch.rng.unit()),
-      decoder_(ws::Role::kClient, ClientDecoderOptions()) {}
+      decoder_(ws::Role::kClient, ClientDecoderOptions()),
+      parse_options_{.check = options.validate_d ? parse::Check::kFull : parse::Check::kEnvelope,
+                     .routing_keys = options.routing_keys} {}
 
 // ------------------------------------------------------------------ timers
 
@@ -411,18 +413,13 @@ bool ClientConnection::on_payload(std::string_view text, bool padded, Instant no
                filtered(name.type, *name.t);
   }
   parse::Envelope env;
-  const bool full = options_.validate_d && !unwanted;
-  parse::Errc pe = parser.parse(
-      text, env,
-      {.check = full ? parse::Check::kFull : parse::Check::kEnvelope,
-       .routing_keys = options_.routing_keys && !unwanted});
+  parse::Errc pe = parser.parse(text, env, unwanted ? kDropOptions : parse_options_);
   if (pe == parse::Errc::kOk && unwanted &&
       !(env.op == gateway::to_int(gateway::Op::kDispatch) && env.s && env.t &&
         filtered(env.type, *env.t))) {
     // Not a dispatch to drop after all (the t-only read checks nothing
-    // else): check it fully, as every other payload.
-    pe = parser.parse(text, env,
-                      {.check = parse::Check::kFull, .routing_keys = options_.routing_keys});
+    // else): check it as every other payload.
+    pe = parser.parse(text, env, parse_options_);
   }
   if (pe != parse::Errc::kOk) {
     note(Note::kBadPayload, static_cast<int64_t>(text.size()), parse::to_string(pe));
@@ -431,8 +428,8 @@ bool ClientConnection::on_payload(std::string_view text, bool padded, Instant no
   }
   gateway::Actions& actions = scratch_.actions;
   actions.clear();
-  session_.set_jitter(scratch_.rng.unit());
-  const gateway::Payload p = session_.on_payload(env, parser, now, actions);
+  const gateway::Payload p =
+      session_.on_payload(env, parser, scratch_.rng.unit(), now, actions);
   switch (p.kind) {
     case gateway::Received::kDispatch:
     case gateway::Received::kReplay:

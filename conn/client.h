@@ -290,6 +290,10 @@ class ClientConnection {
   ws::Decoder decoder_;
   ws::Encoder encoder_{ws::Role::kClient};
   std::optional<parse::Inflater> inflater_;
+  // How payloads are parsed: per --validate-d and routing keys; a dispatch
+  // --events drops needs its envelope only.
+  parse::Options parse_options_;
+  static constexpr parse::Options kDropOptions{.check = parse::Check::kEnvelope};
   // Input: plaintext fed and not yet given to the decoder (no TLS), and
   // whether the decoder may still hold messages.
   std::span<std::byte> pending_plain_;

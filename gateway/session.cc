@@ -404,8 +404,8 @@ void append(Actions& out, A&& more) {
 }
 }  // namespace
 
-Payload Session::on_payload(const parse::Envelope& env, parse::Parser& parser,
-                            Clock::time_point now, Actions& out) {
+Payload Session::on_other_payload(const parse::Envelope& env, parse::Parser& parser,
+                                  Clock::time_point now, Actions& out) {
   Payload p;
   switch (static_cast<Op>(env.op)) {
     case Op::kDispatch: {

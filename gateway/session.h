@@ -276,9 +276,23 @@ class Session {
   // READY's and op 9's fields with `parser` (the buffer behind `env` must be
   // padded, as parse requires). Actions are appended to `out`. The hot path
   // (a dispatch) appends nothing.
+  // `jitter` in [0, 1) is used for what the payload decides (op 7, op 9,
+  // HELLO's first beat), as set_jitter() would.
   [[nodiscard]] Payload on_payload(const parse::Envelope& env,
-                                   parse::Parser& parser,
-                                   Clock::time_point now, Actions& out);
+                                   parse::Parser& parser, double jitter,
+                                   Clock::time_point now, Actions& out) {
+    // The hot path, inline: a dispatch other than READY and RESUMED.
+    if (env.op == to_int(Op::kDispatch) && env.s &&
+        env.type != parse::EventType::kReady &&
+        env.type != parse::EventType::kResumed) [[likely]] {
+      Payload p;
+      p.deliver = on_dispatch(*env.s);
+      p.kind = p.deliver ? Received::kDispatch : Received::kReplay;
+      return p;
+    }
+    set_jitter(jitter);
+    return on_other_payload(env, parser, now, out);
+  }
 
   // The server's close frame (or the echo of ours): close_codes.h decides.
   [[nodiscard]] Actions on_close(uint16_t code, Clock::time_point now);
@@ -326,6 +340,8 @@ class Session {
   // Leaves the connection: timers off, optional close frame, Reconnect.
   void reconnect(Actions& out, uint16_t close_code, Millis min_delay);
   Millis next_backoff() noexcept;
+  Payload on_other_payload(const parse::Envelope& env, parse::Parser& parser,
+                           Clock::time_point now, Actions& out);
   void clear_session() noexcept;
   void heartbeat_now(Clock::time_point now, Actions& out);
   void expire(Clock::time_point now) const noexcept;
