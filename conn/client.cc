@@ -463,8 +463,8 @@ bool ClientConnection::on_payload(std::string_view text, bool padded, Instant no
       break;
   }
   if (!actions.empty()) {
-    gateway::Actions taken = std::move(actions);
-    actions.clear();
+    gateway::Actions taken;
+    taken.swap(actions);  // perform() may parse no payload, but stays off the scratch
     perform(taken, now);
   }
   const bool dispatch =

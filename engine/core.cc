@@ -42,17 +42,17 @@ uint64_t RandomSeed() {
 
 }  // namespace
 
-CoreThread::Loop::Loop(uint32_t index, Shared& shared, const std::vector<uint32_t>& ids,
+CoreThread::Loop::Loop(uint32_t index, Shared& shared, const std::vector<uint32_t>& shards,
                        int wake_fd, UserSends& sends)
     : index(index), shared(shared), s(shared.settings), wake_fd(wake_fd),
       counters(*shared.counters[index]), scratch(RandomSeed()), sends(sends),
       inline_handlers(shared.settings.consumers == 0) {
-  for (uint32_t id : ids) {
+  for (uint32_t id : shards) {
     auto sh = std::make_unique<Shard>(s.client, scratch, id);
-    sh->slot = static_cast<uint32_t>(shards.size());
+    sh->slot = static_cast<uint32_t>(this->shards.size());
     sh->consumer = shared.consumer_of(id);
     sh->url = s.gateway;
-    shards.push_back(std::move(sh));
+    this->shards.push_back(std::move(sh));
   }
 }
 

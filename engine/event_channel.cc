@@ -65,7 +65,7 @@ bool EventChannel::try_push(const ChannelEvent& e) noexcept {
   }
   std::memcpy(dst, e.t.data(), r.t_len);
   std::memcpy(dst + r.t_len, e.d.data(), e.d.size());
-  if (!records_.try_push(std::move(r))) {
+  if (!records_.try_push(Record(r))) {  // a copy: r is still read below
     // Undo: the record ring is full (bytes were reserved but not published).
     if (r.heap != nullptr) {
       delete[] r.heap;

@@ -183,7 +183,8 @@ Errc walk(od::value v, size_t depth) noexcept {
       if (v.get_array().get(a)) return Errc::kBadD;
       for (auto er : a) {
         od::value e;
-        if (std::move(er).get(e)) return Errc::kBadD;
+        // get() is rvalue-qualified in simdjson 3.0.
+        if (std::move(er).get(e)) return Errc::kBadD;  // NOLINT(performance-move-const-arg)
         if (Errc err = walk(e, depth + 1); err != Errc::kOk) return err;
       }
       return Errc::kOk;
@@ -433,7 +434,8 @@ Errc Parser::Impl::read_d(od::document& doc, od::value v, const Options& opt,
       if (v.get_array().get(a)) return Errc::kBadJson;
       for (auto er : a) {
         od::value e;
-        if (std::move(er).get(e)) return full ? Errc::kBadD : Errc::kBadJson;
+        // get() is rvalue-qualified in simdjson 3.0.
+        if (std::move(er).get(e)) return full ? Errc::kBadD : Errc::kBadJson;  // NOLINT(performance-move-const-arg)
         if (full) {
           if (Errc err = walk(e, 3); err != Errc::kOk) return err;
         } else {

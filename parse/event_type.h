@@ -12,6 +12,7 @@
 
 #include <bitset>
 #include <cstddef>
+#include <iterator>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -111,12 +112,14 @@ enum class EventType : uint8_t {
 };
 
 // Number of EventType values, kNone and kUnknown included.
-inline constexpr size_t kEventTypeCount =
-    2
-#define SHARDRING_PARSE_X(e, name) +1
+namespace internal {
+inline constexpr EventType kNamedEventTypes[] = {
+#define SHARDRING_PARSE_X(e, name) EventType::e,
     SHARDRING_PARSE_EVENT_TYPES(SHARDRING_PARSE_X)
 #undef SHARDRING_PARSE_X
-    ;
+};
+}  // namespace internal
+inline constexpr size_t kEventTypeCount = 2 + std::size(internal::kNamedEventTypes);
 
 // The wire name ("MESSAGE_CREATE"); "" for kNone, "UNKNOWN" for kUnknown.
 [[nodiscard]] std::string_view to_string(EventType type) noexcept;

@@ -117,6 +117,7 @@ std::optional<uint64_t> json_u64(const std::string& json, std::string_view key) 
 // Runs argv[0] (found on PATH) to completion, stdout and stderr to `log`.
 absl::Status run_program(const std::vector<std::string>& argv, const std::string& log) {
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -180,6 +181,7 @@ class GatewayProcess {
     auto g = std::unique_ptr<GatewayProcess>(new GatewayProcess());
     g->log_ = log;
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     cpu_set_t set;
