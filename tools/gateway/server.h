@@ -8,8 +8,14 @@
 // that owns the Server (stats() may run while it serves: counters are
 // atomics). Shared between I/O threads, under one mutex and touched only at
 // IDENTIFY, RESUME and disconnect: the session registry (for RESUME on any
-// thread) and the per-shard counters' directory. The identify buckets are
-// atomics. Everything else belongs to one I/O thread.
+// thread), the per-shard counters' directory and the identify buckets
+// (registry.h). Everything else belongs to one I/O thread.
+//
+// Inside (tools/gateway/): server.cc starts the threads; worker.cc is each
+// thread's io_uring loop, a driver of conn::ServerConnection (conn/server.h:
+// TLS, HTTP, WebSocket) and DiscordConn (discord.h: the gateway protocol);
+// http.cc answers plain requests; registry.cc holds the shared sessions;
+// stream.cc makes the events and replays; faults.cc reads the fault flags.
 #pragma once
 
 #include <chrono>
