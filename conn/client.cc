@@ -89,26 +89,29 @@ ClientConnection::ClientConnection(const ClientOptions& options, ClientScratch& 
       session_(ShardConfig(options, shard_id), scratch.rng.unit()),
       decoder_(ws::Role::kClient, ClientDecoderOptions()),
       parse_options_{.check = options.validate_d ? parse::Check::kFull : parse::Check::kEnvelope,
-                     .routing_keys = options.routing_keys} {}
+                     .routing_keys = options.routing_keys} {
+  deadlines_.fill(kUnarmed);
+}
 
 // ------------------------------------------------------------------ timers
 
 void ClientConnection::arm(Timer t, Instant deadline) {
-  deadlines_[static_cast<size_t>(t)] = deadline;
+  deadlines_[static_cast<size_t>(t)] = deadline == kUnarmed ? deadline - Instant::duration(1)
+                                                             : deadline;
   timer_changes_ |= Bit(t);
 }
 
 void ClientConnection::disarm(Timer t) {
-  auto& d = deadlines_[static_cast<size_t>(t)];
-  if (!d) return;
-  d.reset();
+  Instant& d = deadlines_[static_cast<size_t>(t)];
+  if (d == kUnarmed) return;
+  d = kUnarmed;
   timer_changes_ |= Bit(t);
 }
 
 void ClientConnection::schedule_dial(Instant at) { arm(Timer::kDial, at); }
 
 void ClientConnection::on_timer(Timer timer, Instant now) {
-  deadlines_[static_cast<size_t>(timer)].reset();  // fired: the driver knows
+  deadlines_[static_cast<size_t>(timer)] = kUnarmed;  // fired: the driver knows
   switch (timer) {
     case Timer::kHeartbeat:
     case Timer::kHelloTimeout:
@@ -161,28 +164,7 @@ void ClientConnection::on_transport_open(const Endpoint& endpoint, Instant now) 
   decoder_fed_ = false;
   tls_drained_ = true;
   tls_end_ = tls::Errc::kOk;
-  // The WebSocket request, written now and sent once TLS (if any) is up.
-  std::array<std::byte, 16> nonce;
-  for (size_t i = 0; i < nonce.size(); i += 8) {
-    const uint64_t r = scratch_.rng.next();
-    std::memcpy(nonce.data() + i, &r, 8);
-  }
-  handshake_.emplace(std::span<const std::byte, 16>(nonce));
-  const bool default_port = endpoint.port == (endpoint.tls ? 443 : 80);
-  std::string host;
-  if (endpoint.host.find(':') != std::string::npos) {  // an IPv6 literal
-    host.append(1, '[').append(endpoint.host).append(1, ']');
-  } else {
-    host = endpoint.host;
-  }
-  if (!default_port) host.append(1, ':').append(std::to_string(endpoint.port));
-  const ws::Header extra[] = {{"User-Agent", options_.user_agent}};
-  request_.clear();
-  if (handshake_->write_request(request_, host, endpoint.target, extra) != ws::Errc::kOk) {
-    note(Note::kBadUrl);
-    on_dial_failed(now);
-    return;
-  }
+  endpoint_ = endpoint;
   if (endpoint.tls) {
     if (scratch_.tls_context == nullptr) {
       note(Note::kTlsSetupFailed, 0, "no TLS context");
@@ -217,9 +199,35 @@ void ClientConnection::drive_tls_handshake(Instant now) {
 }
 
 void ClientConnection::start_upgrade(Instant now) {
+  std::array<std::byte, 16> nonce;
+  for (size_t i = 0; i < nonce.size(); i += 8) {
+    const uint64_t r = scratch_.rng.next();
+    std::memcpy(nonce.data() + i, &r, 8);
+  }
+  handshake_.emplace(std::span<const std::byte, 16>(nonce));
+  const Endpoint& ep = endpoint_;
+  std::string& host = scratch_.padded;  // scratch: Host header value
+  host.clear();
+  if (ep.host.find(':') != std::string_view::npos) {  // an IPv6 literal
+    host.append(1, '[').append(ep.host).append(1, ']');
+  } else {
+    host.append(ep.host);
+  }
+  if (ep.port != (ep.tls ? 443 : 80)) host.append(1, ':').append(std::to_string(ep.port));
+  std::string& target = scratch_.target;
+  target.assign(ep.path.empty() ? std::string_view("/") : ep.path);
+  if (!ep.query.empty()) target.append(1, '?').append(ep.query);
+  const ws::Header extra[] = {{"User-Agent", options_.user_agent}};
+  std::string& request = scratch_.frame;
+  request.clear();
+  if (handshake_->write_request(request, host, target, extra) != ws::Errc::kOk) {
+    note(Note::kBadUrl);
+    on_dial_failed(now);
+    return;
+  }
+  endpoint_ = Endpoint{};
   phase_ = Phase::kUpgrade;
-  queue_bytes(std::as_bytes(std::span(request_)), now);
-  std::string().swap(request_);
+  queue_bytes(std::as_bytes(std::span(request)), now);
 }
 
 // ------------------------------------------------------------------ input
@@ -584,7 +592,7 @@ void ClientConnection::drop_socket() {
   close_socket_ = true;
   tls_.reset();
   handshake_.reset();
-  std::string().swap(request_);
+  endpoint_ = Endpoint{};
   out_.clear();
   write_in_flight_ = false;
   decoder_.release_memory();
@@ -670,7 +678,7 @@ void ClientConnection::perform(gateway::Actions& actions, Instant now) {
       dial_url_ = x->url;
       arm(Timer::kDial, now + x->delay);
     } else if (auto* x = std::get_if<gateway::Fatal>(&action)) {
-      fatal_ = std::move(*x);
+      fatal_ = std::make_unique<gateway::Fatal>(std::move(*x));
       disarm(Timer::kDial);
       drop_socket();
     }
@@ -678,7 +686,7 @@ void ClientConnection::perform(gateway::Actions& actions, Instant now) {
 }
 
 void ClientConnection::note(Note n, int64_t value, std::string text) {
-  notes_.push_back(NoteRecord{n, value, std::move(text)});
+  scratch_.notes.push_back(NoteRecord{n, value, std::move(text)});
 }
 
 }  // namespace shardring::conn

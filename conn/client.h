@@ -25,6 +25,7 @@
 #pragma once
 
 #include <array>
+#include <memory>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -92,43 +93,6 @@ struct ClientOptions {
   std::string user_agent = "shardring (https://github.com/shardring, 0.1)";
 };
 
-// What the connections of one thread share: the TLS context and session
-// cache, the parser, and buffers used within a single call (an event's views
-// may point into them until the next poll()).
-struct ClientScratch {
-  explicit ClientScratch(uint64_t seed);
-  const tls::Context* tls_context = nullptr;  // required for wss://
-  tls::SessionCache tls_cache;
-  parse::Parser parser;
-  base::Rng rng;
-  std::vector<std::byte> plain;    // kPlaintextChunk + parse::kPadding
-  parse::InflateBuffer inflated;   // the last inflated message
-  std::string frame;               // a frame being encoded
-  std::string padded;              // an unpadded payload, copied once
-  gateway::Actions actions;        // the session's answer to one input
-};
-
-// Where the driver connected: the host for TLS (SNI, certificate) and the
-// Host header, and the request target.
-struct Endpoint {
-  bool tls = false;
-  std::string host;  // without brackets for IPv6 literals
-  uint16_t port = 0;
-  std::string target;  // path?query
-};
-
-// A dispatch to deliver. t and d are views valid until the next call on the
-// connection or on any connection sharing its scratch.
-struct Dispatch {
-  uint64_t seq = 0;
-  parse::EventType type = parse::EventType::kNone;
-  std::string_view t;
-  std::string_view d;
-  uint64_t guild_id = 0;    // 0 when absent or not read
-  uint64_t channel_id = 0;
-  uint64_t sent_ns = 0;     // the synthetic gateway's send stamp; 0 otherwise
-};
-
 // Things worth a log line or a counter, in the order they happened. The
 // driver turns them into both; `text` is peer or library text (escape it).
 enum class Note : uint8_t {
@@ -170,6 +134,48 @@ struct NoteRecord {
   std::string text;
 };
 
+// What the connections of one thread share: the TLS context and session
+// cache, the parser, and buffers used within a single call (an event's views
+// may point into them until the next poll()).
+struct ClientScratch {
+  explicit ClientScratch(uint64_t seed);
+  const tls::Context* tls_context = nullptr;  // required for wss://
+  tls::SessionCache tls_cache;
+  parse::Parser parser;
+  base::Rng rng;
+  std::vector<std::byte> plain;    // kPlaintextChunk + parse::kPadding
+  parse::InflateBuffer inflated;   // the last inflated message
+  std::string frame;               // a frame being encoded
+  std::string padded;              // an unpadded payload, copied once
+  std::string target;              // the request target being written
+  gateway::Actions actions;        // the session's answer to one input
+  std::vector<NoteRecord> notes;   // the current connection's (notes())
+};
+
+// Where the driver connected: the host for TLS (SNI, certificate) and the
+// Host header, and the request target. Views: the driver keeps the strings
+// alive until the connection is open or has dropped the socket (the engine's
+// are its shard's URL).
+struct Endpoint {
+  bool tls = false;
+  std::string_view host;  // without brackets for IPv6 literals
+  uint16_t port = 0;
+  std::string_view path = "/";
+  std::string_view query;  // without '?'; may be empty
+};
+
+// A dispatch to deliver. t and d are views valid until the next call on the
+// connection or on any connection sharing its scratch.
+struct Dispatch {
+  uint64_t seq = 0;
+  parse::EventType type = parse::EventType::kNone;
+  std::string_view t;
+  std::string_view d;
+  uint64_t guild_id = 0;    // 0 when absent or not read
+  uint64_t channel_id = 0;
+  uint64_t sent_ns = 0;     // the synthetic gateway's send stamp; 0 otherwise
+};
+
 enum class Phase : uint8_t {
   kIdle,     // no socket
   kDialing,  // the driver resolves and connects
@@ -195,7 +201,8 @@ class ClientConnection {
   // Resolving, connecting or the set-up (TLS, upgrade) failed or timed out:
   // the socket, if any, is dropped and the session retries with backoff.
   void on_dial_failed(Instant now);
-  // TCP connected to `endpoint`: TLS or the WebSocket request goes out.
+  // TCP connected to `endpoint` (kept, see Endpoint): TLS or the WebSocket
+  // request goes out.
   void on_transport_open(const Endpoint& endpoint, Instant now);
   // Socket bytes (ciphertext with TLS). `bytes` must stay valid until poll()
   // returns false; `slack` readable bytes follow it (parse::kPadding spares
@@ -220,8 +227,10 @@ class ClientConnection {
   // when there are none or a write is still in flight.
   [[nodiscard]] bool take_write(std::vector<std::byte>& out);
   [[nodiscard]] size_t queued_write_bytes() const noexcept;
-  // Notes since the last call.
-  [[nodiscard]] std::vector<NoteRecord>& notes() noexcept { return notes_; }
+  // Notes since they were last cleared. They are kept in the scratch the
+  // connections of a thread share (an idle shard holds none): drain and
+  // clear them after every input, before another connection gets one.
+  [[nodiscard]] std::vector<NoteRecord>& notes() noexcept { return scratch_.notes; }
   // Bit k set: timer k was armed, re-armed or cancelled since the last call.
   [[nodiscard]] uint32_t take_timer_changes() noexcept {
     const uint32_t c = timer_changes_;
@@ -229,7 +238,9 @@ class ClientConnection {
     return c;
   }
   [[nodiscard]] std::optional<Instant> deadline(Timer t) const noexcept {
-    return deadlines_[static_cast<size_t>(t)];
+    const Instant d = deadlines_[static_cast<size_t>(t)];
+    if (d == kUnarmed) return std::nullopt;
+    return d;
   }
   [[nodiscard]] bool take_identify_request() noexcept { return std::exchange(identify_requested_, false); }
   // True once when it is time to dial; dial_url() is where (empty: the
@@ -241,7 +252,10 @@ class ClientConnection {
   [[nodiscard]] bool take_close_socket() noexcept { return std::exchange(close_socket_, false); }
   // Set once when the gateway refused the shard for good (4004, 4010-4014).
   [[nodiscard]] std::optional<gateway::Fatal> take_fatal() noexcept {
-    return std::exchange(fatal_, std::nullopt);
+    if (!fatal_) return std::nullopt;
+    std::optional<gateway::Fatal> f(std::move(*fatal_));
+    fatal_.reset();
+    return f;
   }
 
   // ---- state
@@ -264,6 +278,7 @@ class ClientConnection {
   bool on_payload(std::string_view text, bool padded, Instant now, Dispatch& out);
   bool filtered(parse::EventType type, std::string_view t) const;
   void drive_tls_handshake(Instant now);
+  // Sends the WebSocket request (after TLS, if any).
   void start_upgrade(Instant now);
   void queue_frame_text(std::string_view json, Instant now);
   // Queues bytes for the socket (through TLS when there is TLS). A failure,
@@ -302,7 +317,7 @@ class ClientConnection {
   bool tls_drained_ = true;  // TLS had nothing more since the last receive()
   tls::Errc tls_end_ = tls::Errc::kOk;  // close_notify or an error, once
                                         // the plaintext before it is read
-  std::string request_;  // the WebSocket request, until TLS is up
+  Endpoint endpoint_;  // until the upgrade is sent
   // Output.
   std::vector<std::byte> out_;  // plain: bytes to write
   bool write_in_flight_ = false;
@@ -311,11 +326,11 @@ class ClientConnection {
   bool identify_requested_ = false;
   bool dial_requested_ = false;
   std::string dial_url_;
-  std::optional<gateway::Fatal> fatal_;
+  std::unique_ptr<gateway::Fatal> fatal_;  // rare: kept off the connection
   uint32_t timer_changes_ = 0;
-  std::array<std::optional<Instant>, kTimerCount> deadlines_{};
+  static constexpr Instant kUnarmed = Instant::max();
+  std::array<Instant, kTimerCount> deadlines_;
   uint64_t zombies_seen_ = 0;
-  std::vector<NoteRecord> notes_;
 };
 
 }  // namespace shardring::conn

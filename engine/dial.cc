@@ -100,7 +100,7 @@ void CoreThread::Loop::resolve_and_connect(Shard& sh) {
 void CoreThread::Loop::on_connected_tcp(Shard& sh) {
   arm_recv(sh);
   sh.conn.on_transport_open(
-      conn::Endpoint{sh.url.is_tls(), sh.url.host, sh.url.port, sh.url.target()}, now);
+      conn::Endpoint{sh.url.is_tls(), sh.url.host, sh.url.port, sh.url.path, sh.url.query}, now);
   sync(sh);
 }
 

@@ -36,7 +36,7 @@ ClientOptions Options(parse::Compression c = parse::Compression::kNone) {
   return o;
 }
 
-Endpoint Plain() { return Endpoint{false, "127.0.0.1", 8080, "/?v=10&encoding=json"}; }
+Endpoint Plain() { return Endpoint{false, "127.0.0.1", 8080, "/", "v=10&encoding=json"}; }
 
 // The client's first bytes are the upgrade request; the gateway reads it.
 void Upgrade(ClientHarness& h, FakeGateway& g) {
@@ -91,7 +91,7 @@ gateway::Config ShardConfig(uint32_t shard = 0) {
 
 TEST(ClientConnection, WritesTheUpgradeRequestForTheEndpoint) {
   ClientHarness h(Options(), 1);
-  h.connect(Endpoint{false, "::1", 9000, "/gw?v=10&encoding=json"});
+  h.connect(Endpoint{false, "::1", 9000, "/gw", "v=10&encoding=json"});
   const std::string req = h.take_written();
   EXPECT_THAT(req, ::testing::StartsWith("GET /gw?v=10&encoding=json HTTP/1.1\r\n"));
   EXPECT_THAT(req, ::testing::HasSubstr("\r\nHost: [::1]:9000\r\n"));
@@ -193,7 +193,7 @@ TEST(ClientConnection, TlsSessionSplitAtSeededRandomOffsets) {
     ClientHarness h(Options(), seed);
     h.scratch().tls_context = &*client_ctx;
     FakeGateway g(parse::Compression::kNone, &*server_ctx);
-    h.connect(Endpoint{true, "localhost", 8443, "/?v=10&encoding=json"});
+    h.connect(Endpoint{true, "localhost", 8443, "/", "v=10&encoding=json"});
     ASSERT_EQ(h.conn().phase(), Phase::kTls);
     // The handshake: flights back and forth until the upgrade request is out.
     for (int round = 0; round < 8 && !g.upgraded(); ++round) {
@@ -239,7 +239,7 @@ TEST(ClientConnection, ReconnectRequestResumesAtTheResumeUrl) {
 
   FakeGateway g2;
   h.conn().on_dial_started(h.now());
-  h.conn().on_transport_open(Endpoint{false, "127.0.0.1", 9999, "/?v=10&encoding=json"}, h.now());
+  h.conn().on_transport_open(Endpoint{false, "127.0.0.1", 9999, "/", "v=10&encoding=json"}, h.now());
   h.after();
   Upgrade(h, g2);
   h.receive(g2.accept() + g2.frame(testing::Hello()));
