@@ -50,6 +50,7 @@ struct Engine::Impl {
   std::vector<std::unique_ptr<std::atomic<uint64_t>>> delivered;  // per consumer
   std::atomic<bool> consumers_stop{false};
   std::atomic<bool> stop_requested{false};
+  std::atomic<bool> failed{false};  // fail() was called: run() returns 4
   std::atomic<bool> started_cores{false};
   std::mutex mu;
   std::condition_variable cv;
@@ -71,6 +72,13 @@ struct Engine::Impl {
   void request_stop() {
     stop_requested.store(true);
     cv.notify_all();
+  }
+
+  void fail(std::string_view reason) {
+    if (!failed.exchange(true)) {
+      Log::write(Level::kError, -1, "the sink failed: stopping", {{"reason", reason}});
+    }
+    request_stop();
   }
 
   // One event to the user's handler, on a consumer thread or (consumers = 0)
@@ -287,6 +295,7 @@ struct Engine::Impl {
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    if (config.on_hangup) sigaddset(&sigs, SIGHUP);
     sigset_t old;
     if (config.handle_signals) pthread_sigmask(SIG_BLOCK, &sigs, &old);
 
@@ -335,6 +344,10 @@ struct Engine::Impl {
           Log::write(Level::kInfo, -1, sig == SIGINT ? "SIGINT: stopping" : "SIGTERM: stopping");
           break;
         }
+        if (sig == SIGHUP) {
+          Log::write(Level::kInfo, -1, "SIGHUP: reopening");
+          config.on_hangup();
+        }
       } else {
         std::unique_lock lock(mu);
         cv.wait_for(lock, wait, [this] { return stop_requested.load(); });
@@ -349,7 +362,8 @@ struct Engine::Impl {
     if (config.handle_signals) pthread_sigmask(SIG_SETMASK, &old, nullptr);
     if (config.on_tick) config.on_tick(stats());
     if (rc != 0) return rc;
-    return shared->fatal_code.load() != 0 ? 3 : 0;
+    if (shared->fatal_code.load() != 0) return 3;
+    return failed.load() ? 4 : 0;
   }
 
   Stats stats() const {
@@ -403,6 +417,7 @@ void Engine::on_event(std::function<void(const Event&)> handler) {
 void Engine::on_idle(std::function<void()> handler) { impl_->idle = std::move(handler); }
 int Engine::run() { return impl_->run(); }
 void Engine::stop() { impl_->request_stop(); }
+void Engine::fail(std::string_view reason) { impl_->fail(reason); }
 
 bool Engine::send(uint32_t shard, std::string payload) {
   if (payload.size() > gateway::kMaxPayloadBytes) return false;

@@ -12,7 +12,8 @@
 // every event of one shard on the same consumer, in seq order. With
 // consumers = 0 handlers run on the core threads themselves (inline: no
 // hand-off, no copy of d), each shard's events on its core thread in seq
-// order. stop() and send() may be called from any thread, handlers included.
+// order. stop(), fail() and send() may be called from any thread, handlers
+// included.
 #pragma once
 
 #include <chrono>
@@ -86,6 +87,11 @@ struct Config {
   std::chrono::milliseconds identify_window{5000};  // Discord: 5 s per bucket
   // When false, run() does not install SIGINT/SIGTERM handlers.
   bool handle_signals = true;
+  // With handle_signals: when set, SIGHUP is taken too and calls this on
+  // run()'s thread (log rotation: a sink reopens its file; see
+  // Output::request_reopen in engine/sink.h). When empty, SIGHUP keeps its
+  // default action.
+  std::function<void()> on_hangup;
   std::optional<std::chrono::milliseconds> duration;  // stop after this long
   // Called about once a second on a background thread (live views).
   std::function<void(const struct Stats&)> on_tick;
@@ -155,13 +161,19 @@ class Engine {
   // consumers = 0 a core thread calls it after a loop pass that delivered.
   void on_idle(std::function<void()> handler);
 
-  // Blocks until stop(), SIGINT/SIGTERM, `duration`, or a fatal close.
-  // Returns 0 on a clean stop, 2 for bad configuration, 3 when the gateway
-  // refused the bot for good (4004, 4010-4014, REST 401), 1 for other
-  // start-up failures. The reason is logged.
+  // Blocks until stop(), fail(), SIGINT/SIGTERM, `duration`, or a fatal
+  // close. Returns 0 on a clean stop, 2 for bad configuration, 3 when the
+  // gateway refused the bot for good (4004, 4010-4014, REST 401), 4 after
+  // fail() (unless 3), 1 for other start-up failures. The reason is logged.
   int run();
   // Any thread. Shards close with 1000 and run() returns within ~2 s.
   void stop();
+  // Any thread, handlers included: the sink failed for good (disk full, a
+  // closed pipe), so events can no longer be kept. Logs `reason` once (the
+  // first call's; later calls only stop), stops as stop() does, and run()
+  // returns 4. Never blocks. Handlers still called until the shards have
+  // closed should drop their events.
+  void fail(std::string_view reason);
   // Any thread: queues a gateway payload (op 3 presence, op 8 request guild
   // members...) for `shard`, sent in order behind the 120/60 s limit. False
   // when the shard is not run here or the payload is over 4096 bytes.

@@ -1,5 +1,6 @@
 #include "tools/run_cmd.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -50,6 +51,9 @@ int run_main(std::span<const std::string_view> args) {
     return 2;
   }
   const RunOptions& o = *opts;
+  // A closed stdout pipe (`shardring run | head`) is an ordinary write
+  // error (EPIPE): the sink fails, the run stops with its summary, exit 4.
+  signal(SIGPIPE, SIG_IGN);
   // A live view on a terminal keeps the screen for itself: per-shard info
   // lines (identifying, ready...) are left out there, warnings stay.
   const bool live_tty = o.live && isatty(2) && o.log_format == LogFormat::kText;
@@ -119,8 +123,15 @@ int run_main(std::span<const std::string_view> args) {
     };
   }
 
+  // SIGHUP reopens the sink file (log rotation). The writers carry it out
+  // before their next write: nothing is lost or written twice.
+  if (o.sink == SinkKind::kNdjsonFile) cfg.on_hangup = [&out] { out->request_reopen(); };
+
   Engine eng(std::move(cfg));
   if (out) {
+    // A failed write stops the run: shards close as on SIGTERM, the summary
+    // is printed, exit 4. The Output reports its failure once; fail() logs it.
+    out->on_failure([&eng](const std::string& reason) { eng.fail(reason); });
     eng.on_event([&](const Event& e) {
       engine::ChannelEvent ce{};
       ce.shard = e.shard;
@@ -133,19 +144,25 @@ int run_main(std::span<const std::string_view> args) {
       if (writer != nullptr) writer->flush();
     });
   }
-  const int rc = eng.run();
+  int rc = eng.run();
   live.finish();
   {
     std::lock_guard lock(writers_mu);
     for (auto& w : writers) w->flush();
   }
-  const Stats s = eng.stats();
+  // The last flush may fail too (fail() logs it; run() has returned).
+  if (rc == 0 && out && out->failed()) rc = 4;
+  Stats s = eng.stats();
+  // `events` is what the sink holds: after a failure, the lines written
+  // whole (events delivered after it were dropped). Equal to the engine's
+  // count otherwise.
+  if (out) s.events = out->lines();
   if (o.log_format == LogFormat::kJson) {
     engine::Log::raw(cat("{\"msg\":\"summary\",", SummaryJson(s), "}"));
   } else {
     engine::Log::raw(cat("summary {", SummaryJson(s), "}"));
   }
-  // A fatal close was logged when it happened (code and remedy); the
+  // A fatal close or a sink failure was logged when it happened; the
   // summary stays the last line (INTERFACE.md).
   return rc;
 }

@@ -1,5 +1,7 @@
 // tools/run_cmd.h: `shardring run` (INTERFACE.md): parse flags, run the
-// engine with an ndjson or null sink, print the summary, map exit codes.
+// engine with an ndjson or null sink, print the summary, map exit codes
+// (4: the sink failed for good). SIGPIPE is ignored; with ndjson:PATH,
+// SIGHUP reopens PATH.
 #pragma once
 
 #include <span>

@@ -62,6 +62,8 @@ class Gateway:
 
 def run_engine(gw, *flags, tmp, timeout=60, env_token=None):
     out_path = os.path.join(tmp, "events.ndjson")
+    if os.path.exists(out_path):
+        os.remove(out_path)  # the sink appends: each run starts from an empty file
     env = dict(os.environ)
     env.pop("DISCORD_TOKEN", None)
     if env_token:
