@@ -29,6 +29,7 @@ for _ in $(seq 100); do
   sleep 0.05
 done
 port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$')
+rm -f "$OUT"  # the sink appends: each demo starts a fresh file
 echo "synthetic gateway on 127.0.0.1:$port ($SHARDS shards, $RATE events/s each); events -> $OUT"
 dur=()
 [[ "$DURATION" != 0 ]] && dur=(--duration "$DURATION")
