@@ -65,6 +65,13 @@ class GatewayProcess {
     }
   }
   int port() const { return port_; }
+  // Everything the gateway logged so far.
+  std::string log() const {
+    std::ifstream in(log_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
 
  private:
   pid_t pid_ = -1;
@@ -197,6 +204,13 @@ TEST(Engine, SendReachesTheGatewayAndOversizePayloadsAreRefused) {
   EXPECT_TRUE(sent);
   EXPECT_GE(after.load(), 30);
   EXPECT_EQ(engine.stats().reconnects, 0u);
+  // The gateway received the presence update as sent (its d, escaped in
+  // its log line), and nothing of the refused ones.
+  const std::string log = gw.log();
+  EXPECT_NE(log.find(R"(received op 3 {\"since\":null,\"activities\":[],\"status\":\"idle\",\"afk\":false})"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("xxxxxxxx"), std::string::npos);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "tools/gateway/discord.h"
 
+#include "base/json.h"
+
 #include <algorithm>
 
 #include "gateway/close_codes.h"
@@ -194,6 +196,13 @@ void DiscordConn::on_payload(std::string_view text, Instant now) {
       if (env.d_kind != parse::JsonKind::kObject) {
         close_decode_error(now);
         return;
+      }
+      {
+        // What a client sent, for operators and tests ("received op 3 {...}"):
+        // escaped, so a line stays one line whatever the client wrote.
+        std::string line = cat("received op ", env.op, " ");
+        base::append_json_escaped(line, env.d);
+        log(line);
       }
       if (static_cast<Op>(env.op) == Op::kRequestGuildMembers) on_request_members(env.d, now);
       return;
