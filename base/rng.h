@@ -35,14 +35,10 @@ class Rng {
     return result;
   }
   // Uniform in [0, 1).
-  double unit() noexcept {
-    return static_cast<double>(next() >> 11) * 0x1.0p-53;
-  }
+  double unit() noexcept { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 
  private:
-  static uint64_t rotl(uint64_t x, int k) noexcept {
-    return (x << k) | (x >> (64 - k));
-  }
+  static uint64_t rotl(uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
   uint64_t s_[4];
 };
 

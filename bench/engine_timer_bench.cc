@@ -69,14 +69,13 @@ void BM_TimerWheelScheduleFire(benchmark::State& state) {
   for (auto _ : state) {
     ++now;
     const Deadline at = t0 + milliseconds(now);
-    fired += wheel.advance(at, [&](uint64_t cookie) {
-      wheel.schedule(at + milliseconds(d[k++ % kLive]), cookie);
-    });
+    fired += wheel.advance(
+        at, [&](uint64_t cookie) { wheel.schedule(at + milliseconds(d[k++ % kLive]), cookie); });
   }
   if (wheel.size() != kLive) state.SkipWithError("lost a timer");
   state.SetItemsProcessed(static_cast<int64_t>(fired));
-  state.counters["fired_per_ms"] = benchmark::Counter(
-      static_cast<double>(fired) / static_cast<double>(state.iterations()));
+  state.counters["fired_per_ms"] =
+      benchmark::Counter(static_cast<double>(fired) / static_cast<double>(state.iterations()));
 }
 // 41.25 s is Discord's usual heartbeat interval.
 BENCHMARK(BM_TimerWheelScheduleFire)->Arg(1'000)->Arg(10'000)->Arg(41'250);

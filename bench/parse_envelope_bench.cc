@@ -84,13 +84,20 @@ std::string as_frame(const pt::CorpusFile& f, uint64_t seq) {
 
 void finish(benchmark::State& state, const MessageSet& set) {
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(set.bytes));
-  state.SetItemsProcessed(int64_t(state.iterations()) *
-                          int64_t(set.spans.size()));
+  state.SetItemsProcessed(int64_t(state.iterations()) * int64_t(set.spans.size()));
 }
 
 enum class Mode {
-  kFull, kEnvelope, kRouting, kFullRouting, kTypeOnly, kUtf8, kMemcpy,
-  kSimdjsonDom, kRapidJson, kNlohmann,
+  kFull,
+  kEnvelope,
+  kRouting,
+  kFullRouting,
+  kTypeOnly,
+  kUtf8,
+  kMemcpy,
+  kSimdjsonDom,
+  kRapidJson,
+  kNlohmann,
 };
 
 void run(benchmark::State& state, const MessageSet* set, Mode mode) {
@@ -107,13 +114,10 @@ void run(benchmark::State& state, const MessageSet* set, Mode mode) {
         case Mode::kEnvelope:
         case Mode::kRouting:
         case Mode::kFullRouting: {
-          const Check check = mode == Mode::kFull || mode == Mode::kFullRouting
-                                  ? Check::kFull
-                                  : Check::kEnvelope;
-          const bool routing =
-              mode == Mode::kRouting || mode == Mode::kFullRouting;
-          if (parser.parse(m, env, {.check = check, .routing_keys = routing}) !=
-              Errc::kOk) {
+          const Check check =
+              mode == Mode::kFull || mode == Mode::kFullRouting ? Check::kFull : Check::kEnvelope;
+          const bool routing = mode == Mode::kRouting || mode == Mode::kFullRouting;
+          if (parser.parse(m, env, {.check = check, .routing_keys = routing}) != Errc::kOk) {
             state.SkipWithError("parse failed");
             return;
           }
@@ -198,7 +202,8 @@ MessageSet load_capture(int& argc, char** argv) {
         std::fprintf(stderr, "--capture: cannot read %s\n", path.c_str());
         std::exit(2);
       }
-      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      const std::string text((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
       std::vector<std::string_view> lines;
       for (size_t at = 0; at < text.size();) {
         size_t nl = text.find('\n', at);
@@ -255,8 +260,8 @@ int main(int argc, char** argv) {
   for (const auto& f : corpus) {
     if (f.kind == pt::FileKind::kRest) continue;
     const std::string frame = as_frame(f, seq++);
-    const bool dispatch = f.kind == pt::FileKind::kBareD ||
-                          f.name.find("_op0_") != std::string::npos;
+    const bool dispatch =
+        f.kind == pt::FileKind::kBareD || f.name.find("_op0_") != std::string::npos;
     if (dispatch && frame.size() >= 128 && frame.size() <= 4096) mix.add(frame);
     if (f.kind == pt::FileKind::kFull) frames.add(frame);
   }
@@ -286,8 +291,7 @@ int main(int argc, char** argv) {
   };
   for (const auto& [label, set] : sets) {
     for (const auto& [name, mode] : kModes) {
-      benchmark::RegisterBenchmark((std::string(name) + "/" + label).c_str(),
-                                   run, &set, mode);
+      benchmark::RegisterBenchmark((std::string(name) + "/" + label).c_str(), run, &set, mode);
     }
   }
   benchmark::Initialize(&argc, argv);

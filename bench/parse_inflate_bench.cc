@@ -171,8 +171,7 @@ int main(int argc, char** argv) {
                             std::pair{"zstd", Compression::kZstdStream}}) {
       const std::string suffix = std::string("/") + cname + "/" + name;
       benchmark::RegisterBenchmark(("BM_Inflate" + suffix).c_str(), BM_Inflate, s, c, false);
-      benchmark::RegisterBenchmark(("BM_InflateLibrary" + suffix).c_str(), BM_InflateLibrary, s,
-                                   c);
+      benchmark::RegisterBenchmark(("BM_InflateLibrary" + suffix).c_str(), BM_InflateLibrary, s, c);
       benchmark::RegisterBenchmark(("BM_InflateParse" + suffix).c_str(), BM_Inflate, s, c, true);
     }
     benchmark::RegisterBenchmark((std::string("BM_Parse/none/") + name).c_str(), BM_Parse, s);

@@ -108,8 +108,7 @@ struct Suite {
 };
 const Suite kSuites[] = {
     {"AES128-GCM", "TLS13-AES128-GCM-SHA256", "TLS_AES_128_GCM_SHA256"},
-    {"CHACHA20-POLY1305", "TLS13-CHACHA20-POLY1305-SHA256",
-     "TLS_CHACHA20_POLY1305_SHA256"},
+    {"CHACHA20-POLY1305", "TLS13-CHACHA20-POLY1305-SHA256", "TLS_CHACHA20_POLY1305_SHA256"},
 };
 
 constexpr const char kHost[] = "localhost";
@@ -183,8 +182,7 @@ SslCtx* NewClientCtx(const Suite& suite) {
   CommonCtx(ctx, suite);
   (void)wolfSSL_CTX_UseSessionTicket(ctx);
   (void)wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
-  if (wolfSSL_CTX_load_verify_locations(ctx, Pki().ca_cert.c_str(), nullptr) !=
-      WOLFSSL_SUCCESS) {
+  if (wolfSSL_CTX_load_verify_locations(ctx, Pki().ca_cert.c_str(), nullptr) != WOLFSSL_SUCCESS) {
     Fail("CA file");
     std::exit(1);
   }
@@ -195,10 +193,9 @@ SslCtx* NewClientCtx(const Suite& suite) {
 SslCtx* NewServerCtx(const Suite& suite) {
   WOLFSSL_CTX* ctx = wolfSSL_CTX_new(wolfTLSv1_3_server_method());
   CommonCtx(ctx, suite);
-  if (wolfSSL_CTX_use_certificate_chain_file(ctx, Pki().server_chain.c_str()) !=
-          WOLFSSL_SUCCESS ||
-      wolfSSL_CTX_use_PrivateKey_file(ctx, Pki().server_key.c_str(),
-                                      WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+  if (wolfSSL_CTX_use_certificate_chain_file(ctx, Pki().server_chain.c_str()) != WOLFSSL_SUCCESS ||
+      wolfSSL_CTX_use_PrivateKey_file(ctx, Pki().server_key.c_str(), WOLFSSL_FILETYPE_PEM) !=
+          WOLFSSL_SUCCESS) {
     Fail("server certificate or key");
     std::exit(1);
   }
@@ -216,8 +213,7 @@ Ssl* NewSsl(SslCtx* ctx, bool client, Pipe* in, Pipe* out, SslSession* resume) {
   wolfSSL_SetIOReadCtx(ssl, in);
   wolfSSL_SetIOWriteCtx(ssl, out);
   if (client) {
-    if (wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, kHost, sizeof kHost - 1) !=
-            WOLFSSL_SUCCESS ||
+    if (wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, kHost, sizeof kHost - 1) != WOLFSSL_SUCCESS ||
         wolfSSL_check_domain_name(ssl, kHost) != WOLFSSL_SUCCESS ||
         (resume != nullptr && wolfSSL_set_session(ssl, resume) != WOLFSSL_SUCCESS)) {
       wolfSSL_free(ssl);
@@ -321,8 +317,7 @@ int PipeBioCreate(BIO* b) {
 
 BIO_METHOD* PipeBioMethod() {
   static BIO_METHOD* method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-                                 "shardring pipe");
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "shardring pipe");
     BIO_meth_set_write_ex(m, &PipeBioWrite);
     BIO_meth_set_read_ex(m, &PipeBioRead);
     BIO_meth_set_ctrl(m, &PipeBioCtrl);
@@ -363,8 +358,7 @@ SslCtx* NewServerCtx(const Suite& suite) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   CommonCtx(ctx, suite);
   if (SSL_CTX_use_certificate_chain_file(ctx, Pki().server_chain.c_str()) != 1 ||
-      SSL_CTX_use_PrivateKey_file(ctx, Pki().server_key.c_str(), SSL_FILETYPE_PEM) !=
-          1 ||
+      SSL_CTX_use_PrivateKey_file(ctx, Pki().server_key.c_str(), SSL_FILETYPE_PEM) != 1 ||
       SSL_CTX_check_private_key(ctx) != 1) {
     Fail("server certificate or key:", LastError());
     std::exit(1);
@@ -404,8 +398,7 @@ int Step(Ssl* ssl, bool client) {
   if (ret == 1) return 1;
   const int err = SSL_get_error(ssl, ret);
   if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return 0;
-  Fail(client ? "client handshake:" : "server handshake:",
-       std::to_string(err) + " " + LastError());
+  Fail(client ? "client handshake:" : "server handshake:", std::to_string(err) + " " + LastError());
   return -1;
 }
 
@@ -685,8 +678,7 @@ int main(int argc, char** argv) {
           [&suite, record](benchmark::State& st) { BM_Encrypt(st, suite, record); });
     }
   }
-  benchmark::RegisterBenchmark("handshake/full", BM_FullHandshake)
-      ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("handshake/full", BM_FullHandshake)->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("handshake/resumed", BM_ResumedHandshake)
       ->Unit(benchmark::kMicrosecond);
   benchmark::RunSpecifiedBenchmarks();

@@ -24,8 +24,7 @@ using testing::Drain;
 using testing::Handshake;
 using testing::Transfer;
 
-const char* const kSuites[] = {"TLS13-AES128-GCM-SHA256",
-                               "TLS13-CHACHA20-POLY1305-SHA256"};
+const char* const kSuites[] = {"TLS13-AES128-GCM-SHA256", "TLS13-CHACHA20-POLY1305-SHA256"};
 
 const testing::TestPki& Pki() {
   std::string error;

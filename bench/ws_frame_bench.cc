@@ -18,8 +18,7 @@
 namespace shardring::ws {
 namespace {
 
-constexpr MaskKey kKey = {std::byte{0x37}, std::byte{0xfa}, std::byte{0x21},
-                          std::byte{0x3d}};
+constexpr MaskKey kKey = {std::byte{0x37}, std::byte{0xfa}, std::byte{0x21}, std::byte{0x3d}};
 
 // A JSON-ish ASCII payload of `n` bytes, like a gateway dispatch.
 std::string Payload(size_t n) {
@@ -40,8 +39,8 @@ std::string Wire(Role sender, size_t n, bool text) {
   const std::string p = Payload(n);
   std::string wire;
   for (int i = 0, k = FramesFor(n); i < k; ++i) {
-    const Errc e = text ? enc.text(wire, p, kKey)
-                        : enc.binary(wire, std::as_bytes(std::span(p)), kKey);
+    const Errc e =
+        text ? enc.text(wire, p, kKey) : enc.binary(wire, std::as_bytes(std::span(p)), kKey);
     if (e != Errc::kOk) std::abort();
   }
   wire.append(kPadding, ' ');
@@ -51,8 +50,7 @@ std::string Wire(Role sender, size_t n, bool text) {
 void Decode(benchmark::State& state, Role role, bool text) {
   const size_t n = static_cast<size_t>(state.range(0));
   // The peer of `role` produced the bytes.
-  std::string wire = Wire(role == Role::kClient ? Role::kServer : Role::kClient,
-                          n, text);
+  std::string wire = Wire(role == Role::kClient ? Role::kServer : Role::kClient, n, text);
   const size_t wire_size = wire.size() - kPadding;
   auto bytes = std::as_writable_bytes(std::span(wire.data(), wire_size));
   int64_t messages = 0;
@@ -73,13 +71,9 @@ void Decode(benchmark::State& state, Role role, bool text) {
 }
 
 void BM_WsDecodeClientText(benchmark::State& s) { Decode(s, Role::kClient, true); }
-void BM_WsDecodeClientBinary(benchmark::State& s) {
-  Decode(s, Role::kClient, false);
-}
+void BM_WsDecodeClientBinary(benchmark::State& s) { Decode(s, Role::kClient, false); }
 // Binary: unmasking in place toggles the payload between iterations.
-void BM_WsDecodeServerBinary(benchmark::State& s) {
-  Decode(s, Role::kServer, false);
-}
+void BM_WsDecodeServerBinary(benchmark::State& s) { Decode(s, Role::kServer, false); }
 
 void Encode(benchmark::State& state, Role role) {
   const size_t n = static_cast<size_t>(state.range(0));
@@ -126,8 +120,9 @@ void BM_WsMask(benchmark::State& state) {
 }
 
 // What a naive framer does (kept scalar: the compiler may not widen it).
-[[gnu::noinline, gnu::optimize("no-tree-vectorize")]] void MaskByteLoop(
-    std::byte* p, size_t n, MaskKey key, size_t offset) {
+[[gnu::noinline, gnu::optimize("no-tree-vectorize")]] void MaskByteLoop(std::byte* p, size_t n,
+                                                                        MaskKey key,
+                                                                        size_t offset) {
   for (size_t i = 0; i < n; ++i) p[i] ^= key[(offset + i) & 3];
 }
 

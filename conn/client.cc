@@ -28,47 +28,82 @@ ClientScratch::ClientScratch(uint64_t seed) : rng(seed) {
 
 std::string_view to_string(Note n) noexcept {
   switch (n) {
-    case Note::kTlsHandshakeFailed: return "tls_handshake_failed";
-    case Note::kTlsHandshakeDone: return "tls_handshake_done";
-    case Note::kTlsSetupFailed: return "tls_setup_failed";
-    case Note::kTlsRecordError: return "tls_record_error";
-    case Note::kTlsClosedByPeer: return "tls_closed_by_peer";
-    case Note::kTlsWriteFailed: return "tls_write_failed";
-    case Note::kBadUrl: return "bad_url";
-    case Note::kUpgradeRefused: return "upgrade_refused";
-    case Note::kConnected: return "connected";
-    case Note::kBadFrame: return "bad_frame";
-    case Note::kBadCompressedStream: return "bad_compressed_stream";
-    case Note::kBadPayload: return "bad_payload";
-    case Note::kPeerClosed: return "peer_closed";
-    case Note::kPeerNotReading: return "peer_not_reading";
-    case Note::kIdentifying: return "identifying";
-    case Note::kResuming: return "resuming";
-    case Note::kHeartbeat: return "heartbeat";
-    case Note::kZombie: return "zombie";
-    case Note::kReady: return "ready";
-    case Note::kResumed: return "resumed";
-    case Note::kBadReady: return "bad_ready";
-    case Note::kBadHello: return "bad_hello";
-    case Note::kReconnectRequested: return "reconnect_requested";
-    case Note::kInvalidSession: return "invalid_session";
-    case Note::kUnknownOpcode: return "unknown_opcode";
-    case Note::kDispatchWithoutSeq: return "dispatch_without_seq";
-    case Note::kFiltered: return "filtered";
-    case Note::kReconnecting: return "reconnecting";
-    case Note::kSendRefused: return "send_refused";
+    case Note::kTlsHandshakeFailed:
+      return "tls_handshake_failed";
+    case Note::kTlsHandshakeDone:
+      return "tls_handshake_done";
+    case Note::kTlsSetupFailed:
+      return "tls_setup_failed";
+    case Note::kTlsRecordError:
+      return "tls_record_error";
+    case Note::kTlsClosedByPeer:
+      return "tls_closed_by_peer";
+    case Note::kTlsWriteFailed:
+      return "tls_write_failed";
+    case Note::kBadUrl:
+      return "bad_url";
+    case Note::kUpgradeRefused:
+      return "upgrade_refused";
+    case Note::kConnected:
+      return "connected";
+    case Note::kBadFrame:
+      return "bad_frame";
+    case Note::kBadCompressedStream:
+      return "bad_compressed_stream";
+    case Note::kBadPayload:
+      return "bad_payload";
+    case Note::kPeerClosed:
+      return "peer_closed";
+    case Note::kPeerNotReading:
+      return "peer_not_reading";
+    case Note::kIdentifying:
+      return "identifying";
+    case Note::kResuming:
+      return "resuming";
+    case Note::kHeartbeat:
+      return "heartbeat";
+    case Note::kZombie:
+      return "zombie";
+    case Note::kReady:
+      return "ready";
+    case Note::kResumed:
+      return "resumed";
+    case Note::kBadReady:
+      return "bad_ready";
+    case Note::kBadHello:
+      return "bad_hello";
+    case Note::kReconnectRequested:
+      return "reconnect_requested";
+    case Note::kInvalidSession:
+      return "invalid_session";
+    case Note::kUnknownOpcode:
+      return "unknown_opcode";
+    case Note::kDispatchWithoutSeq:
+      return "dispatch_without_seq";
+    case Note::kFiltered:
+      return "filtered";
+    case Note::kReconnecting:
+      return "reconnecting";
+    case Note::kSendRefused:
+      return "send_refused";
   }
   return "?";
 }
 
 std::string_view to_string(Phase p) noexcept {
   switch (p) {
-    case Phase::kIdle: return "idle";
-    case Phase::kDialing: return "dialing";
-    case Phase::kTls: return "tls";
-    case Phase::kUpgrade: return "upgrade";
-    case Phase::kOpen: return "open";
-    case Phase::kClosing: return "closing";
+    case Phase::kIdle:
+      return "idle";
+    case Phase::kDialing:
+      return "dialing";
+    case Phase::kTls:
+      return "tls";
+    case Phase::kUpgrade:
+      return "upgrade";
+    case Phase::kOpen:
+      return "open";
+    case Phase::kClosing:
+      return "closing";
   }
   return "?";
 }
@@ -96,8 +131,8 @@ ClientConnection::ClientConnection(const ClientOptions& options, ClientScratch& 
 // ------------------------------------------------------------------ timers
 
 void ClientConnection::arm(Timer t, Instant deadline) {
-  deadlines_[static_cast<size_t>(t)] = deadline == kUnarmed ? deadline - Instant::duration(1)
-                                                             : deadline;
+  deadlines_[static_cast<size_t>(t)] =
+      deadline == kUnarmed ? deadline - Instant::duration(1) : deadline;
   timer_changes_ |= Bit(t);
 }
 
@@ -403,8 +438,7 @@ bool ClientConnection::filtered(parse::EventType type, std::string_view t) const
          !options_.filter.allows(type, t);
 }
 
-bool ClientConnection::on_payload(std::string_view text, bool padded, Instant now,
-                                  Dispatch& out) {
+bool ClientConnection::on_payload(std::string_view text, bool padded, Instant now, Dispatch& out) {
   if (!padded) {  // rare: copy into a padded buffer once
     scratch_.padded.assign(text.begin(), text.end());
     scratch_.padded.resize(text.size() + parse::kPadding, '\0');
@@ -417,8 +451,8 @@ bool ClientConnection::on_payload(std::string_view text, bool padded, Instant no
   bool unwanted = false;
   if (filtering && options_.validate_d) {
     parse::EventName name;
-    unwanted = parser.event_type(text, name) == parse::Errc::kOk && name.t &&
-               filtered(name.type, *name.t);
+    unwanted =
+        parser.event_type(text, name) == parse::Errc::kOk && name.t && filtered(name.type, *name.t);
   }
   parse::Envelope env;
   parse::Errc pe = parser.parse(text, env, unwanted ? kDropOptions : parse_options_);
@@ -436,8 +470,7 @@ bool ClientConnection::on_payload(std::string_view text, bool padded, Instant no
   }
   gateway::Actions& actions = scratch_.actions;
   actions.clear();
-  const gateway::Payload p =
-      session_.on_payload(env, parser, scratch_.rng.unit(), now, actions);
+  const gateway::Payload p = session_.on_payload(env, parser, scratch_.rng.unit(), now, actions);
   switch (p.kind) {
     case gateway::Received::kDispatch:
     case gateway::Received::kReplay:
@@ -647,12 +680,17 @@ void ClientConnection::perform(gateway::Actions& actions, Instant now) {
     if (auto* x = std::get_if<gateway::SendText>(&action)) {
       if (phase_ != Phase::kOpen) continue;
       switch (x->kind) {
-        case gateway::SendKind::kHeartbeat: note(Note::kHeartbeat); break;
-        case gateway::SendKind::kIdentify: note(Note::kIdentifying); break;
+        case gateway::SendKind::kHeartbeat:
+          note(Note::kHeartbeat);
+          break;
+        case gateway::SendKind::kIdentify:
+          note(Note::kIdentifying);
+          break;
         case gateway::SendKind::kResume:
           note(Note::kResuming, static_cast<int64_t>(session_.last_seq()));
           break;
-        case gateway::SendKind::kUser: break;
+        case gateway::SendKind::kUser:
+          break;
       }
       queue_frame_text(x->json, now);
     } else if (auto* x = std::get_if<gateway::StartTimer>(&action)) {

@@ -25,10 +25,10 @@
 #pragma once
 
 #include <array>
-#include <memory>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -111,20 +111,20 @@ enum class Note : uint8_t {
   kPeerClosed,           // value: the close code; text: the reason
   kPeerNotReading,       // value: bytes waiting to be written
   kIdentifying,
-  kResuming,             // value: seq
-  kHeartbeat,            // a heartbeat frame was queued
-  kZombie,               // no ACK for the last heartbeat: closing, resuming
-  kReady,                // value: seq
-  kResumed,              // value: seq
-  kBadReady,             // READY without a session_id
-  kBadHello,             // HELLO without a heartbeat_interval
-  kReconnectRequested,   // op 7
-  kInvalidSession,       // op 9; value: 1 when resumable
-  kUnknownOpcode,        // value: the opcode
+  kResuming,            // value: seq
+  kHeartbeat,           // a heartbeat frame was queued
+  kZombie,              // no ACK for the last heartbeat: closing, resuming
+  kReady,               // value: seq
+  kResumed,             // value: seq
+  kBadReady,            // READY without a session_id
+  kBadHello,            // HELLO without a heartbeat_interval
+  kReconnectRequested,  // op 7
+  kInvalidSession,      // op 9; value: 1 when resumable
+  kUnknownOpcode,       // value: the opcode
   kDispatchWithoutSeq,
-  kFiltered,             // a dispatch --events does not want
-  kReconnecting,         // value: delay in ms; text: "resume" / "identify"
-  kSendRefused,          // text: gateway::to_string(Errc)
+  kFiltered,      // a dispatch --events does not want
+  kReconnecting,  // value: delay in ms; text: "resume" / "identify"
+  kSendRefused,   // text: gateway::to_string(Errc)
 };
 std::string_view to_string(Note n) noexcept;
 
@@ -143,13 +143,13 @@ struct ClientScratch {
   tls::SessionCache tls_cache;
   parse::Parser parser;
   base::Rng rng;
-  std::vector<std::byte> plain;    // kPlaintextChunk + parse::kPadding
-  parse::InflateBuffer inflated;   // the last inflated message
-  std::string frame;               // a frame being encoded
-  std::string padded;              // an unpadded payload, copied once
-  std::string target;              // the request target being written
-  gateway::Actions actions;        // the session's answer to one input
-  std::vector<NoteRecord> notes;   // the current connection's (notes())
+  std::vector<std::byte> plain;   // kPlaintextChunk + parse::kPadding
+  parse::InflateBuffer inflated;  // the last inflated message
+  std::string frame;              // a frame being encoded
+  std::string padded;             // an unpadded payload, copied once
+  std::string target;             // the request target being written
+  gateway::Actions actions;       // the session's answer to one input
+  std::vector<NoteRecord> notes;  // the current connection's (notes())
 };
 
 // Where the driver connected: the host for TLS (SNI, certificate) and the
@@ -171,9 +171,9 @@ struct Dispatch {
   parse::EventType type = parse::EventType::kNone;
   std::string_view t;
   std::string_view d;
-  uint64_t guild_id = 0;    // 0 when absent or not read
+  uint64_t guild_id = 0;  // 0 when absent or not read
   uint64_t channel_id = 0;
-  uint64_t sent_ns = 0;     // the synthetic gateway's send stamp; 0 otherwise
+  uint64_t sent_ns = 0;  // the synthetic gateway's send stamp; 0 otherwise
 };
 
 enum class Phase : uint8_t {
@@ -189,8 +189,7 @@ std::string_view to_string(Phase p) noexcept;
 class ClientConnection {
  public:
   // `options` and `scratch` must outlive the connection.
-  ClientConnection(const ClientOptions& options, ClientScratch& scratch,
-                   uint32_t shard_id);
+  ClientConnection(const ClientOptions& options, ClientScratch& scratch, uint32_t shard_id);
 
   // ---- inputs
   // Dial at `at` (the first connection; later ones the session schedules).
@@ -242,7 +241,9 @@ class ClientConnection {
     if (d == kUnarmed) return std::nullopt;
     return d;
   }
-  [[nodiscard]] bool take_identify_request() noexcept { return std::exchange(identify_requested_, false); }
+  [[nodiscard]] bool take_identify_request() noexcept {
+    return std::exchange(identify_requested_, false);
+  }
   // True once when it is time to dial; dial_url() is where (empty: the
   // configured gateway URL).
   [[nodiscard]] bool take_dial() noexcept { return std::exchange(dial_requested_, false); }
@@ -314,10 +315,10 @@ class ClientConnection {
   std::span<std::byte> pending_plain_;
   size_t pending_slack_ = 0;
   bool decoder_fed_ = false;
-  bool tls_drained_ = true;  // TLS had nothing more since the last receive()
+  bool tls_drained_ = true;             // TLS had nothing more since the last receive()
   tls::Errc tls_end_ = tls::Errc::kOk;  // close_notify or an error, once
                                         // the plaintext before it is read
-  Endpoint endpoint_;  // until the upgrade is sent
+  Endpoint endpoint_;                   // until the upgrade is sent
   // Output.
   std::vector<std::byte> out_;  // plain: bytes to write
   bool write_in_flight_ = false;

@@ -39,11 +39,16 @@ ServerScratch::ServerScratch() { plain.resize(kServerPlaintextChunk + ws::kPaddi
 
 std::string_view to_string(ServerNote n) noexcept {
   switch (n) {
-    case ServerNote::kTlsHandshakeDone: return "tls_handshake_done";
-    case ServerNote::kTlsError: return "tls_error";
-    case ServerNote::kTlsClosedByPeer: return "tls_closed_by_peer";
-    case ServerNote::kBadRequest: return "bad_request";
-    case ServerNote::kCompressionFailed: return "compression_failed";
+    case ServerNote::kTlsHandshakeDone:
+      return "tls_handshake_done";
+    case ServerNote::kTlsError:
+      return "tls_error";
+    case ServerNote::kTlsClosedByPeer:
+      return "tls_closed_by_peer";
+    case ServerNote::kBadRequest:
+      return "bad_request";
+    case ServerNote::kCompressionFailed:
+      return "compression_failed";
   }
   return "?";
 }
@@ -286,9 +291,7 @@ void ServerConnection::respond(uint16_t status, std::string_view reason,
   }
 }
 
-void ServerConnection::answer_unanswered() {
-  respond(500, "Internal Server Error", {}, {}, false);
-}
+void ServerConnection::answer_unanswered() { respond(500, "Internal Server Error", {}, {}, false); }
 
 void ServerConnection::accept_upgrade() {
   if (!awaiting_answer_ || !upgrade_request_) return;

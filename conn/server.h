@@ -148,8 +148,7 @@ class ServerConnection {
   // `tls`: the server context for a TLS listener, null for plain. `options`
   // and `scratch` (and `tls`) must outlive the connection. A TLS session
   // that cannot be set up leaves the connection kDone with a kTlsError note.
-  ServerConnection(const ServerOptions& options, ServerScratch& scratch,
-                   const tls::Context* tls);
+  ServerConnection(const ServerOptions& options, ServerScratch& scratch, const tls::Context* tls);
 
   // ---- inputs
   // Socket bytes (ciphertext with TLS). `bytes` must stay valid and
@@ -170,9 +169,8 @@ class ServerConnection {
   // An HTTP response with Content-Length, `headers`, then "Connection:
   // keep-alive" or "close". Without keep_alive (always, for an upgrade
   // request refused) the socket closes once it is written.
-  void respond(uint16_t status, std::string_view reason,
-               std::span<const ws::Header> headers, std::string_view body,
-               bool keep_alive);
+  void respond(uint16_t status, std::string_view reason, std::span<const ws::Header> headers,
+               std::string_view body, bool keep_alive);
   // 101 Switching Protocols; the WebSocket is open, compressed as the
   // query asked (ServerEvent::compression; kNone when it was not known).
   void accept_upgrade();
@@ -187,8 +185,7 @@ class ServerConnection {
   // text messages to (mix.h's append_frame), or null when payloads must go
   // through send_text() (not open, compression, fragmenting).
   [[nodiscard]] std::string* raw_frame_buffer() noexcept {
-    return phase_ == ServerPhase::kOpen && !deflater_ && options_.fragment == 0 ? &out_
-                                                                               : nullptr;
+    return phase_ == ServerPhase::kOpen && !deflater_ && options_.fragment == 0 ? &out_ : nullptr;
   }
   // Our close frame (`reason` dropped when too long to send); the socket
   // closes once the client's close frame came and ours is written, or after
@@ -265,7 +262,7 @@ class ServerConnection {
   bool tls_drained_ = true;             // TLS had nothing more to read
   tls::Errc tls_end_ = tls::Errc::kOk;  // close_notify or an error, once
                                         // the plaintext before it is read
-  bool close_received_ = false;  // the client's close frame
+  bool close_received_ = false;         // the client's close frame
   // Output: out_ collects plaintext (frames, HTTP answers); with TLS it is
   // encrypted when the driver takes a write.
   std::string out_;

@@ -39,13 +39,17 @@ uint64_t RandomSeed() {
   return seed;
 }
 
-
 }  // namespace
 
 CoreThread::Loop::Loop(uint32_t index, Shared& shared, const std::vector<uint32_t>& shards,
                        int wake_fd, UserSends& sends)
-    : index(index), shared(shared), s(shared.settings), wake_fd(wake_fd),
-      counters(*shared.counters[index]), scratch(RandomSeed()), sends(sends),
+    : index(index),
+      shared(shared),
+      s(shared.settings),
+      wake_fd(wake_fd),
+      counters(*shared.counters[index]),
+      scratch(RandomSeed()),
+      sends(sends),
       inline_handlers(shared.settings.consumers == 0) {
   for (uint32_t id : shards) {
     auto sh = std::make_unique<Shard>(s.client, scratch, id);
@@ -105,7 +109,10 @@ void CoreThread::Loop::on_timer(uint64_t cookie) {
   }
   switch (static_cast<DriverTimer>(kind)) {
     case DriverTimer::kConnectTimeout:
-      Log::write(Level::kWarn, sh.conn.shard(), "connect timed out", {{"phase", conn::to_string(sh.conn.phase())}, {"after_ms", s.connect_timeout.count()}, {"url", sh.url.authority()}});
+      Log::write(Level::kWarn, sh.conn.shard(), "connect timed out",
+                 {{"phase", conn::to_string(sh.conn.phase())},
+                  {"after_ms", s.connect_timeout.count()},
+                  {"url", sh.url.authority()}});
       connect_failed(sh);
       break;
     case DriverTimer::kIdentifyRetry:
@@ -160,7 +167,8 @@ void CoreThread::Loop::on_note(Shard& sh, const conn::NoteRecord& n) {
   using conn::Note;
   switch (n.note) {
     case Note::kTlsHandshakeFailed:
-      Log::write(Level::kWarn, shard, "TLS handshake failed", {{"host", sh.url.host}, {"error", n.text}});
+      Log::write(Level::kWarn, shard, "TLS handshake failed",
+                 {{"host", sh.url.host}, {"error", n.text}});
       break;
     case Note::kTlsHandshakeDone:
       counters.tls_handshakes.fetch_add(1, std::memory_order_relaxed);
@@ -183,28 +191,35 @@ void CoreThread::Loop::on_note(Shard& sh, const conn::NoteRecord& n) {
       Log::write(Level::kError, shard, "bad gateway url for a WebSocket request");
       break;
     case Note::kUpgradeRefused:
-      Log::write(Level::kWarn, shard, "WebSocket upgrade refused", {{"status", n.value}, {"error", n.text}});
+      Log::write(Level::kWarn, shard, "WebSocket upgrade refused",
+                 {{"status", n.value}, {"error", n.text}});
       break;
     case Note::kConnected:
-      Log::write(Level::kDebug, shard, "connected", {{"url", sh.url.authority()}, {"tls", n.value != 0}});
+      Log::write(Level::kDebug, shard, "connected",
+                 {{"url", sh.url.authority()}, {"tls", n.value != 0}});
       break;
     case Note::kBadFrame:
       ++counters.protocol_errors;
-      Log::write(Level::kWarn, shard, "bad WebSocket frame from gateway; closing and resuming", {{"close_code", n.value}});
+      Log::write(Level::kWarn, shard, "bad WebSocket frame from gateway; closing and resuming",
+                 {{"close_code", n.value}});
       break;
     case Note::kBadCompressedStream:
       ++counters.protocol_errors;
-      Log::write(Level::kWarn, shard, "bad compressed stream from gateway; closing and resuming", {{"error", n.text}, {"compress", parse::to_string(s.client.compression)}});
+      Log::write(Level::kWarn, shard, "bad compressed stream from gateway; closing and resuming",
+                 {{"error", n.text}, {"compress", parse::to_string(s.client.compression)}});
       break;
     case Note::kBadPayload:
       ++counters.protocol_errors;
-      Log::write(Level::kWarn, shard, "bad gateway payload; closing and resuming", {{"error", n.text}, {"bytes", n.value}});
+      Log::write(Level::kWarn, shard, "bad gateway payload; closing and resuming",
+                 {{"error", n.text}, {"bytes", n.value}});
       break;
     case Note::kPeerClosed:
-      Log::write(Level::kInfo, shard, "gateway closed the connection", {{"code", n.value}, {"reason", n.text}});
+      Log::write(Level::kInfo, shard, "gateway closed the connection",
+                 {{"code", n.value}, {"reason", n.text}});
       break;
     case Note::kPeerNotReading:
-      Log::write(Level::kWarn, shard, "gateway is not reading; dropping the connection", {{"queued_bytes", n.value}});
+      Log::write(Level::kWarn, shard, "gateway is not reading; dropping the connection",
+                 {{"queued_bytes", n.value}});
       break;
     case Note::kIdentifying:
       ++counters.identifies;
@@ -405,7 +420,8 @@ void CoreThread::Loop::on_recv(Shard& sh, const io_uring_cqe& cqe, bool stale) {
     if (cqe.res == 0) {
       Log::write(Level::kInfo, sh.conn.shard(), "connection closed by peer (EOF)");
     } else {
-      Log::write(Level::kInfo, sh.conn.shard(), "recv failed", {{"error", std::strerror(-cqe.res)}});
+      Log::write(Level::kInfo, sh.conn.shard(), "recv failed",
+                 {{"error", std::strerror(-cqe.res)}});
     }
     sh.conn.on_transport_lost(now);
     sync(sh);
@@ -447,7 +463,8 @@ void CoreThread::Loop::on_cqe(const io_uring_cqe& cqe) {
       --sh.ops;
       if (stale) break;
       if (cqe.res < 0) {
-        Log::write(Level::kWarn, sh.conn.shard(), "connect failed", {{"addr", sh.addr.to_string()}, {"error", std::strerror(-cqe.res)}});
+        Log::write(Level::kWarn, sh.conn.shard(), "connect failed",
+                   {{"addr", sh.addr.to_string()}, {"error", std::strerror(-cqe.res)}});
         connect_failed(sh);
       } else {
         on_connected_tcp(sh);
@@ -533,7 +550,8 @@ void CoreThread::Loop::run() {
       wait = s.coalesce;
     }
     if (auto next = wheel.next_deadline()) {
-      const auto until = std::chrono::duration_cast<std::chrono::microseconds>(*next - Clock::now());
+      const auto until =
+          std::chrono::duration_cast<std::chrono::microseconds>(*next - Clock::now());
       if (until < wait) wait = std::max(until, std::chrono::microseconds(0));
     }
     if (wait.count() > 0) {
@@ -559,7 +577,9 @@ void CoreThread::Loop::run() {
   publish_inline();
   for (auto& sh : shards) {
     if (!sh->backlog.empty()) {
-      Log::write(Level::kError, sh->conn.shard(), "consumer stuck at shutdown; events not delivered", {{"events", sh->backlog.size()}});
+      Log::write(Level::kError, sh->conn.shard(),
+                 "consumer stuck at shutdown; events not delivered",
+                 {{"events", sh->backlog.size()}});
     }
     if (sh->fd >= 0) {
       ::close(sh->fd);

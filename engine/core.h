@@ -68,9 +68,9 @@ struct Settings {
 
 // Counters one core thread publishes (relaxed atomics, summed when read).
 struct CoreCounters {
-  std::atomic<uint64_t> identifies{0}, resumes{0}, reconnects{0},
-      heartbeats{0}, zombies{0}, replays_skipped{0}, backpressure_ms{0},
-      protocol_errors{0}, filtered{0}, tls_handshakes{0}, tls_resumed{0};
+  std::atomic<uint64_t> identifies{0}, resumes{0}, reconnects{0}, heartbeats{0}, zombies{0},
+      replays_skipped{0}, backpressure_ms{0}, protocol_errors{0}, filtered{0}, tls_handshakes{0},
+      tls_resumed{0};
   std::atomic<uint32_t> connected{0}, ready{0};
   // Events handed to the handler inline (Settings::consumers == 0).
   std::atomic<uint64_t> delivered_inline{0};
@@ -84,8 +84,8 @@ struct Shared {
   Resolver resolver;
   // channels[core][consumer]
   std::vector<std::vector<std::unique_ptr<EventChannel>>> channels;
-  std::vector<std::unique_ptr<ConsumerWaker>> wakers;  // [consumer]
-  std::vector<std::unique_ptr<CoreCounters>> counters; // [core]
+  std::vector<std::unique_ptr<ConsumerWaker>> wakers;   // [consumer]
+  std::vector<std::unique_ptr<CoreCounters>> counters;  // [core]
   std::atomic<bool> stopping{false};
   // Shards of this process, how many have been READY at least once, and the
   // steady-clock ns when the last of them first was (0 until then).

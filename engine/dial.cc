@@ -31,7 +31,8 @@ static std::optional<Url> UsableReconnectUrl(const std::string& text, const Url&
   }
   std::string reason = "ws:// only on loopback";
   if (!u.ok()) reason = sv(u.status().message());
-  Log::write(Level::kWarn, shard, "unusable reconnect url; using the gateway url", {{"reason", reason}});
+  Log::write(Level::kWarn, shard, "unusable reconnect url; using the gateway url",
+             {{"reason", reason}});
   return std::nullopt;
 }
 
@@ -80,10 +81,10 @@ void CoreThread::Loop::resolve_and_connect(Shard& sh) {
     case Resolver::Result::kReady:
       break;
   }
-  const int fd =
-      ::socket(sh.addr.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int fd = ::socket(sh.addr.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    Log::write(Level::kError, sh.conn.shard(), "socket() failed", {{"error", std::strerror(errno)}});
+    Log::write(Level::kError, sh.conn.shard(), "socket() failed",
+               {{"error", std::strerror(errno)}});
     connect_failed(sh);
     return;
   }

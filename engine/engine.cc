@@ -12,12 +12,12 @@
 #include <mutex>
 #include <thread>
 
-#include "engine/text.h"
 #include "absl/strings/str_join.h"
 #include "engine/core.h"
 #include "engine/cpus.h"
 #include "engine/log.h"
 #include "engine/rest.h"
+#include "engine/text.h"
 #include "gateway/session.h"
 #include "parse/envelope.h"
 #include "parse/inflate.h"
@@ -27,7 +27,6 @@ namespace shardring {
 using engine::Level;
 using engine::Log;
 using Clock = std::chrono::steady_clock;
-
 
 static LatencySummary Summarize(const engine::Histogram& h) {
   LatencySummary s;
@@ -85,8 +84,8 @@ struct Engine::Impl {
   // on its core thread.
   void handle(const engine::ChannelEvent& e) const {
     if (handler) {
-      handler(Event{e.shard, e.seq, e.t, e.type, e.d, e.guild_id, e.channel_id, e.recv_ns,
-                    e.sent_ns});
+      handler(
+          Event{e.shard, e.seq, e.t, e.type, e.d, e.guild_id, e.channel_id, e.recv_ns, e.sent_ns});
     }
   }
 
@@ -135,7 +134,8 @@ struct Engine::Impl {
     Log::write(Level::kInfo, -1, "asking for the gateway", {{"url", url.to_string()}});
     auto resp = engine::http_get(url, config.token.empty() ? "" : "Bot " + config.token, topts);
     if (!resp.ok()) {
-      return absl::UnavailableError(cat("GET ", url.to_string(), " failed: ", resp.status().message()));
+      return absl::UnavailableError(
+          cat("GET ", url.to_string(), " failed: ", resp.status().message()));
     }
     if (resp->status == 401) {
       return absl::PermissionDeniedError(
@@ -153,14 +153,19 @@ struct Engine::Impl {
     if (config.gateway_url.empty()) config.gateway_url = bot.url;
     if (config.total_shards == 0) config.total_shards = bot.shards;
     if (*max_concurrency == 0) *max_concurrency = bot.max_concurrency;
-    const uint32_t to_run = config.last_shard.value_or(config.total_shards - 1) -
-                            config.first_shard.value_or(0) + 1;
-    Log::write(Level::kInfo, -1, "gateway", {{"url", bot.url}, {"shards", bot.shards}, {"max_concurrency", bot.max_concurrency}, {"session_starts_remaining", bot.remaining}, {"reset_after_ms", bot.reset_after_ms}});
+    const uint32_t to_run =
+        config.last_shard.value_or(config.total_shards - 1) - config.first_shard.value_or(0) + 1;
+    Log::write(Level::kInfo, -1, "gateway",
+               {{"url", bot.url},
+                {"shards", bot.shards},
+                {"max_concurrency", bot.max_concurrency},
+                {"session_starts_remaining", bot.remaining},
+                {"reset_after_ms", bot.reset_after_ms}});
     if (bot.remaining < to_run) {
-      return absl::ResourceExhaustedError(cat(
-          "session_start_limit.remaining is ", bot.remaining, " but ", to_run,
-          " shards must identify; Discord resets it in ", bot.reset_after_ms / 1000,
-          " s (starting anyway would get the token reset)"));
+      return absl::ResourceExhaustedError(
+          cat("session_start_limit.remaining is ", bot.remaining, " but ", to_run,
+              " shards must identify; Discord resets it in ", bot.reset_after_ms / 1000,
+              " s (starting anyway would get the token reset)"));
     }
     return absl::OkStatus();
   }
@@ -171,8 +176,9 @@ struct Engine::Impl {
     uint32_t max_concurrency = config.max_concurrency;
     if (absl::Status s = resolve_gateway(&max_concurrency); !s.ok()) {
       Log::write(Level::kError, -1, std::string(s.message()));
-      return s.code() == absl::StatusCode::kPermissionDenied ? 3
-             : s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+      return s.code() == absl::StatusCode::kPermissionDenied  ? 3
+             : s.code() == absl::StatusCode::kInvalidArgument ? 2
+                                                              : 1;
     }
     if (max_concurrency == 0) max_concurrency = 1;
     if (config.total_shards == 0) {
@@ -182,8 +188,9 @@ struct Engine::Impl {
     first = config.first_shard.value_or(0);
     last = config.last_shard.value_or(config.total_shards - 1);
     if (first > last || last >= config.total_shards) {
-      Log::write(Level::kError, -1,
-                 cat("shard ids ", first, "-", last, " do not fit ", config.total_shards, " shards"));
+      Log::write(
+          Level::kError, -1,
+          cat("shard ids ", first, "-", last, " do not fit ", config.total_shards, " shards"));
       return 2;
     }
     auto gw = engine::parse_url(config.gateway_url);
@@ -203,9 +210,10 @@ struct Engine::Impl {
     if (auto v = engine::query_value(gw->query, "compress")) {
       const auto named = parse::compression_from_name(*v);
       if (!named || (compression != parse::Compression::kNone && *named != compression)) {
-        Log::write(Level::kError, -1,
-                   cat("the gateway url asks for compress=", *v, ", which ",
-                       named ? "contradicts --compress" : "is not none, zlib-stream or zstd-stream"));
+        Log::write(
+            Level::kError, -1,
+            cat("the gateway url asks for compress=", *v, ", which ",
+                named ? "contradicts --compress" : "is not none, zlib-stream or zstd-stream"));
         return 2;
       }
       compression = *named;
@@ -233,7 +241,8 @@ struct Engine::Impl {
       return 2;
     }
     s.coalesce = config.coalesce;
-    if (config.connect_timeout < kMinConnectTimeout || config.connect_timeout > kMaxConnectTimeout) {
+    if (config.connect_timeout < kMinConnectTimeout ||
+        config.connect_timeout > kMaxConnectTimeout) {
       Log::write(Level::kError, -1,
                  cat("connect timeout must be ", kMinConnectTimeout.count(), " to ",
                      kMaxConnectTimeout.count(), " ms, got ", config.connect_timeout.count()));
@@ -259,12 +268,12 @@ struct Engine::Impl {
     const uint32_t nshards = last - first + 1;
     // Core thread t is pinned to the t-th CPU this process may use.
     const std::vector<int> cpus = engine::allowed_cpus();
-    unsigned threads = config.threads != 0 ? config.threads
-                                           : static_cast<unsigned>(cpus.size());
+    unsigned threads = config.threads != 0 ? config.threads : static_cast<unsigned>(cpus.size());
     threads = std::min<unsigned>(threads, nshards);
     const unsigned nconsumers = config.consumers;  // 0: handlers inline
     s.consumers = nconsumers;
-    shared = std::make_unique<engine::Shared>(std::move(s), max_concurrency, config.identify_window);
+    shared =
+        std::make_unique<engine::Shared>(std::move(s), max_concurrency, config.identify_window);
     shared->on_fatal = [this] { request_stop(); };
     if (nconsumers == 0) {
       shared->deliver_inline = [this](const engine::ChannelEvent& e) { handle(e); };
@@ -286,7 +295,8 @@ struct Engine::Impl {
     for (unsigned t = 0; t < threads; ++t) {
       shared->counters.push_back(std::make_unique<engine::CoreCounters>());
       std::vector<std::unique_ptr<engine::EventChannel>> row;
-      for (unsigned c = 0; c < nconsumers; ++c) row.push_back(std::make_unique<engine::EventChannel>());
+      for (unsigned c = 0; c < nconsumers; ++c)
+        row.push_back(std::make_unique<engine::EventChannel>());
       shared->channels.push_back(std::move(row));
     }
 
@@ -299,7 +309,8 @@ struct Engine::Impl {
     sigset_t old;
     if (config.handle_signals) pthread_sigmask(SIG_BLOCK, &sigs, &old);
 
-    for (unsigned c = 0; c < nconsumers; ++c) consumers.emplace_back([this, c] { consumer_main(c); });
+    for (unsigned c = 0; c < nconsumers; ++c)
+      consumers.emplace_back([this, c] { consumer_main(c); });
     const std::string shard_range = cat(first, "-", last);
     Log::write(Level::kInfo, -1, "starting",
                {{"gateway", shared->settings.gateway.to_string()},
@@ -392,11 +403,11 @@ struct Engine::Impl {
       st.shards_ever_ready = shared->ever_ready.load(std::memory_order_relaxed);
       const int64_t all_ready = shared->all_ready_ns.load(std::memory_order_acquire);
       if (all_ready != 0) {
-        st.all_ready_s = static_cast<double>(
-                             all_ready - std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                             started.time_since_epoch())
-                                             .count()) /
-                         1e9;
+        st.all_ready_s =
+            static_cast<double>(all_ready - std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                started.time_since_epoch())
+                                                .count()) /
+            1e9;
       }
     }
     st.cpu_s = CpuSeconds();
@@ -423,13 +434,12 @@ bool Engine::send(uint32_t shard, std::string payload) {
   if (payload.size() > gateway::kMaxPayloadBytes) return false;
   if (!impl_->started_cores.load(std::memory_order_acquire)) return false;
   if (shard < impl_->first || shard > impl_->last) return false;
-  return impl_->cores[impl_->shard_core[shard - impl_->first]]->queue_send(shard, std::move(payload));
+  return impl_->cores[impl_->shard_core[shard - impl_->first]]->queue_send(shard,
+                                                                           std::move(payload));
 }
 
 Stats Engine::stats() const { return impl_->stats(); }
-uint16_t Engine::fatal_code() const {
-  return impl_->shared ? impl_->shared->fatal_code.load() : 0;
-}
+uint16_t Engine::fatal_code() const { return impl_->shared ? impl_->shared->fatal_code.load() : 0; }
 std::string Engine::fatal_message() const {
   if (!impl_->shared) return {};
   std::lock_guard lock(impl_->shared->fatal_mu);

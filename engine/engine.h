@@ -46,9 +46,9 @@ struct Config {
   // GET {api}/gateway/bot.
   std::string gateway_url;
   std::string api = "https://discord.com/api/v10";
-  uint32_t total_shards = 0;                // 0: /gateway/bot's "shards"
+  uint32_t total_shards = 0;                        // 0: /gateway/bot's "shards"
   std::optional<uint32_t> first_shard, last_shard;  // inclusive; all by default
-  uint32_t max_concurrency = 0;             // 0: /gateway/bot's, else 1
+  uint32_t max_concurrency = 0;                     // 0: /gateway/bot's, else 1
   uint64_t intents = gateway::kDefaultIntents;
   Compression compress = Compression::kNone;
   // Wake-up batching. After a loop pass that handled a few completions (a
@@ -63,8 +63,8 @@ struct Config {
   // backoff (a gateway that accepts and never answers).
   std::chrono::milliseconds connect_timeout = kConnectTimeout;
   uint16_t large_threshold = gateway::kDefaultLargeThreshold;
-  std::string presence_json;                // IDENTIFY "presence", optional
-  unsigned threads = 0;                     // 0: online cores
+  std::string presence_json;  // IDENTIFY "presence", optional
+  unsigned threads = 0;       // 0: online cores
   // Consumer threads running the handlers. 0: handlers run inline on the
   // core threads, saving the copy of d and the hand-off (about a sixth of
   // the engine's CPU per event at full speed); a handler then holds up its
@@ -74,7 +74,7 @@ struct Config {
   // Dispatch types to deliver (MESSAGE_CREATE, ...); empty: all. Others are
   // dropped after reading only `t` (their seq still counts for heartbeats).
   std::vector<std::string> events;
-  bool routing_keys = true;                 // fill Event::guild_id/channel_id
+  bool routing_keys = true;  // fill Event::guild_id/channel_id
   // What is checked of a dispatch's d before it is delivered. false: d's
   // extent, its top level (`{"k":v,...}` / `[v,...]`), UTF-8 and strings
   // (no raw control characters); what lies deeper is handed on as received
@@ -82,8 +82,8 @@ struct Config {
   // validated as JSON first, about 2x the parsing cost; a d that fails either
   // check closes the connection with 1007 and the shard resumes.
   bool validate_d = false;
-  std::string ca_file;                      // extra PEM roots for wss://
-  bool insecure = false;                    // skip certificate checks
+  std::string ca_file;                              // extra PEM roots for wss://
+  bool insecure = false;                            // skip certificate checks
   std::chrono::milliseconds identify_window{5000};  // Discord: 5 s per bucket
   // When false, run() does not install SIGINT/SIGTERM handlers.
   bool handle_signals = true;
@@ -120,10 +120,10 @@ struct LatencySummary {
 };
 
 struct Stats {
-  uint64_t events = 0;         // delivered to handlers
-  uint64_t filtered = 0;       // dispatches --events dropped (their seqs counted)
-  uint32_t shards = 0;         // run by this process
-  uint32_t shards_ready = 0;   // READY or RESUMED on a live connection
+  uint64_t events = 0;        // delivered to handlers
+  uint64_t filtered = 0;      // dispatches --events dropped (their seqs counted)
+  uint32_t shards = 0;        // run by this process
+  uint32_t shards_ready = 0;  // READY or RESUMED on a live connection
   uint32_t shards_connected = 0;
   uint32_t shards_ever_ready = 0;  // READY at least once since run()
   uint64_t identifies = 0;
@@ -131,11 +131,11 @@ struct Stats {
   uint64_t reconnects = 0;
   uint64_t heartbeats = 0;
   uint64_t zombies = 0;
-  uint64_t replays_skipped = 0;   // replayed seqs not delivered twice
-  uint64_t backpressure_ms = 0;   // time shards spent paused on a full ring
-  uint64_t protocol_errors = 0;   // connections closed for hostile input
-  uint64_t tls_handshakes = 0;    // completed (wss://)
-  uint64_t tls_resumed = 0;       // of those, resumed from a session ticket
+  uint64_t replays_skipped = 0;  // replayed seqs not delivered twice
+  uint64_t backpressure_ms = 0;  // time shards spent paused on a full ring
+  uint64_t protocol_errors = 0;  // connections closed for hostile input
+  uint64_t tls_handshakes = 0;   // completed (wss://)
+  uint64_t tls_resumed = 0;      // of those, resumed from a session ticket
   double cpu_s = 0;
   uint64_t peak_rss_kib = 0;
   double elapsed_s = 0;

@@ -18,8 +18,8 @@ void ConsumerWaker::futex_wait(uint32_t seen) noexcept {
 }
 
 void ConsumerWaker::futex_wake() noexcept {
-  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&seq_), FUTEX_WAKE_PRIVATE, 1, nullptr,
-            nullptr, 0);
+  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&seq_), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr,
+            0);
 }
 
 EventChannel::EventChannel(size_t records, size_t arena_bytes)

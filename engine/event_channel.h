@@ -59,14 +59,14 @@ class ConsumerWaker {
 // What the consumer sees; views valid only during the callback.
 struct ChannelEvent {
   uint32_t shard;
-  uint16_t type;          // parse::EventType value
+  uint16_t type;  // parse::EventType value
   uint64_t seq;
-  uint64_t guild_id;      // 0 when absent or not extracted
+  uint64_t guild_id;  // 0 when absent or not extracted
   uint64_t channel_id;
   std::string_view t;
   std::string_view d;
-  int64_t recv_ns;        // steady-clock stamp when the frame was read
-  int64_t sent_ns;        // the gateway's "_ts_ns" send stamp; 0 when absent
+  int64_t recv_ns;  // steady-clock stamp when the frame was read
+  int64_t sent_ns;  // the gateway's "_ts_ns" send stamp; 0 when absent
 };
 
 class EventChannel {
@@ -74,8 +74,7 @@ class EventChannel {
   static constexpr size_t kDefaultRecords = 1 << 14;
   static constexpr size_t kDefaultArenaBytes = size_t{4} << 20;
 
-  explicit EventChannel(size_t records = kDefaultRecords,
-                        size_t arena_bytes = kDefaultArenaBytes);
+  explicit EventChannel(size_t records = kDefaultRecords, size_t arena_bytes = kDefaultArenaBytes);
   EventChannel(const EventChannel&) = delete;
   EventChannel& operator=(const EventChannel&) = delete;
   ~EventChannel();
@@ -90,8 +89,8 @@ class EventChannel {
     size_t n = 0;
     Record r;
     while (n < max && records_.try_pop(r)) {
-      ChannelEvent e{r.shard, r.type, r.seq, r.guild_id, r.channel_id, {}, {}, r.recv_ns,
-                     r.sent_ns};
+      ChannelEvent e{r.shard, r.type, r.seq,     r.guild_id, r.channel_id,
+                     {},      {},     r.recv_ns, r.sent_ns};
       const char* base = r.heap != nullptr ? r.heap : arena_.get() + r.offset;
       e.t = std::string_view(base, r.t_len);
       e.d = std::string_view(base + r.t_len, r.d_len);
@@ -134,8 +133,8 @@ class EventChannel {
   SpscRing<Record> records_;
   std::unique_ptr<char[]> arena_;
   size_t arena_mask_;
-  alignas(64) size_t produce_ = 0;         // producer only
-  uint64_t heap_events_ = 0;               // producer only
+  alignas(64) size_t produce_ = 0;              // producer only
+  uint64_t heap_events_ = 0;                    // producer only
   alignas(64) std::atomic<size_t> release_{0};  // consumer writes
 };
 

@@ -20,7 +20,7 @@ namespace shardring::engine {
 class Histogram {
  public:
   static constexpr int kSubBits = 5;
-  static constexpr uint64_t kSub = uint64_t{1} << kSubBits;  // 32
+  static constexpr uint64_t kSub = uint64_t{1} << kSubBits;       // 32
   static constexpr size_t kBuckets = (64 - kSubBits + 1) * kSub;  // 1920
 
   // The bucket of `v`: v itself below kSub, then kSub per power of two.

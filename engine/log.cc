@@ -25,10 +25,14 @@ State& S() {
 }
 const char* LevelName(Level l) {
   switch (l) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warn";
-    case Level::kError: return "error";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warn";
+    case Level::kError:
+      return "error";
   }
   return "?";
 }
@@ -36,8 +40,7 @@ void Scrub(std::string* line) {
   State& s = S();
   std::lock_guard lock(s.secret_mu);
   if (s.secret.size() < 4) return;
-  for (size_t at = line->find(s.secret); at != std::string::npos;
-       at = line->find(s.secret, at)) {
+  for (size_t at = line->find(s.secret); at != std::string::npos; at = line->find(s.secret, at)) {
     line->replace(at, s.secret.size(), "[redacted]");
   }
 }
@@ -70,7 +73,6 @@ bool Log::enabled(Level level) {
 
 Log::Format Log::format() { return static_cast<Format>(S().format.load()); }
 
-
 void Log::append_json_escaped(std::string* out, std::string_view s) {
   base::append_json_escaped(*out, s);
 }
@@ -79,16 +81,24 @@ void LogField::append_json(std::string& out) const {
   base::append_json_string(out, key_);
   out.push_back(':');
   switch (kind_) {
-    case Kind::kInt: out += std::to_string(i_); break;
-    case Kind::kUint: out += std::to_string(u_); break;
-    case Kind::kBool: out += b_ ? "true" : "false"; break;
+    case Kind::kInt:
+      out += std::to_string(i_);
+      break;
+    case Kind::kUint:
+      out += std::to_string(u_);
+      break;
+    case Kind::kBool:
+      out += b_ ? "true" : "false";
+      break;
     case Kind::kDouble: {
       char buf[32];
       std::snprintf(buf, sizeof buf, "%.3f", d_);
       out += buf;
       break;
     }
-    case Kind::kText: base::append_json_string(out, text_); break;
+    case Kind::kText:
+      base::append_json_string(out, text_);
+      break;
   }
 }
 
@@ -107,15 +117,15 @@ void LogField::append_text(std::string& out) const {
 void Log::write(Level level, int64_t shard, std::string_view msg, LogFields fields) {
   if (!enabled(level)) return;
   const auto now = std::chrono::system_clock::now();
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      now.time_since_epoch()).count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   const std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char ts[64];
-  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
   std::string line;
   line.reserve(128 + msg.size());
   if (format() == Format::kJson) {

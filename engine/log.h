@@ -25,9 +25,8 @@ enum class Level : uint8_t { kDebug, kInfo, kWarn, kError };
 class LogField {
  public:
   template <std::integral T>
-    requires(!std::same_as<T, bool> && !std::same_as<T, char>)
-  LogField(std::string_view key, T v) noexcept
-      : key_(key), kind_(std::is_signed_v<T> ? Kind::kInt : Kind::kUint) {
+  requires(!std::same_as<T, bool> && !std::same_as<T, char>) LogField(std::string_view key, T v)
+  noexcept : key_(key), kind_(std::is_signed_v<T> ? Kind::kInt : Kind::kUint) {
     if constexpr (std::is_signed_v<T>) {
       i_ = v;
     } else {
@@ -38,8 +37,7 @@ class LogField {
   LogField(std::string_view key, double v) noexcept : key_(key), kind_(Kind::kDouble), d_(v) {}
   LogField(std::string_view key, std::string_view v) noexcept
       : key_(key), kind_(Kind::kText), text_(v) {}
-  LogField(std::string_view key, const char* v) noexcept
-      : LogField(key, std::string_view(v)) {}
+  LogField(std::string_view key, const char* v) noexcept : LogField(key, std::string_view(v)) {}
   LogField(std::string_view key, const std::string& v) noexcept
       : LogField(key, std::string_view(v)) {}
 

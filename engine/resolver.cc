@@ -94,8 +94,8 @@ Resolver::Entry Resolver::blocking(const std::string& host) {
   return e;
 }
 
-Resolver::Result Resolver::lookup(const std::string& host, uint16_t port,
-                                  SocketAddress* out, std::string* error) {
+Resolver::Result Resolver::lookup(const std::string& host, uint16_t port, SocketAddress* out,
+                                  std::string* error) {
   if (literal(host, port, out)) return Result::kReady;
   std::lock_guard lock(mu_);
   auto it = cache_.find(host);
@@ -117,8 +117,8 @@ Resolver::Result Resolver::lookup(const std::string& host, uint16_t port,
   return Result::kPending;
 }
 
-Resolver::Result Resolver::resolve_now(const std::string& host, uint16_t port,
-                                       SocketAddress* out, std::string* error) {
+Resolver::Result Resolver::resolve_now(const std::string& host, uint16_t port, SocketAddress* out,
+                                       std::string* error) {
   if (literal(host, port, out)) return Result::kReady;
   Entry e = blocking(host);
   {

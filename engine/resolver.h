@@ -37,8 +37,7 @@ class Resolver {
   enum class Result : uint8_t { kReady, kPending, kFailed };
   // kReady: *out holds an address for host:port. kPending: ask again soon.
   // kFailed: *error says why (cached for kNegativeTtl).
-  Result lookup(const std::string& host, uint16_t port, SocketAddress* out,
-                std::string* error);
+  Result lookup(const std::string& host, uint16_t port, SocketAddress* out, std::string* error);
   // Blocking form, for start-up.
   Result resolve_now(const std::string& host, uint16_t port, SocketAddress* out,
                      std::string* error);

@@ -11,8 +11,8 @@
 #include <optional>
 
 #include "absl/strings/ascii.h"
-#include "engine/text.h"
 #include "engine/resolver.h"
+#include "engine/text.h"
 #include "tls/session.h"
 
 namespace shardring::engine {
@@ -33,7 +33,8 @@ class Fd {
 
 absl::Status WaitFor(int fd, short events, Clock::time_point deadline) {
   while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return absl::DeadlineExceededError("REST request timed out");
     pollfd p{fd, events, 0};
     const int r = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -100,8 +101,7 @@ absl::StatusOr<HttpResponse> parse_http_response(std::string_view raw, bool comp
   std::string_view body = raw.substr(head_end + 4);
   const size_t line_end = head.find("\r\n");
   std::string_view status_line = head.substr(0, line_end);
-  if (status_line.substr(0, 7) != "HTTP/1." || status_line.size() < 12 ||
-      status_line[8] != ' ') {
+  if (status_line.substr(0, 7) != "HTTP/1." || status_line.size() < 12 || status_line[8] != ' ') {
     return absl::InvalidArgumentError("not an HTTP/1.x response");
   }
   int status = 0;
@@ -136,11 +136,13 @@ absl::StatusOr<HttpResponse> parse_http_response(std::string_view raw, bool comp
       if (eol == std::string_view::npos) return absl::UnavailableError("truncated chunked body");
       std::string_view size_text = in.substr(0, in.find_first_of(";\r"));
       size_t n = 0;
-      if (size_text.empty() || size_text.size() > 8) return absl::InvalidArgumentError("bad chunk size");
+      if (size_text.empty() || size_text.size() > 8)
+        return absl::InvalidArgumentError("bad chunk size");
       for (char c : size_text) {
         const int v = absl::ascii_isdigit(static_cast<unsigned char>(c)) ? c - '0'
-                      : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-                      : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+                      : (c >= 'a' && c <= 'f')                           ? c - 'a' + 10
+                      : (c >= 'A' && c <= 'F')                           ? c - 'A' + 10
+                                                                         : -1;
         if (v < 0) return absl::InvalidArgumentError("bad chunk size");
         n = n * 16 + static_cast<size_t>(v);
       }
@@ -148,7 +150,8 @@ absl::StatusOr<HttpResponse> parse_http_response(std::string_view raw, bool comp
       if (n == 0) break;
       if (in.size() < n + 2) return absl::UnavailableError("truncated chunked body");
       out.body.append(in.substr(0, n));
-      if (out.body.size() > kMaxRestResponseBytes) return absl::ResourceExhaustedError("REST response too large");
+      if (out.body.size() > kMaxRestResponseBytes)
+        return absl::ResourceExhaustedError("REST response too large");
       in = in.substr(n + 2);
     }
   } else if (content_length) {
@@ -175,7 +178,8 @@ absl::StatusOr<HttpResponse> http_get(const Url& url, std::string_view authoriza
   if (fd.get() < 0) return absl::UnavailableError(cat("socket: ", std::strerror(errno)));
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr.storage), addr.len) != 0) {
     if (errno != EINPROGRESS) {
-      return absl::UnavailableError(cat("connect to ", addr.to_string(), ": ", std::strerror(errno)));
+      return absl::UnavailableError(
+          cat("connect to ", addr.to_string(), ": ", std::strerror(errno)));
     }
     if (absl::Status s = WaitFor(fd.get(), POLLOUT, deadline); !s.ok()) return s;
     int err = 0;
@@ -189,21 +193,23 @@ absl::StatusOr<HttpResponse> http_get(const Url& url, std::string_view authoriza
   std::string host = url.host.find(':') != std::string::npos ? cat("[", url.host, "]") : url.host;
   if (!default_port) shardring::append(host, ":", url.port);
   std::string request = cat("GET ", url.target(), " HTTP/1.1\r\nHost: ", host,
-                                     "\r\nUser-Agent: DiscordBot (shardring, 0.1)\r\n"
-                                     "Accept: application/json\r\nConnection: close\r\n");
+                            "\r\nUser-Agent: DiscordBot (shardring, 0.1)\r\n"
+                            "Accept: application/json\r\nConnection: close\r\n");
   if (!authorization.empty()) shardring::append(request, "Authorization: ", authorization, "\r\n");
   request += "\r\n";
 
   std::string raw;
   std::vector<std::byte> buf(16 * 1024);
   if (!url.is_tls()) {
-    if (absl::Status s = SendAll(fd.get(), std::as_bytes(std::span(request)), deadline); !s.ok()) return s;
+    if (absl::Status s = SendAll(fd.get(), std::as_bytes(std::span(request)), deadline); !s.ok())
+      return s;
     while (true) {
       auto n = RecvSome(fd.get(), buf, deadline);
       if (!n.ok()) return n.status();
       if (*n == 0) break;
       raw.append(reinterpret_cast<const char*>(buf.data()), *n);
-      if (raw.size() > kMaxRestResponseBytes) return absl::ResourceExhaustedError("REST response too large");
+      if (raw.size() > kMaxRestResponseBytes)
+        return absl::ResourceExhaustedError("REST response too large");
       if (Complete(raw)) break;
     }
     return parse_http_response(raw, true);
@@ -240,7 +246,8 @@ absl::StatusOr<HttpResponse> http_get(const Url& url, std::string_view authoriza
     if (absl::Status s = flush(); !s.ok()) return s;
     if (e == tls::Errc::kOk) break;
     if (e != tls::Errc::kWantRead) {
-      return absl::UnavailableError(cat("TLS handshake with ", url.host, " failed: ", t.error_detail()));
+      return absl::UnavailableError(
+          cat("TLS handshake with ", url.host, " failed: ", t.error_detail()));
     }
     if (absl::Status s = read_more(); !s.ok()) return s;
     if (eof) return absl::UnavailableError("connection closed during the TLS handshake");
@@ -255,10 +262,13 @@ absl::StatusOr<HttpResponse> http_get(const Url& url, std::string_view authoriza
       size_t produced = 0;
       const tls::Errc e = t.read_plaintext(plain, produced);
       raw.append(reinterpret_cast<const char*>(plain.data()), produced);
-      if (raw.size() > kMaxRestResponseBytes) return absl::ResourceExhaustedError("REST response too large");
+      if (raw.size() > kMaxRestResponseBytes)
+        return absl::ResourceExhaustedError("REST response too large");
       if (e == tls::Errc::kOk) continue;
-      if (e == tls::Errc::kClosed) eof = true;
-      else if (e != tls::Errc::kWantRead) return absl::UnavailableError(cat("TLS read: ", t.error_detail()));
+      if (e == tls::Errc::kClosed)
+        eof = true;
+      else if (e != tls::Errc::kWantRead)
+        return absl::UnavailableError(cat("TLS read: ", t.error_detail()));
       break;
     }
     if (eof || Complete(raw)) break;

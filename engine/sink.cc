@@ -86,7 +86,8 @@ absl::StatusOr<int> OpenForAppend(const std::string& path) {
         cat("cannot cut the partial last line of sink file ", path, ": ", ErrnoText(err)));
   }
   if (cut > 0) {
-    Log::write(Level::kWarn, -1, "sink file ended in a partial line (an earlier run stopped mid-write): cut it off",
+    Log::write(Level::kWarn, -1,
+               "sink file ended in a partial line (an earlier run stopped mid-write): cut it off",
                {{"path", path}, {"bytes_cut", cut}});
   }
   return fd;
@@ -124,7 +125,8 @@ void Output::reopen_locked() {
   auto fd = OpenForAppend(path_);
   if (!fd.ok()) {
     // Nothing is lost by carrying on with the open file (the renamed one).
-    Log::write(Level::kWarn, -1, "SIGHUP: cannot reopen the sink file; still writing to the open one",
+    Log::write(Level::kWarn, -1,
+               "SIGHUP: cannot reopen the sink file; still writing to the open one",
                {{"sink", name_}, {"error", sv(fd.status().message())}});
     return;
   }
@@ -162,8 +164,9 @@ void Output::fail_locked(std::string_view written, int err) {
   failed_.store(true, std::memory_order_relaxed);
   const char* nl = static_cast<const char*>(memrchr(written.data(), '\n', written.size()));
   const size_t whole = nl != nullptr ? static_cast<size_t>(nl - written.data()) + 1 : 0;
-  lines_.fetch_add(static_cast<uint64_t>(std::count(written.begin(), written.begin() + whole, '\n')),
-                   std::memory_order_relaxed);
+  lines_.fetch_add(
+      static_cast<uint64_t>(std::count(written.begin(), written.begin() + whole, '\n')),
+      std::memory_order_relaxed);
   std::string reason = cat(name_, ": write failed: ", ErrnoText(err));
   if (whole < written.size()) {
     // Part of a line went out. In a regular file it is taken back: the
@@ -176,7 +179,8 @@ void Output::fail_locked(std::string_view written, int err) {
       if (ftruncate(fd_, cur - static_cast<off_t>(partial)) == 0) {
         reason += cat("; the ", partial, " bytes of a partial line were cut off");
       } else {
-        reason += cat("; cutting the ", partial, " bytes of a partial line failed: ", ErrnoText(errno));
+        reason +=
+            cat("; cutting the ", partial, " bytes of a partial line failed: ", ErrnoText(errno));
       }
     } else {
       reason += cat("; ", partial, " bytes of a partial line went out");

@@ -45,8 +45,7 @@ class SpscRing {
   // Room for `capacity` elements, rounded up to a power of two (at least 1).
   // Allocates once; no operation allocates afterwards.
   explicit SpscRing(size_t capacity)
-      : mask_(std::bit_ceil(std::max<size_t>(capacity, 1)) - 1),
-        slots_(allocate(mask_ + 1)) {}
+      : mask_(std::bit_ceil(std::max<size_t>(capacity, 1)) - 1), slots_(allocate(mask_ + 1)) {}
 
   SpscRing(const SpscRing&) = delete;
   SpscRing& operator=(const SpscRing&) = delete;
@@ -59,7 +58,7 @@ class SpscRing {
     }
     // Unsized: clang (without -fsized-deallocation) does not declare the
     // sized aligned form.
-    ::operator delete(slots_, std::align_val_t{kSlotAlign});
+    ::operator delete (slots_, std::align_val_t{kSlotAlign});
   }
 
   // ---- Producer thread only. ----
@@ -83,12 +82,10 @@ class SpscRing {
   }
 
   // Moves `v` in; on false (full) `v` is left untouched.
-  [[nodiscard]] bool try_push(T&& v) noexcept(
-      std::is_nothrow_move_constructible_v<T>) {
+  [[nodiscard]] bool try_push(T&& v) noexcept(std::is_nothrow_move_constructible_v<T>) {
     return try_emplace(std::move(v));
   }
-  [[nodiscard]] bool try_push(const T& v) noexcept(
-      std::is_nothrow_copy_constructible_v<T>) {
+  [[nodiscard]] bool try_push(const T& v) noexcept(std::is_nothrow_copy_constructible_v<T>) {
     return try_emplace(v);
   }
 
@@ -97,8 +94,7 @@ class SpscRing {
   // moved-from, items[n, size) untouched. If a move constructor throws, the
   // elements moved before it stay in the ring (published) and the exception
   // propagates.
-  size_t push_batch(std::span<T> items) noexcept(
-      std::is_nothrow_move_constructible_v<T>) {
+  size_t push_batch(std::span<T> items) noexcept(std::is_nothrow_move_constructible_v<T>) {
     const size_t head = head_.load(std::memory_order_relaxed);
     size_t room = capacity() - (head - tail_cache_);
     if (room < items.size()) {
@@ -135,8 +131,7 @@ class SpscRing {
   }
 
   // Moves the oldest element into `out` and removes it. False when empty.
-  [[nodiscard]] bool try_pop(T& out) noexcept(
-      std::is_nothrow_move_assignable_v<T>) {
+  [[nodiscard]] bool try_pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>) {
     T* v = front();
     if (v == nullptr) return false;
     out = std::move(*v);
@@ -149,8 +144,7 @@ class SpscRing {
   // were consumed. If f throws, the element it threw on stays at the front
   // (not destroyed) and the ones before it are removed.
   template <class F>
-  size_t consume(F&& f, size_t max = SIZE_MAX) noexcept(
-      noexcept(f(std::declval<T&>()))) {
+  size_t consume(F&& f, size_t max = SIZE_MAX) noexcept(noexcept(f(std::declval<T&>()))) {
     const size_t tail = tail_.load(std::memory_order_relaxed);
     size_t avail = head_cache_ - tail;
     if (avail < max) {
@@ -170,8 +164,7 @@ class SpscRing {
 
   // Moves up to out.size() elements into out[0, n), oldest first; one tail
   // store. Returns n.
-  size_t pop_batch(std::span<T> out) noexcept(
-      std::is_nothrow_move_assignable_v<T>) {
+  size_t pop_batch(std::span<T> out) noexcept(std::is_nothrow_move_assignable_v<T>) {
     T* dst = out.data();
     return consume([&dst](T& v) { *dst++ = std::move(v); }, out.size());
   }
@@ -199,8 +192,7 @@ class SpscRing {
     return (n * sizeof(T) + kCacheLine - 1) / kCacheLine * kCacheLine;
   }
   static T* allocate(size_t n) {
-    return static_cast<T*>(
-        ::operator new(storage_bytes(n), std::align_val_t{kSlotAlign}));
+    return static_cast<T*>(::operator new (storage_bytes(n), std::align_val_t{kSlotAlign}));
   }
   T* slot(size_t index) const noexcept { return slots_ + (index & mask_); }
 
@@ -236,9 +228,9 @@ class SpscRing {
   // Monotonic counters (they wrap at 2^64, which the unsigned arithmetic
   // above tolerates); the slot is index & mask_.
   alignas(kCacheLine) std::atomic<size_t> head_{0};  // written by producer
-  alignas(kCacheLine) size_t tail_cache_ = 0;         // producer's copy
+  alignas(kCacheLine) size_t tail_cache_ = 0;        // producer's copy
   alignas(kCacheLine) std::atomic<size_t> tail_{0};  // written by consumer
-  alignas(kCacheLine) size_t head_cache_ = 0;         // consumer's copy
+  alignas(kCacheLine) size_t head_cache_ = 0;        // consumer's copy
 };
 
 }  // namespace shardring::engine

@@ -24,8 +24,8 @@ inline void put(std::string& out, absl::string_view s) { out.append(s.data(), s.
 inline void put(std::string& out, char c) { out.push_back(c); }
 inline void put(std::string& out, bool b) { out.append(b ? "true" : "false"); }
 template <class T>
-  requires(std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char>)
-void put(std::string& out, T v) {
+requires(std::is_integral_v<T> && !std::is_same_v<T, bool> &&
+         !std::is_same_v<T, char>) void put(std::string& out, T v) {
   char buf[24];
   out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
 }

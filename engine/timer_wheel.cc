@@ -18,8 +18,7 @@ constexpr int level_shift(int level) {
 
 // The first set bit at or after `from`, wrapping around; `bits` is non-zero.
 inline unsigned first_set_from(uint64_t bits, unsigned from) {
-  return (from + static_cast<unsigned>(std::countr_zero(std::rotr(bits, from)))) &
-         63u;
+  return (from + static_cast<unsigned>(std::countr_zero(std::rotr(bits, from)))) & 63u;
 }
 
 }  // namespace
@@ -50,8 +49,7 @@ uint64_t TimerWheel::deadline_to_tick(Deadline d) const noexcept {
 
 TimerWheel::Deadline TimerWheel::tick_to_deadline(uint64_t tick) const noexcept {
   using std::chrono::milliseconds;
-  const auto room = std::chrono::duration_cast<milliseconds>(Deadline::max() -
-                                                             start_);
+  const auto room = std::chrono::duration_cast<milliseconds>(Deadline::max() - start_);
   if (tick >= static_cast<uint64_t>(room.count())) return Deadline::max();
   return start_ + milliseconds(static_cast<int64_t>(tick));
 }
@@ -59,8 +57,7 @@ TimerWheel::Deadline TimerWheel::tick_to_deadline(uint64_t tick) const noexcept 
 bool TimerWheel::to_now_tick(Deadline now, uint64_t& tick) const noexcept {
   if (now < start_) return false;
   const auto ns = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(now - start_)
-          .count());
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now - start_).count());
   tick = std::min(ns / kNsPerTick, kMaxTick - 2);
   return true;
 }
@@ -148,12 +145,9 @@ void TimerWheel::file(uint32_t n) noexcept {
     if (distance < (uint64_t{1} << (shift + kLevelBits)) || last) {
       // Beyond the top level's span: park at the farthest slot; the cascade
       // files it again with its true deadline.
-      const uint64_t at =
-          distance < kMaxSpan ? expires : tick_ + (kMaxSpan - 1);
+      const uint64_t at = distance < kMaxSpan ? expires : tick_ + (kMaxSpan - 1);
       const auto slot = static_cast<uint16_t>((at >> shift) & (kLevelSlots - 1));
-      link_tail(static_cast<uint16_t>(kLevel0Slots + (level - 1) * kLevelSlots +
-                                      slot),
-                n);
+      link_tail(static_cast<uint16_t>(kLevel0Slots + (level - 1) * kLevelSlots + slot), n);
       return;
     }
   }
@@ -181,10 +175,8 @@ void TimerWheel::cascade(uint64_t tick) noexcept {
   assert(tick == tick_);
   if ((tick & (kLevel0Slots - 1)) != 0) return;
   for (int level = 1; level < kLevels; ++level) {
-    const auto slot = static_cast<uint16_t>((tick >> level_shift(level)) &
-                                            (kLevelSlots - 1));
-    const auto list = static_cast<uint16_t>(kLevel0Slots +
-                                            (level - 1) * kLevelSlots + slot);
+    const auto slot = static_cast<uint16_t>((tick >> level_shift(level)) & (kLevelSlots - 1));
+    const auto list = static_cast<uint16_t>(kLevel0Slots + (level - 1) * kLevelSlots + slot);
     // Every timer lands at a lower level, or (parked beyond the top level's
     // span) in the slot before this one, so the loop ends.
     while (!list_empty(list)) {

@@ -73,12 +73,8 @@ class TimerId {
   friend class TimerWheel;
   constexpr TimerId(uint32_t index, uint32_t generation) noexcept
       : value_(uint64_t{generation} << 32 | index) {}
-  constexpr uint32_t index() const noexcept {
-    return static_cast<uint32_t>(value_);
-  }
-  constexpr uint32_t generation() const noexcept {
-    return static_cast<uint32_t>(value_ >> 32);
-  }
+  constexpr uint32_t index() const noexcept { return static_cast<uint32_t>(value_); }
+  constexpr uint32_t generation() const noexcept { return static_cast<uint32_t>(value_ >> 32); }
   uint64_t value_ = 0;  // generation << 32 | node index; generation >= 1
 };
 
@@ -91,9 +87,7 @@ class TimerWheel {
   static constexpr int kLevel0Bits = 8;  // 256 slots of 1 ms
   static constexpr int kLevelBits = 6;   // 64 slots in levels 1-4
   // The farthest a timer is filed ahead: 2^32 ms, about 49.7 days.
-  static constexpr uint64_t kMaxSpan = uint64_t{1}
-                                       << (kLevel0Bits +
-                                           (kLevels - 1) * kLevelBits);
+  static constexpr uint64_t kMaxSpan = uint64_t{1} << (kLevel0Bits + (kLevels - 1) * kLevelBits);
 
   // Tick 0 is `start`: deadlines are counted in whole milliseconds from it,
   // and time before it does not exist for the wheel (advance() with an
@@ -167,9 +161,8 @@ class TimerWheel {
   static constexpr size_t kLevelSlots = size_t{1} << kLevelBits;
   // List ids: the slots of every level, then two lists outside the wheel.
   // Each list has a sentinel node at the same index in nodes_.
-  static constexpr uint16_t kSlotLists =
-      kLevel0Slots + (kLevels - 1) * kLevelSlots;
-  static constexpr uint16_t kDueList = kSlotLists;  // overdue, fire next call
+  static constexpr uint16_t kSlotLists = kLevel0Slots + (kLevels - 1) * kLevelSlots;
+  static constexpr uint16_t kDueList = kSlotLists;         // overdue, fire next call
   static constexpr uint16_t kFiringList = kSlotLists + 1;  // being fired
   static constexpr uint32_t kFirstTimerNode = kSlotLists + 2;
   // Tick values stay below this, so tick arithmetic never overflows
@@ -199,9 +192,7 @@ class TimerWheel {
   void clear_bit(uint16_t list) noexcept;
   void cascade(uint64_t tick) noexcept;
   uint64_t next_work_tick() const noexcept;  // kMaxTick when the wheel is empty
-  bool list_empty(uint16_t list) const noexcept {
-    return nodes_[list].next == list;
-  }
+  bool list_empty(uint16_t list) const noexcept { return nodes_[list].next == list; }
   // advance() helpers, out of line.
   void begin_advance() noexcept;
   bool next_firing_tick(uint64_t now_tick) noexcept;
@@ -217,7 +208,7 @@ class TimerWheel {
   // Occupied-slot bitmaps: level 0 needs four words, the others one each.
   uint64_t level0_bits_[kLevel0Slots / 64] = {};
   uint64_t level_bits_[kLevels] = {};  // [1..kLevels-1] used
-  std::vector<Node> nodes_;  // sentinels [0, kFirstTimerNode), then timers
+  std::vector<Node> nodes_;            // sentinels [0, kFirstTimerNode), then timers
 };
 
 template <class F>

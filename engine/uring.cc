@@ -18,8 +18,8 @@ BufferRing::~BufferRing() {
   if (base_ != nullptr) munmap(base_, base_bytes_);
 }
 
-absl::Status BufferRing::init(io_uring* ring, uint16_t group, uint16_t count,
-                              uint32_t size, uint32_t slack) {
+absl::Status BufferRing::init(io_uring* ring, uint16_t group, uint16_t count, uint32_t size,
+                              uint32_t slack) {
   if (count == 0 || (count & (count - 1)) != 0 || count > 32768) {
     return absl::InvalidArgumentError("buffer ring size must be a power of two <= 32768");
   }
@@ -30,13 +30,12 @@ absl::Status BufferRing::init(io_uring* ring, uint16_t group, uint16_t count,
   stride_ = (size + slack + 63) & ~63u;
   mask_ = io_uring_buf_ring_mask(count);
   br_bytes_ = sizeof(io_uring_buf) * count;
-  void* br = mmap(nullptr, br_bytes_, PROT_READ | PROT_WRITE,
-                  MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  void* br = mmap(nullptr, br_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (br == MAP_FAILED) return absl::ResourceExhaustedError("mmap buffer ring");
   br_ = static_cast<io_uring_buf_ring*>(br);
   base_bytes_ = size_t{stride_} * count;
-  void* base = mmap(nullptr, base_bytes_, PROT_READ | PROT_WRITE,
-                    MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  void* base =
+      mmap(nullptr, base_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (base == MAP_FAILED) return absl::ResourceExhaustedError("mmap receive buffers");
   base_ = static_cast<std::byte*>(base);
 
@@ -46,9 +45,10 @@ absl::Status BufferRing::init(io_uring* ring, uint16_t group, uint16_t count,
   reg.bgid = group;
   if (int r = io_uring_register_buf_ring(ring, &reg, 0); r != 0) {
     br_ = (munmap(br_, br_bytes_), nullptr);
-    return absl::FailedPreconditionError(cat(
-        "io_uring provided buffer rings (IORING_REGISTER_PBUF_RING, Linux 5.19) "
-        "unavailable: ", std::strerror(-r)));
+    return absl::FailedPreconditionError(
+        cat("io_uring provided buffer rings (IORING_REGISTER_PBUF_RING, Linux 5.19) "
+            "unavailable: ",
+            std::strerror(-r)));
   }
   io_uring_buf_ring_init(br_);
   for (uint16_t i = 0; i < count; ++i) {
@@ -77,8 +77,7 @@ absl::StatusOr<std::unique_ptr<Uring>> Uring::create(unsigned entries) {
   uname(&un);
   u->features_.kernel = un.release;
   io_uring_params p{};
-  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-            IORING_SETUP_CQSIZE;
+  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
   p.cq_entries = entries * 4;
   int r = io_uring_queue_init_params(entries, &u->ring_, &p);
   if (r == -EINVAL) {
@@ -99,16 +98,15 @@ absl::StatusOr<std::unique_ptr<Uring>> Uring::create(unsigned entries) {
     u->features_.single_issuer = u->features_.defer_taskrun = true;
   }
   if (r != 0) {
-    return absl::FailedPreconditionError(cat(
-        "io_uring_setup failed: ", std::strerror(-r), " (kernel ",
-        u->features_.kernel,
-        "; shardring needs io_uring enabled, Linux 6.0 or newer: check "
-        "/proc/sys/kernel/io_uring_disabled and seccomp/container policy)"));
+    return absl::FailedPreconditionError(
+        cat("io_uring_setup failed: ", std::strerror(-r), " (kernel ", u->features_.kernel,
+            "; shardring needs io_uring enabled, Linux 6.0 or newer: check "
+            "/proc/sys/kernel/io_uring_disabled and seccomp/container policy)"));
   }
   u->inited_ = true;
   if (!(p.features & IORING_FEAT_FAST_POLL) || !(p.features & IORING_FEAT_NODROP)) {
-    return absl::FailedPreconditionError(cat(
-        "io_uring lacks FAST_POLL/NODROP (Linux 5.7/5.5); kernel ", u->features_.kernel));
+    return absl::FailedPreconditionError(
+        cat("io_uring lacks FAST_POLL/NODROP (Linux 5.7/5.5); kernel ", u->features_.kernel));
   }
   u->features_.registered_fd = io_uring_register_ring_fd(&u->ring_) == 1;
   return u;

@@ -23,14 +23,14 @@ namespace shardring::engine {
 enum class Op : uint8_t {
   kNone = 0,
   kConnect,
-  kRecv,       // multishot recv from the provided-buffer ring
+  kRecv,  // multishot recv from the provided-buffer ring
   kSend,
   kClose,
-  kCancel,     // cancellation requests: their completions carry nothing
-  kWake,       // eventfd read: another thread asked this one to look up
-  kAccept,     // multishot accept (server role)
-  kTimer,      // not an io_uring request: a timer wheel cookie (generation
-               // holds the timer's kind)
+  kCancel,  // cancellation requests: their completions carry nothing
+  kWake,    // eventfd read: another thread asked this one to look up
+  kAccept,  // multishot accept (server role)
+  kTimer,   // not an io_uring request: a timer wheel cookie (generation
+            // holds the timer's kind)
 };
 
 // bits 56-63 op | 32-55 slot generation | 0-31 connection slot. The
@@ -40,8 +40,7 @@ struct OpTag {
   Op op;
   uint32_t slot, generation;  // generation: low 24 bits used
   constexpr uint64_t pack() const noexcept {
-    return uint64_t{static_cast<uint8_t>(op)} << 56 |
-           uint64_t{generation & 0xFF'FFFF} << 32 | slot;
+    return uint64_t{static_cast<uint8_t>(op)} << 56 | uint64_t{generation & 0xFF'FFFF} << 32 | slot;
   }
   static constexpr OpTag unpack(uint64_t v) noexcept {
     return {static_cast<Op>(v >> 56), static_cast<uint32_t>(v),
@@ -53,10 +52,10 @@ static_assert(OpTag::unpack(OpTag{Op::kSend, 7, 3}.pack()).generation == 3);
 static_assert(OpTag::unpack(OpTag{Op::kRecv, 7, 3}.pack()).op == Op::kRecv);
 
 struct UringFeatures {
-  bool single_issuer = false;   // IORING_SETUP_SINGLE_ISSUER (6.0)
-  bool defer_taskrun = false;   // IORING_SETUP_DEFER_TASKRUN (6.1)
-  bool registered_fd = false;   // io_uring_register_ring_fd (5.18)
-  std::string kernel;           // uname -r
+  bool single_issuer = false;  // IORING_SETUP_SINGLE_ISSUER (6.0)
+  bool defer_taskrun = false;  // IORING_SETUP_DEFER_TASKRUN (6.1)
+  bool registered_fd = false;  // io_uring_register_ring_fd (5.18)
+  std::string kernel;          // uname -r
 };
 
 // Kernel buffers for multishot recv: `count` buffers of `size` bytes, each
@@ -70,14 +69,11 @@ class BufferRing {
   BufferRing& operator=(const BufferRing&) = delete;
   ~BufferRing();
 
-  absl::Status init(io_uring* ring, uint16_t group, uint16_t count,
-                    uint32_t size, uint32_t slack);
+  absl::Status init(io_uring* ring, uint16_t group, uint16_t count, uint32_t size, uint32_t slack);
   uint16_t group() const { return group_; }
   uint32_t size() const { return size_; }
   // The bytes of buffer `id`; valid until recycle(id).
-  std::byte* data(uint16_t id) const {
-    return base_ + size_t{id} * stride_;
-  }
+  std::byte* data(uint16_t id) const { return base_ + size_t{id} * stride_; }
   // Hands buffer `id` back to the kernel (published by flush()).
   void recycle(uint16_t id) noexcept;
   void flush() noexcept;

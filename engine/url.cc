@@ -9,15 +9,17 @@
 
 namespace shardring::engine {
 namespace {
-uint16_t DefaultPort(Scheme s) {
-  return (s == Scheme::kWs || s == Scheme::kHttp) ? 80 : 443;
-}
+uint16_t DefaultPort(Scheme s) { return (s == Scheme::kWs || s == Scheme::kHttp) ? 80 : 443; }
 const char* SchemeName(Scheme s) {
   switch (s) {
-    case Scheme::kWs: return "ws";
-    case Scheme::kWss: return "wss";
-    case Scheme::kHttp: return "http";
-    case Scheme::kHttps: return "https";
+    case Scheme::kWs:
+      return "ws";
+    case Scheme::kWss:
+      return "wss";
+    case Scheme::kHttp:
+      return "http";
+    case Scheme::kHttps:
+      return "https";
   }
   return "?";
 }
@@ -28,13 +30,9 @@ std::string Url::authority() const {
   return cat(v6 ? "[" : "", host, v6 ? "]" : "", ":", port);
 }
 
-std::string Url::target() const {
-  return query.empty() ? path : cat(path, "?", query);
-}
+std::string Url::target() const { return query.empty() ? path : cat(path, "?", query); }
 
-std::string Url::to_string() const {
-  return cat(SchemeName(scheme), "://", authority(), target());
-}
+std::string Url::to_string() const { return cat(SchemeName(scheme), "://", authority(), target()); }
 
 absl::StatusOr<Url> parse_url(std::string_view text) {
   Url url;
@@ -44,11 +42,16 @@ absl::StatusOr<Url> parse_url(std::string_view text) {
         cat("'", std::string(text), "' is not an absolute URL (scheme://host...)"));
   }
   const std::string scheme = absl::AsciiStrToLower(std::string(text.substr(0, sep)));
-  if (scheme == "ws") url.scheme = Scheme::kWs;
-  else if (scheme == "wss") url.scheme = Scheme::kWss;
-  else if (scheme == "http") url.scheme = Scheme::kHttp;
-  else if (scheme == "https") url.scheme = Scheme::kHttps;
-  else return absl::InvalidArgumentError(cat("unsupported URL scheme '", scheme, "'"));
+  if (scheme == "ws")
+    url.scheme = Scheme::kWs;
+  else if (scheme == "wss")
+    url.scheme = Scheme::kWss;
+  else if (scheme == "http")
+    url.scheme = Scheme::kHttp;
+  else if (scheme == "https")
+    url.scheme = Scheme::kHttps;
+  else
+    return absl::InvalidArgumentError(cat("unsupported URL scheme '", scheme, "'"));
 
   std::string_view rest = text.substr(sep + 3);
   if (rest.find('#') != std::string_view::npos) {
@@ -79,7 +82,8 @@ absl::StatusOr<Url> parse_url(std::string_view text) {
   }
   if (url.host.empty()) return absl::InvalidArgumentError("URL has no host");
   for (char c : url.host) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' || c == '_')) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' ||
+          c == '_')) {
       return absl::InvalidArgumentError(cat("bad character in URL host '", url.host, "'"));
     }
   }
@@ -141,8 +145,7 @@ std::optional<std::string_view> query_value(std::string_view query, std::string_
   return std::nullopt;
 }
 
-std::string set_query_param(std::string_view query, std::string_view key,
-                            std::string_view value) {
+std::string set_query_param(std::string_view query, std::string_view key, std::string_view value) {
   std::string out;
   bool replaced = false;
   size_t start = 0;

@@ -40,7 +40,6 @@ bool is_loopback_host(std::string_view host);
 std::optional<std::string_view> query_value(std::string_view query, std::string_view key);
 
 // Appends or replaces `key=value` in a query string ("v=10&encoding=json").
-std::string set_query_param(std::string_view query, std::string_view key,
-                            std::string_view value);
+std::string set_query_param(std::string_view query, std::string_view key, std::string_view value);
 
 }  // namespace shardring::engine

@@ -27,7 +27,7 @@ inline constexpr uint16_t kCloseResumable = 4000;  // we will resume
 
 // Discord's gateway close codes by name, for the side that sends them (the
 // synthetic gateway, tools/gateway/discord.cc).
-inline constexpr uint16_t kCloseGoingAway = 1001;             // server stopping
+inline constexpr uint16_t kCloseGoingAway = 1001;  // server stopping
 inline constexpr uint16_t kCloseUnknownError = 4000;
 inline constexpr uint16_t kCloseUnknownOpcode = 4001;
 inline constexpr uint16_t kCloseDecodeError = 4002;           // bad payload
@@ -70,37 +70,63 @@ constexpr bool is_fatal_close(uint16_t code) noexcept {
 // document. Static storage.
 constexpr std::string_view close_code_name(uint16_t code) noexcept {
   switch (code) {
-    case 1000: return "normal closure";
-    case 1001: return "going away";
-    case 1006: return "connection lost";
-    case 4000: return "unknown error";
-    case 4001: return "unknown opcode";
-    case 4002: return "decode error";
-    case 4003: return "not authenticated";
-    case 4004: return "authentication failed";
-    case 4005: return "already authenticated";
-    case 4007: return "invalid seq";
-    case 4008: return "rate limited";
-    case 4009: return "session timed out";
-    case 4010: return "invalid shard";
-    case 4011: return "sharding required";
-    case 4012: return "invalid API version";
-    case 4013: return "invalid intent(s)";
-    case 4014: return "disallowed intent(s)";
-    default: return "unknown";
+    case 1000:
+      return "normal closure";
+    case 1001:
+      return "going away";
+    case 1006:
+      return "connection lost";
+    case 4000:
+      return "unknown error";
+    case 4001:
+      return "unknown opcode";
+    case 4002:
+      return "decode error";
+    case 4003:
+      return "not authenticated";
+    case 4004:
+      return "authentication failed";
+    case 4005:
+      return "already authenticated";
+    case 4007:
+      return "invalid seq";
+    case 4008:
+      return "rate limited";
+    case 4009:
+      return "session timed out";
+    case 4010:
+      return "invalid shard";
+    case 4011:
+      return "sharding required";
+    case 4012:
+      return "invalid API version";
+    case 4013:
+      return "invalid intent(s)";
+    case 4014:
+      return "disallowed intent(s)";
+    default:
+      return "unknown";
   }
 }
 
 // For a fatal code: what the operator should do. Empty for other codes.
 constexpr std::string_view fatal_close_advice(uint16_t code) noexcept {
   switch (code) {
-    case 4004: return "the bot token was refused; check --token or DISCORD_TOKEN";
-    case 4010: return "a shard id is not below the shard count; check --shard-ids and --total-shards";
-    case 4011: return "the bot is in too many guilds for this shard count; raise --total-shards";
-    case 4012: return "the gateway does not accept API version 10; check the --gateway URL";
-    case 4013: return "the intents bitfield is invalid; check --intents";
-    case 4014: return "privileged intents are not enabled for this bot; enable them in the Developer Portal or remove them from --intents";
-    default: return {};
+    case 4004:
+      return "the bot token was refused; check --token or DISCORD_TOKEN";
+    case 4010:
+      return "a shard id is not below the shard count; check --shard-ids and --total-shards";
+    case 4011:
+      return "the bot is in too many guilds for this shard count; raise --total-shards";
+    case 4012:
+      return "the gateway does not accept API version 10; check the --gateway URL";
+    case 4013:
+      return "the intents bitfield is invalid; check --intents";
+    case 4014:
+      return "privileged intents are not enabled for this bot; enable them in the Developer Portal "
+             "or remove them from --intents";
+    default:
+      return {};
   }
 }
 

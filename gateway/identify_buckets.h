@@ -28,9 +28,7 @@ class IdentifyBuckets {
   [[nodiscard]] uint32_t size() const noexcept {
     return static_cast<uint32_t>(next_allowed_.size());
   }
-  [[nodiscard]] uint32_t bucket_of(uint32_t shard) const noexcept {
-    return shard % size();
-  }
+  [[nodiscard]] uint32_t bucket_of(uint32_t shard) const noexcept { return shard % size(); }
   [[nodiscard]] Clock::duration window() const noexcept { return window_; }
 
   // The first moment bucket `bucket` admits an identify (the epoch when it

@@ -11,17 +11,17 @@
 namespace shardring::gateway {
 
 enum class Op : int32_t {
-  kDispatch = 0,             // receive: an event (t, s, d)
-  kHeartbeat = 1,            // both: keep alive / "heartbeat now"
-  kIdentify = 2,             // send: start a session
-  kPresenceUpdate = 3,       // send
-  kVoiceStateUpdate = 4,     // send
-  kResume = 6,               // send: resume a session
-  kReconnect = 7,            // receive: reconnect and resume
-  kRequestGuildMembers = 8,  // send
-  kInvalidSession = 9,       // receive: d says whether it can be resumed
-  kHello = 10,               // receive: heartbeat_interval
-  kHeartbeatAck = 11,        // receive
+  kDispatch = 0,                  // receive: an event (t, s, d)
+  kHeartbeat = 1,                 // both: keep alive / "heartbeat now"
+  kIdentify = 2,                  // send: start a session
+  kPresenceUpdate = 3,            // send
+  kVoiceStateUpdate = 4,          // send
+  kResume = 6,                    // send: resume a session
+  kReconnect = 7,                 // receive: reconnect and resume
+  kRequestGuildMembers = 8,       // send
+  kInvalidSession = 9,            // receive: d says whether it can be resumed
+  kHello = 10,                    // receive: heartbeat_interval
+  kHeartbeatAck = 11,             // receive
   kRequestSoundboardSounds = 31,  // send
 };
 

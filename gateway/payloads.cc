@@ -16,9 +16,7 @@ void append_uint(std::string& out, uint64_t v) {
 
 }  // namespace
 
-void append_json_string(std::string& out, std::string_view s) {
-  base::append_json_string(out, s);
-}
+void append_json_string(std::string& out, std::string_view s) { base::append_json_string(out, s); }
 
 std::string heartbeat_payload(uint64_t seq) {
   std::string out = R"({"op":1,"d":)";
@@ -55,8 +53,7 @@ std::string identify_payload(const Config& config) {
   return out;
 }
 
-std::string resume_payload(std::string_view token, std::string_view session_id,
-                           uint64_t seq) {
+std::string resume_payload(std::string_view token, std::string_view session_id, uint64_t seq) {
   std::string out;
   out.reserve(64 + token.size() + session_id.size());
   out += R"({"op":6,"d":{"token":)";
@@ -72,8 +69,7 @@ std::string resume_payload(std::string_view token, std::string_view session_id,
 std::string config_error(const Config& config) {
   if (config.shard_count == 0) return "shard count must be at least 1";
   if (config.shard_id >= config.shard_count) {
-    return "shard id " + std::to_string(config.shard_id) +
-           " is not below the shard count " +
+    return "shard id " + std::to_string(config.shard_id) + " is not below the shard count " +
            std::to_string(config.shard_count);
   }
   if (config.large_threshold != 0 &&

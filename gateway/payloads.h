@@ -24,9 +24,9 @@ inline constexpr uint64_t kDefaultIntents = 513;
 inline constexpr uint16_t kDefaultLargeThreshold = 250;
 
 struct Config {
-  std::string token;        // the bot token; never logged, never echoed
+  std::string token;  // the bot token; never logged, never echoed
   uint64_t intents = kDefaultIntents;
-  uint32_t shard_id = 0;    // IDENTIFY "shard": [shard_id, shard_count]
+  uint32_t shard_id = 0;  // IDENTIFY "shard": [shard_id, shard_count]
   uint32_t shard_count = 1;
   // Where identify connections go, as the engine dials it (it adds
   // ?v=10&encoding=json and compress= itself when absent).
@@ -58,8 +58,7 @@ std::string heartbeat_payload(uint64_t seq);
 std::string identify_payload(const Config& config);
 
 // {"op":6,"d":{"token":..,"session_id":..,"seq":N}}
-std::string resume_payload(std::string_view token, std::string_view session_id,
-                           uint64_t seq);
+std::string resume_payload(std::string_view token, std::string_view session_id, uint64_t seq);
 
 }  // namespace shardring::gateway
 

@@ -39,30 +39,42 @@ Millis scaled(Millis d, double fraction) {
 
 std::string_view to_string(Errc e) noexcept {
   switch (e) {
-    case Errc::kOk: return "ok";
-    case Errc::kPayloadTooLarge: return "payload over 4096 bytes";
-    case Errc::kEmptyPayload: return "empty payload";
-    case Errc::kQueueFull: return "send queue full";
-    case Errc::kSessionEnded: return "session ended";
+    case Errc::kOk:
+      return "ok";
+    case Errc::kPayloadTooLarge:
+      return "payload over 4096 bytes";
+    case Errc::kEmptyPayload:
+      return "empty payload";
+    case Errc::kQueueFull:
+      return "send queue full";
+    case Errc::kSessionEnded:
+      return "session ended";
   }
   return "?";
 }
 
 std::string_view to_string(TimerId id) noexcept {
   switch (id) {
-    case TimerId::kHeartbeat: return "heartbeat";
-    case TimerId::kHelloTimeout: return "hello_timeout";
-    case TimerId::kSendWindow: return "send_window";
+    case TimerId::kHeartbeat:
+      return "heartbeat";
+    case TimerId::kHelloTimeout:
+      return "hello_timeout";
+    case TimerId::kSendWindow:
+      return "send_window";
   }
   return "?";
 }
 
 std::string_view to_string(SendKind kind) noexcept {
   switch (kind) {
-    case SendKind::kHeartbeat: return "heartbeat";
-    case SendKind::kIdentify: return "identify";
-    case SendKind::kResume: return "resume";
-    case SendKind::kUser: return "user";
+    case SendKind::kHeartbeat:
+      return "heartbeat";
+    case SendKind::kIdentify:
+      return "identify";
+    case SendKind::kResume:
+      return "resume";
+    case SendKind::kUser:
+      return "user";
   }
   return "?";
 }
@@ -73,14 +85,22 @@ std::string_view to_string(ConnectMode mode) noexcept {
 
 std::string_view to_string(State s) noexcept {
   switch (s) {
-    case State::kConnecting: return "connecting";
-    case State::kAwaitingHello: return "awaiting_hello";
-    case State::kAwaitingGrant: return "awaiting_grant";
-    case State::kIdentifying: return "identifying";
-    case State::kResuming: return "resuming";
-    case State::kReady: return "ready";
-    case State::kStopped: return "stopped";
-    case State::kFatal: return "fatal";
+    case State::kConnecting:
+      return "connecting";
+    case State::kAwaitingHello:
+      return "awaiting_hello";
+    case State::kAwaitingGrant:
+      return "awaiting_grant";
+    case State::kIdentifying:
+      return "identifying";
+    case State::kResuming:
+      return "resuming";
+    case State::kReady:
+      return "ready";
+    case State::kStopped:
+      return "stopped";
+    case State::kFatal:
+      return "fatal";
   }
   return "?";
 }
@@ -100,23 +120,16 @@ std::string to_string(const Action& action) {
             return s;
           },
           [](const StartTimer& a) {
-            return "StartTimer " + std::string(to_string(a.id)) + " @" +
-                   ms_string(a.deadline);
+            return "StartTimer " + std::string(to_string(a.id)) + " @" + ms_string(a.deadline);
           },
-          [](const CancelTimer& a) {
-            return "CancelTimer " + std::string(to_string(a.id));
-          },
+          [](const CancelTimer& a) { return "CancelTimer " + std::string(to_string(a.id)); },
           [](const RequestIdentify&) { return std::string("RequestIdentify"); },
-          [](const CloseConnection& a) {
-            return "CloseConnection " + std::to_string(a.code);
-          },
+          [](const CloseConnection& a) { return "CloseConnection " + std::to_string(a.code); },
           [](const Reconnect& a) {
-            return "Reconnect " + std::string(to_string(a.mode)) + " " +
-                   a.url + " in " + ms_string(a.delay);
+            return "Reconnect " + std::string(to_string(a.mode)) + " " + a.url + " in " +
+                   ms_string(a.delay);
           },
-          [](const Fatal& a) {
-            return "Fatal " + std::to_string(a.code) + ": " + a.message;
-          },
+          [](const Fatal& a) { return "Fatal " + std::to_string(a.code) + ": " + a.message; },
       },
       action);
 }
@@ -133,8 +146,7 @@ void Session::set_jitter(double jitter) noexcept {
 }
 
 bool Session::contains_token(std::string_view s) const noexcept {
-  return !config_.token.empty() &&
-         s.find(config_.token) != std::string_view::npos;
+  return !config_.token.empty() && s.find(config_.token) != std::string_view::npos;
 }
 
 // --- Timers ---------------------------------------------------------------
@@ -162,7 +174,7 @@ Actions Session::on_timer(TimerId id, Clock::time_point now) {
   Actions out;
   const auto i = static_cast<size_t>(id);
   if (i >= kTimerCount || !armed_[i]) return out;  // stale: cancelled since
-  if (now < deadline_[i]) {                         // early: keep waiting
+  if (now < deadline_[i]) {                        // early: keep waiting
     emit(out, StartTimer{id, deadline_[i]});
     return out;
   }
@@ -238,9 +250,8 @@ void Session::reconnect(Actions& out, uint16_t close_code, Millis min_delay) {
   ++stats_.reconnects;
   const Millis delay = std::max(next_backoff(), min_delay);
   if (has_session()) {
-    emit(out, Reconnect{
-        resume_url_.empty() ? config_.gateway_url : resume_url_, delay,
-        ConnectMode::kResume});
+    emit(out, Reconnect{resume_url_.empty() ? config_.gateway_url : resume_url_, delay,
+                        ConnectMode::kResume});
   } else {
     emit(out, Reconnect{config_.gateway_url, delay, ConnectMode::kIdentify});
   }
@@ -260,11 +271,9 @@ Actions Session::on_close(uint16_t code, Clock::time_point now) {
     case CloseDecision::kFatal: {
       disarm_all(out);
       state_ = State::kFatal;
-      std::string message = "gateway closed shard " +
-                            std::to_string(config_.shard_id) + " with " +
-                            std::to_string(code) + " (" +
-                            std::string(close_code_name(code)) + "): " +
-                            std::string(fatal_close_advice(code));
+      std::string message = "gateway closed shard " + std::to_string(config_.shard_id) + " with " +
+                            std::to_string(code) + " (" + std::string(close_code_name(code)) +
+                            "): " + std::string(fatal_close_advice(code));
       emit(out, Fatal{code, std::move(message)});
       break;
     }
@@ -279,9 +288,7 @@ Actions Session::on_close(uint16_t code, Clock::time_point now) {
   return out;
 }
 
-Actions Session::on_connection_lost(Clock::time_point now) {
-  return on_close(1006, now);
-}
+Actions Session::on_connection_lost(Clock::time_point now) { return on_close(1006, now); }
 
 Actions Session::on_reconnect(Clock::time_point now) {
   Actions out;
@@ -301,8 +308,7 @@ Actions Session::on_invalid_session(bool resumable, Clock::time_point now) {
   // Session": wait 1-5 s, then identify on a new connection.
   clear_session();
   const Millis wait =
-      kInvalidSessionMinWait +
-      scaled(kInvalidSessionMaxWait - kInvalidSessionMinWait, jitter_);
+      kInvalidSessionMinWait + scaled(kInvalidSessionMaxWait - kInvalidSessionMinWait, jitter_);
   reconnect(out, kCloseNormal, wait);
   return out;
 }
@@ -359,8 +365,7 @@ Actions Session::on_identify_granted(Clock::time_point now) {
 }
 
 DispatchOutcome Session::on_ready(uint64_t seq, std::string_view session_id,
-                                  std::string_view resume_gateway_url,
-                                  Clock::time_point now) {
+                                  std::string_view resume_gateway_url, Clock::time_point now) {
   DispatchOutcome r;
   r.deliver = on_dispatch(seq);
   // READY answers our IDENTIFY; anywhere else it is a peer's mistake and
@@ -421,8 +426,7 @@ Payload Session::on_other_payload(const parse::Envelope& env, parse::Parser& par
           if (connected()) reconnect(out, kCloseBadPayload, Millis{0});
           return p;
         }
-        DispatchOutcome r =
-            on_ready(seq, info.session_id, info.resume_gateway_url, now);
+        DispatchOutcome r = on_ready(seq, info.session_id, info.resume_gateway_url, now);
         append(out, r.actions);
         p.kind = Received::kReady;
         p.deliver = r.deliver;
@@ -449,8 +453,7 @@ Payload Session::on_other_payload(const parse::Envelope& env, parse::Parser& par
       return p;
     case Op::kInvalidSession:
       p.kind = Received::kInvalidSession;
-      if (parse::invalid_session_resumable(env.d, p.resumable) !=
-          parse::Errc::kOk) {
+      if (parse::invalid_session_resumable(env.d, p.resumable) != parse::Errc::kOk) {
         p.resumable = false;
       }
       append(out, on_invalid_session(p.resumable, now));
@@ -478,19 +481,32 @@ Payload Session::on_other_payload(const parse::Envelope& env, parse::Parser& par
 
 std::string_view to_string(Received r) noexcept {
   switch (r) {
-    case Received::kDispatch: return "dispatch";
-    case Received::kReplay: return "replay";
-    case Received::kDispatchWithoutSeq: return "dispatch_without_seq";
-    case Received::kReady: return "ready";
-    case Received::kResumed: return "resumed";
-    case Received::kBadReady: return "bad_ready";
-    case Received::kHello: return "hello";
-    case Received::kBadHello: return "bad_hello";
-    case Received::kHeartbeatAck: return "heartbeat_ack";
-    case Received::kHeartbeatRequest: return "heartbeat_request";
-    case Received::kReconnectRequest: return "reconnect_request";
-    case Received::kInvalidSession: return "invalid_session";
-    case Received::kUnknownOp: return "unknown_op";
+    case Received::kDispatch:
+      return "dispatch";
+    case Received::kReplay:
+      return "replay";
+    case Received::kDispatchWithoutSeq:
+      return "dispatch_without_seq";
+    case Received::kReady:
+      return "ready";
+    case Received::kResumed:
+      return "resumed";
+    case Received::kBadReady:
+      return "bad_ready";
+    case Received::kHello:
+      return "hello";
+    case Received::kBadHello:
+      return "bad_hello";
+    case Received::kHeartbeatAck:
+      return "heartbeat_ack";
+    case Received::kHeartbeatRequest:
+      return "heartbeat_request";
+    case Received::kReconnectRequest:
+      return "reconnect_request";
+    case Received::kInvalidSession:
+      return "invalid_session";
+    case Received::kUnknownOp:
+      return "unknown_op";
   }
   return "?";
 }
@@ -513,8 +529,7 @@ Actions Session::on_heartbeat_ack(Clock::time_point now) {
   if (!hello_seen() || !awaiting_ack_) return out;
   awaiting_ack_ = false;
   ++stats_.heartbeat_acks;
-  stats_.last_heartbeat_rtt =
-      std::chrono::duration_cast<Millis>(now - last_heartbeat_at_);
+  stats_.last_heartbeat_rtt = std::chrono::duration_cast<Millis>(now - last_heartbeat_at_);
   return out;
 }
 
@@ -531,9 +546,7 @@ uint32_t now_stamp(Clock::time_point t) noexcept {
   return static_cast<uint32_t>(std::chrono::floor<Millis>(t.time_since_epoch()).count());
 }
 // now - sent in milliseconds (negative within the millisecond of a send).
-int32_t age_ms(uint32_t now, uint32_t sent) noexcept {
-  return static_cast<int32_t>(now - sent);
-}
+int32_t age_ms(uint32_t now, uint32_t sent) noexcept { return static_cast<int32_t>(now - sent); }
 
 }  // namespace
 
@@ -566,8 +579,7 @@ void Session::flush(Clock::time_point now, Actions& out) {
       ++stats_.identifies;
       last_seq_ = 0;  // a new session: Discord numbers its dispatches from 1
     } else {
-      emit(out, SendText{SendKind::kResume,
-                             resume_payload(config_.token, session_id_, last_seq_)});
+      emit(out, SendText{SendKind::kResume, resume_payload(config_.token, session_id_, last_seq_)});
       ++stats_.resumes;
     }
     pending_ = Pending::kNone;
@@ -596,16 +608,14 @@ void Session::flush(Clock::time_point now, Actions& out) {
     // oldest must age out.
     const size_t k = static_cast<size_t>(sent_count_ - limit);
     const int32_t age = age_ms(now_stamp(now), sent_at_[(sent_head_ + k) % kMaxSendsPerWindow]);
-    const Clock::time_point reopen =
-        std::chrono::floor<Millis>(now) + (kSendWindow - Millis(age));
+    const Clock::time_point reopen = std::chrono::floor<Millis>(now) + (kSendWindow - Millis(age));
     arm(TimerId::kSendWindow, reopen, out);
   } else {
     disarm(TimerId::kSendWindow, out);
   }
 }
 
-Errc Session::queue_send(std::string payload, Clock::time_point now,
-                         Actions& out) {
+Errc Session::queue_send(std::string payload, Clock::time_point now, Actions& out) {
   if (state_ == State::kStopped || state_ == State::kFatal) {
     return Errc::kSessionEnded;
   }
@@ -618,18 +628,16 @@ Errc Session::queue_send(std::string payload, Clock::time_point now,
 }
 
 std::string Session::debug_string() const {
-  std::string s = "shard " + std::to_string(config_.shard_id) + "/" +
-                  std::to_string(config_.shard_count) +
-                  " state=" + std::string(to_string(state_)) +
-                  " seq=" + std::to_string(last_seq_) +
-                  " session=" + (has_session() ? "yes" : "no") +
-                  " resume_url=" + (resume_url_.empty() ? "no" : "yes") +
-                  " interval=" + ms_string(heartbeat_interval_) +
-                  " awaiting_ack=" + (awaiting_ack_ ? "yes" : "no") +
-                  " identify_requested=" + (identify_requested_ ? "yes" : "no") +
-                  " backoff_failures=" + std::to_string(backoff_failures_) +
-                  " window=" + std::to_string(sent_count_) +
-                  " queued=" + std::to_string(queue_.size());
+  std::string s =
+      "shard " + std::to_string(config_.shard_id) + "/" + std::to_string(config_.shard_count) +
+      " state=" + std::string(to_string(state_)) + " seq=" + std::to_string(last_seq_) +
+      " session=" + (has_session() ? "yes" : "no") +
+      " resume_url=" + (resume_url_.empty() ? "no" : "yes") +
+      " interval=" + ms_string(heartbeat_interval_) +
+      " awaiting_ack=" + (awaiting_ack_ ? "yes" : "no") +
+      " identify_requested=" + (identify_requested_ ? "yes" : "no") +
+      " backoff_failures=" + std::to_string(backoff_failures_) +
+      " window=" + std::to_string(sent_count_) + " queued=" + std::to_string(queue_.size());
   return s;
 }
 

@@ -67,8 +67,7 @@ std::string_view to_string(Errc e) noexcept;
 inline constexpr int kMaxSendsPerWindow = 120;
 inline constexpr Millis kSendWindow{60'000};
 inline constexpr int kHeartbeatReserve = 5;
-inline constexpr int kMaxUserSendsPerWindow =
-    kMaxSendsPerWindow - kHeartbeatReserve;
+inline constexpr int kMaxUserSendsPerWindow = kMaxSendsPerWindow - kHeartbeatReserve;
 // User sends waiting for the rate limit (or for READY); more is kQueueFull.
 inline constexpr size_t kMaxQueuedSends = 1024;
 // Reconnect backoff. The first reconnect after a healthy session waits
@@ -143,8 +142,8 @@ struct Fatal {
   std::string message;
 };
 
-using Action = std::variant<SendText, StartTimer, CancelTimer, RequestIdentify,
-                            CloseConnection, Reconnect, Fatal>;
+using Action = std::variant<SendText, StartTimer, CancelTimer, RequestIdentify, CloseConnection,
+                            Reconnect, Fatal>;
 using Actions = absl::InlinedVector<Action, 4>;
 
 // One line for logs: SendText shows its kind and size and, for heartbeats
@@ -179,7 +178,7 @@ struct Stats {
   uint64_t resumes = 0;  // RESUME payloads sent
   uint64_t reconnects = 0;
   uint64_t user_sends = 0;
-  uint64_t wasted_grants = 0;  // identify slots granted while unable to use
+  uint64_t wasted_grants = 0;     // identify slots granted while unable to use
   Millis last_heartbeat_rtt{-1};  // -1: no ACK yet
 };
 
@@ -236,8 +235,7 @@ class Session {
   // Dialing, TLS or the WebSocket handshake failed: retry with backoff.
   [[nodiscard]] Actions on_connect_failed(Clock::time_point now);
   // Op 10. Ignored unless it is the first HELLO on this connection.
-  [[nodiscard]] Actions on_hello(Millis heartbeat_interval,
-                                 Clock::time_point now);
+  [[nodiscard]] Actions on_hello(Millis heartbeat_interval, Clock::time_point now);
   // Op 11.
   [[nodiscard]] Actions on_heartbeat_ack(Clock::time_point now);
   // Op 1 from the server: heartbeat now; the schedule stays as it is.
@@ -246,8 +244,7 @@ class Session {
   [[nodiscard]] Actions on_reconnect(Clock::time_point now);
   // Op 9: d=true resumes (if there is a session); d=false drops the session,
   // closes, and identifies anew after 1-5 s.
-  [[nodiscard]] Actions on_invalid_session(bool resumable,
-                                           Clock::time_point now);
+  [[nodiscard]] Actions on_invalid_session(bool resumable, Clock::time_point now);
 
   // Op 0 other than READY and RESUMED; the hot path. True: deliver it. False:
   // a replay of a seq already delivered in this session (after a resume).
@@ -264,13 +261,11 @@ class Session {
   }
   // READY: keeps session_id and resume_gateway_url (views, copied), resets
   // the backoff, releases queued sends.
-  [[nodiscard]] DispatchOutcome on_ready(uint64_t seq,
-                                         std::string_view session_id,
+  [[nodiscard]] DispatchOutcome on_ready(uint64_t seq, std::string_view session_id,
                                          std::string_view resume_gateway_url,
                                          Clock::time_point now);
   // RESUMED: resets the backoff, releases queued sends.
-  [[nodiscard]] DispatchOutcome on_resumed(uint64_t seq,
-                                           Clock::time_point now);
+  [[nodiscard]] DispatchOutcome on_resumed(uint64_t seq, Clock::time_point now);
 
   // Any payload from the gateway, parsed: the opcode switch. Reads HELLO's,
   // READY's and op 9's fields with `parser` (the buffer behind `env` must be
@@ -278,12 +273,10 @@ class Session {
   // (a dispatch) appends nothing.
   // `jitter` in [0, 1) is used for what the payload decides (op 7, op 9,
   // HELLO's first beat), as set_jitter() would.
-  [[nodiscard]] Payload on_payload(const parse::Envelope& env,
-                                   parse::Parser& parser, double jitter,
+  [[nodiscard]] Payload on_payload(const parse::Envelope& env, parse::Parser& parser, double jitter,
                                    Clock::time_point now, Actions& out) {
     // The hot path, inline: a dispatch other than READY and RESUMED.
-    if (env.op == to_int(Op::kDispatch) && env.s &&
-        env.type != parse::EventType::kReady &&
+    if (env.op == to_int(Op::kDispatch) && env.s && env.type != parse::EventType::kReady &&
         env.type != parse::EventType::kResumed) [[likely]] {
       Payload p;
       p.deliver = on_dispatch(*env.s);
@@ -306,8 +299,7 @@ class Session {
   // A user payload (a whole gateway JSON text, e.g. op 3 or op 8), sent in
   // order once the session is READY and the send window allows; SendText
   // actions, if any, are appended to `out`. kOk: sent or queued.
-  [[nodiscard]] Errc queue_send(std::string payload, Clock::time_point now,
-                                Actions& out);
+  [[nodiscard]] Errc queue_send(std::string payload, Clock::time_point now, Actions& out);
 
   // Clean stop: close with 1000 (ends the Discord session). Queued user
   // sends are dropped; queued_sends() says how many before the call.
@@ -340,8 +332,8 @@ class Session {
   // Leaves the connection: timers off, optional close frame, Reconnect.
   void reconnect(Actions& out, uint16_t close_code, Millis min_delay);
   Millis next_backoff() noexcept;
-  Payload on_other_payload(const parse::Envelope& env, parse::Parser& parser,
-                           Clock::time_point now, Actions& out);
+  Payload on_other_payload(const parse::Envelope& env, parse::Parser& parser, Clock::time_point now,
+                           Actions& out);
   void clear_session() noexcept;
   void heartbeat_now(Clock::time_point now, Actions& out);
   void expire(Clock::time_point now) const noexcept;
@@ -354,10 +346,10 @@ class Session {
   double jitter_ = 0;
   State state_ = State::kConnecting;
   Pending pending_ = Pending::kNone;
-  bool heartbeat_due_ = false;        // a heartbeat waits for window room
-  bool awaiting_ack_ = false;         // a heartbeat went out, no ACK yet
-  bool identify_requested_ = false;   // RequestIdentify outstanding
-  uint32_t backoff_failures_ = 0;     // reconnects since READY/RESUMED
+  bool heartbeat_due_ = false;       // a heartbeat waits for window room
+  bool awaiting_ack_ = false;        // a heartbeat went out, no ACK yet
+  bool identify_requested_ = false;  // RequestIdentify outstanding
+  uint32_t backoff_failures_ = 0;    // reconnects since READY/RESUMED
   uint64_t last_seq_ = 0;
   Millis heartbeat_interval_{0};
   Clock::time_point last_heartbeat_at_{};

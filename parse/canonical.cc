@@ -59,10 +59,10 @@ constexpr auto kScalarStop = [] {
 // Bits of bytes <= 0x1F.
 [[gnu::target("avx2")]] inline uint64_t ctrl64(__m256i lo, __m256i hi) noexcept {
   const __m256i top = _mm256_set1_epi8(0x1F);
-  const uint32_t a = static_cast<uint32_t>(
-      _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(lo, top), top)));
-  const uint32_t b = static_cast<uint32_t>(
-      _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(hi, top), top)));
+  const uint32_t a =
+      static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(lo, top), top)));
+  const uint32_t b =
+      static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(hi, top), top)));
   return a | (uint64_t{b} << 32);
 }
 
@@ -91,9 +91,9 @@ constexpr auto kScalarStop = [] {
     const size_t rest = len - b * 64;
     const uint64_t valid = rest >= 64 ? ~uint64_t{0} : (uint64_t{1} << rest) - 1;
     if (ascii_from == len) {
-      const uint64_t high =
-          (static_cast<uint32_t>(_mm256_movemask_epi8(lo)) |
-           uint64_t{static_cast<uint32_t>(_mm256_movemask_epi8(hi))} << 32) & valid;
+      const uint64_t high = (static_cast<uint32_t>(_mm256_movemask_epi8(lo)) |
+                             uint64_t{static_cast<uint32_t>(_mm256_movemask_epi8(hi))} << 32) &
+                            valid;
       if (high != 0) ascii_from = b * 64;
     }
     uint64_t bs = eq64(lo, hi, '\\') & valid;
@@ -278,8 +278,7 @@ std::optional<uint64_t> plain_uint(std::string_view tok) noexcept {
 
 }  // namespace
 
-bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out,
-                   Marks& marks) noexcept {
+bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out, Marks& marks) noexcept {
   if (msg.size() > kMaxMessageBytes || !have_avx2()) return false;
   // The object, without whitespace around it.
   size_t first = 0, last = msg.size();
@@ -340,7 +339,8 @@ bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out,
           *v > (negative ? uint64_t{1} << 31 : (uint64_t{1} << 31) - 1)) {
         return false;
       }
-      env.op = negative ? static_cast<int32_t>(-static_cast<int64_t>(*v)) : static_cast<int32_t>(*v);
+      env.op =
+          negative ? static_cast<int32_t>(-static_cast<int64_t>(*v)) : static_cast<int32_t>(*v);
     } else if (key == "s") {
       if (have_s) return false;
       have_s = true;

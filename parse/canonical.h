@@ -34,7 +34,7 @@ struct Marks {
   std::vector<uint64_t> quote, open, close, slash;
 };
 
-[[nodiscard]] bool try_canonical(std::string_view msg, bool routing_keys,
-                                 Envelope& out, Marks& marks) noexcept;
+[[nodiscard]] bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out,
+                                 Marks& marks) noexcept;
 
 }  // namespace shardring::parse::detail

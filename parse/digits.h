@@ -20,10 +20,10 @@ inline int64_t eight_digits(const char* p) noexcept {
       ((x + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) != 0x3030303030303030ull) {
     return -1;
   }
-  x -= 0x3030303030303030ull;                        // digits, first at the low byte
-  x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFull;   // pairs
-  x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFull; // quads
-  x = (x * 10000 + (x >> 32)) & 0xFFFFFFFFull;       // eight
+  x -= 0x3030303030303030ull;                         // digits, first at the low byte
+  x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFull;    // pairs
+  x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFull;  // quads
+  x = (x * 10000 + (x >> 32)) & 0xFFFFFFFFull;        // eight
   return static_cast<int64_t>(x);
 }
 

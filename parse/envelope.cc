@@ -125,8 +125,7 @@ JsonKind kind_of(od::json_type t) noexcept {
 
 // Checks a scalar's token (already trimmed) or decodes its string. Does not
 // need the value consumed: the iterator skips what is left.
-Errc check_scalar(od::value& v, od::json_type type,
-                  std::string_view tok) noexcept {
+Errc check_scalar(od::value& v, od::json_type type, std::string_view tok) noexcept {
   switch (type) {
     case od::json_type::string: {
       // Stage 1 already checked the UTF-8 and that no control character
@@ -241,8 +240,7 @@ Key classify(od::field& f, bool& decoded) noexcept {
 // Reads t: null, or a string. A string without escapes is returned as a
 // view into the message; one with escapes is decoded by simdjson into the
 // parser's string buffer.
-Errc read_t(od::value& v, std::optional<std::string_view>& t,
-            EventType& type) noexcept {
+Errc read_t(od::value& v, std::optional<std::string_view>& t, EventType& type) noexcept {
   const std::string_view tok = trim_right(v.raw_json_token());
   if (tok.empty()) return Errc::kBadType;
   if (tok[0] == 'n') {
@@ -373,19 +371,16 @@ struct Parser::Impl {
   Errc start(std::string_view bytes, od::document& doc) noexcept {
     if (bytes.size() > kMaxMessageBytes) return Errc::kTooLarge;
     if (bytes.size() > json.capacity()) {
-      const size_t want = std::min(
-          kMaxMessageBytes, std::max(bytes.size(), 2 * json.capacity()));
+      const size_t want = std::min(kMaxMessageBytes, std::max(bytes.size(), 2 * json.capacity()));
       if (json.allocate(want, kMaxDepth) != simdjson::SUCCESS) {
         return Errc::kNoMemory;
       }
     }
     return from_simdjson(
-        json.iterate(bytes.data(), bytes.size(), bytes.size() + kPadding)
-            .get(doc));
+        json.iterate(bytes.data(), bytes.size(), bytes.size() + kPadding).get(doc));
   }
 
-  Errc read_d(od::document& doc, od::value v, const Options& opt,
-              Envelope& out) noexcept;
+  Errc read_d(od::document& doc, od::value v, const Options& opt, Envelope& out) noexcept;
 };
 
 Errc Parser::Impl::read_d(od::document& doc, od::value v, const Options& opt,
@@ -435,7 +430,8 @@ Errc Parser::Impl::read_d(od::document& doc, od::value v, const Options& opt,
       for (auto er : a) {
         od::value e;
         // get() is rvalue-qualified in simdjson 3.0.
-        if (std::move(er).get(e)) return full ? Errc::kBadD : Errc::kBadJson;  // NOLINT(performance-move-const-arg)
+        // NOLINTNEXTLINE(performance-move-const-arg)
+        if (std::move(er).get(e)) return full ? Errc::kBadD : Errc::kBadJson;
         if (full) {
           if (Errc err = walk(e, 3); err != Errc::kOk) return err;
         } else {
@@ -461,13 +457,10 @@ Errc Parser::Impl::read_d(od::document& doc, od::value v, const Options& opt,
   }
 }
 
-const char* simd_kernel() noexcept {
-  return simdjson::get_active_implementation()->name().c_str();
-}
+const char* simd_kernel() noexcept { return simdjson::get_active_implementation()->name().c_str(); }
 
 Parser::Parser() : impl_(std::make_unique<Impl>()) {
-  if (impl_->json.allocate(kInitialCapacity, kMaxDepth) !=
-      simdjson::SUCCESS) {
+  if (impl_->json.allocate(kInitialCapacity, kMaxDepth) != simdjson::SUCCESS) {
     throw std::bad_alloc();
   }
 }
@@ -475,8 +468,7 @@ Parser::~Parser() = default;
 Parser::Parser(Parser&&) noexcept = default;
 Parser& Parser::operator=(Parser&&) noexcept = default;
 
-Errc Parser::parse(std::string_view message, Envelope& out,
-                   Options options) noexcept {
+Errc Parser::parse(std::string_view message, Envelope& out, Options options) noexcept {
   if (options.check == Check::kEnvelope && options.canonical_fast_path &&
       detail::try_canonical(message, options.routing_keys, out, impl_->marks)) {
     return Errc::kOk;
@@ -486,8 +478,7 @@ Errc Parser::parse(std::string_view message, Envelope& out,
   if (Errc e = impl_->start(message, doc); e != Errc::kOk) return e;
   od::object obj;
   if (auto e = doc.get_object().get(obj)) {
-    return e == simdjson::INCORRECT_TYPE ? Errc::kNotObject
-                                         : from_simdjson(e);
+    return e == simdjson::INCORRECT_TYPE ? Errc::kNotObject : from_simdjson(e);
   }
   const bool full = options.check == Check::kFull;
   bool have_op = false, have_s = false, have_t = false, have_d = false;
@@ -557,9 +548,7 @@ Errc Parser::validate_d(std::string_view d) noexcept {
     if (doc.get_value().get(v)) return Errc::kBadD;
     if (Errc e = walk(v, 2); e != Errc::kOk) return e;
     const char* after = nullptr;
-    return doc.current_location().get(after) == simdjson::OUT_OF_BOUNDS
-               ? Errc::kOk
-               : Errc::kBadD;
+    return doc.current_location().get(after) == simdjson::OUT_OF_BOUNDS ? Errc::kOk : Errc::kBadD;
   }
   // A scalar: its token must be the whole text.
   std::string_view tok;
@@ -595,8 +584,7 @@ Errc Parser::event_type(std::string_view message, EventName& out) noexcept {
     if (*p == '"') {
       const char* q = ++p;
       while (q < end && q - p <= 64 && *q != '"' && *q != '\\' &&
-             static_cast<unsigned char>(*q) >= 0x20 &&
-             static_cast<unsigned char>(*q) < 0x7F) {
+             static_cast<unsigned char>(*q) >= 0x20 && static_cast<unsigned char>(*q) < 0x7F) {
         ++q;
       }
       if (q < end && *q == '"') {
@@ -614,8 +602,7 @@ Errc Parser::event_type(std::string_view message, EventName& out) noexcept {
   if (Errc e = impl_->start(message, doc); e != Errc::kOk) return e;
   od::object obj;
   if (auto e = doc.get_object().get(obj)) {
-    return e == simdjson::INCORRECT_TYPE ? Errc::kNotObject
-                                         : from_simdjson(e);
+    return e == simdjson::INCORRECT_TYPE ? Errc::kNotObject : from_simdjson(e);
   }
   for (auto fr : obj) {
     od::field f;
@@ -635,8 +622,7 @@ Errc Parser::routing_keys(std::string_view d, RoutingKeys& out) noexcept {
   if (Errc e = impl_->start(d, doc); e != Errc::kOk) return e;
   od::object obj;
   if (auto e = doc.get_object().get(obj)) {
-    return e == simdjson::INCORRECT_TYPE ? Errc::kNotObject
-                                         : from_simdjson(e);
+    return e == simdjson::INCORRECT_TYPE ? Errc::kNotObject : from_simdjson(e);
   }
   for (auto fr : obj) {
     od::field f;
@@ -651,14 +637,12 @@ Errc Parser::routing_keys(std::string_view d, RoutingKeys& out) noexcept {
   return Errc::kOk;
 }
 
-Errc Parser::hello_interval(std::string_view d,
-                            uint64_t& interval_ms) noexcept {
+Errc Parser::hello_interval(std::string_view d, uint64_t& interval_ms) noexcept {
   od::document doc;
   if (Errc e = impl_->start(d, doc); e != Errc::kOk) return e;
   od::object obj;
   if (auto e = doc.get_object().get(obj)) {
-    return e == simdjson::INCORRECT_TYPE ? Errc::kNotObject
-                                         : from_simdjson(e);
+    return e == simdjson::INCORRECT_TYPE ? Errc::kNotObject : from_simdjson(e);
   }
   bool found = false;
   for (auto fr : obj) {
@@ -684,8 +668,7 @@ Errc Parser::ready_info(std::string_view d, ReadyInfo& out) {
   if (Errc e = impl_->start(d, doc); e != Errc::kOk) return e;
   od::object obj;
   if (auto e = doc.get_object().get(obj)) {
-    return e == simdjson::INCORRECT_TYPE ? Errc::kNotObject
-                                         : from_simdjson(e);
+    return e == simdjson::INCORRECT_TYPE ? Errc::kNotObject : from_simdjson(e);
   }
   bool have_session = false;
   for (auto fr : obj) {
@@ -721,8 +704,7 @@ Errc invalid_session_resumable(std::string_view d, bool& resumable) noexcept {
   return Errc::kBadField;
 }
 
-Errc parse_gateway_bot(std::string_view body, GatewayBot& out,
-                       std::string_view* failed_field) {
+Errc parse_gateway_bot(std::string_view body, GatewayBot& out, std::string_view* failed_field) {
   out = GatewayBot{};
   auto fail = [&](Errc e, std::string_view field) {
     if (failed_field) *failed_field = field;
@@ -735,12 +717,10 @@ Errc parse_gateway_bot(std::string_view body, GatewayBot& out,
   if (auto e = json.iterate(padded).get(doc)) return from_simdjson(e);
   od::object obj;
   if (auto e = doc.get_object().get(obj)) {
-    return e == simdjson::INCORRECT_TYPE ? Errc::kNotObject
-                                         : from_simdjson(e);
+    return e == simdjson::INCORRECT_TYPE ? Errc::kNotObject : from_simdjson(e);
   }
   bool have_url = false, have_shards = false, have_limit = false;
-  bool have_total = false, have_remaining = false, have_reset = false,
-       have_conc = false;
+  bool have_total = false, have_remaining = false, have_reset = false, have_conc = false;
   auto u32 = [](od::value v, uint32_t& dst) {
     uint64_t x = 0;
     if (v.get_uint64().get(x) || x > UINT32_MAX) return false;
@@ -792,10 +772,8 @@ Errc parse_gateway_bot(std::string_view body, GatewayBot& out,
           have_reset = true;
         } else if (lk == "max_concurrency") {
           // Identify buckets are shard_id % max_concurrency: never 0.
-          if (!u32(lf.value(), out.max_concurrency) ||
-              out.max_concurrency == 0) {
-            return fail(Errc::kBadField,
-                        "session_start_limit.max_concurrency");
+          if (!u32(lf.value(), out.max_concurrency) || out.max_concurrency == 0) {
+            return fail(Errc::kBadField, "session_start_limit.max_concurrency");
           }
           have_conc = true;
         } else {

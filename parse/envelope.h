@@ -70,22 +70,22 @@ inline constexpr size_t kInitialCapacity = size_t{64} << 10;
 // Everything this file reports. kOk is the only success.
 enum class Errc : uint8_t {
   kOk,
-  kTooLarge,       // message over kMaxMessageBytes
-  kNoMemory,       // growing the parser's buffers failed
-  kEmpty,          // no JSON value at all (empty or only whitespace)
-  kBadJson,        // not well-formed JSON (structure, literal, string escape)
-  kBadUtf8,        // bytes that are not UTF-8
-  kTooDeep,        // nesting deeper than kMaxDepth
-  kNotObject,      // the payload is not a JSON object
-  kTrailingData,   // something after the payload's closing brace
-  kDuplicateKey,   // op, s, t or d given twice
-  kMissingOp,      // no "op"
-  kBadOp,          // op is not an integer in the int32 range
-  kBadSeq,         // s is neither null nor an integer in [0, 2^64)
-  kBadType,        // t is neither null nor a string
-  kBadD,           // d (or an unknown key's value) is not valid JSON
-  kMissingField,   // a field a reader below needs is absent (readers only)
-  kBadField,       // such a field has the wrong type or range (readers only)
+  kTooLarge,      // message over kMaxMessageBytes
+  kNoMemory,      // growing the parser's buffers failed
+  kEmpty,         // no JSON value at all (empty or only whitespace)
+  kBadJson,       // not well-formed JSON (structure, literal, string escape)
+  kBadUtf8,       // bytes that are not UTF-8
+  kTooDeep,       // nesting deeper than kMaxDepth
+  kNotObject,     // the payload is not a JSON object
+  kTrailingData,  // something after the payload's closing brace
+  kDuplicateKey,  // op, s, t or d given twice
+  kMissingOp,     // no "op"
+  kBadOp,         // op is not an integer in the int32 range
+  kBadSeq,        // s is neither null nor an integer in [0, 2^64)
+  kBadType,       // t is neither null nor a string
+  kBadD,          // d (or an unknown key's value) is not valid JSON
+  kMissingField,  // a field a reader below needs is absent (readers only)
+  kBadField,      // such a field has the wrong type or range (readers only)
 };
 
 // A short constant name for logs ("bad_seq"); never null.
@@ -191,8 +191,7 @@ class Parser {
   // Reads one gateway payload. `message` must be followed by kPadding
   // readable bytes. On kOk `out` is filled; on any error `out` is
   // unspecified. Unknown keys (`_trace`, ...) are skipped.
-  [[nodiscard]] Errc parse(std::string_view message, Envelope& out,
-                           Options options = {}) noexcept;
+  [[nodiscard]] Errc parse(std::string_view message, Envelope& out, Options options = {}) noexcept;
 
   // Full validation of a d view that came from parse(..., kEnvelope):
   // kOk or kBadD / kBadUtf8 / kTooDeep (the depth counted as inside an
@@ -200,16 +199,13 @@ class Parser {
   [[nodiscard]] Errc validate_d(std::string_view d) noexcept;
 
   // Reads `t` alone (see the top of this file for what it does not check).
-  [[nodiscard]] Errc event_type(std::string_view message,
-                                EventName& out) noexcept;
+  [[nodiscard]] Errc event_type(std::string_view message, EventName& out) noexcept;
 
   // guild_id/channel_id from a padded d view (an object), skipping the rest.
-  [[nodiscard]] Errc routing_keys(std::string_view d,
-                                  RoutingKeys& out) noexcept;
+  [[nodiscard]] Errc routing_keys(std::string_view d, RoutingKeys& out) noexcept;
 
   // HELLO (op 10): d.heartbeat_interval in milliseconds, > 0.
-  [[nodiscard]] Errc hello_interval(std::string_view d,
-                                    uint64_t& interval_ms) noexcept;
+  [[nodiscard]] Errc hello_interval(std::string_view d, uint64_t& interval_ms) noexcept;
 
   // READY: d.session_id (required) and d.resume_gateway_url (optional).
   [[nodiscard]] Errc ready_info(std::string_view d, ReadyInfo& out);
@@ -221,8 +217,7 @@ class Parser {
 
 // INVALID_SESSION (op 9): d is `true` (the session may be resumed) or
 // `false`. Anything else is kBadField. Needs no padding.
-[[nodiscard]] Errc invalid_session_resumable(std::string_view d,
-                                             bool& resumable) noexcept;
+[[nodiscard]] Errc invalid_session_resumable(std::string_view d, bool& resumable) noexcept;
 
 // The body of GET /gateway/bot, any buffer (it is copied into a padded one:
 // this runs once at start-up). On kMissingField/kBadField, `failed_field`

@@ -43,8 +43,7 @@ constexpr uint32_t slot_of(std::string_view s, uint64_t seed) noexcept {
   const size_t n = s.size() < 8 ? s.size() : 8;
   const uint64_t head = load_le(s.data(), n);
   const uint64_t tail = load_le(s.data() + s.size() - n, n);
-  const uint64_t x =
-      head ^ ((tail << 29) | (tail >> 35)) ^ (uint64_t{s.size()} * 0x9E37);
+  const uint64_t x = head ^ ((tail << 29) | (tail >> 35)) ^ (uint64_t{s.size()} * 0x9E37);
   return static_cast<uint32_t>((x * seed) >> (64 - kSlotBits));
 }
 
@@ -78,8 +77,7 @@ constexpr Table build_table() {
 constexpr Table kTable = build_table();
 
 static_assert(kEventTypeCount < 256, "EventType must fit the uint8_t table");
-static_assert(kNames[static_cast<size_t>(EventType::kWebhooksUpdate)] ==
-              "WEBHOOKS_UPDATE");
+static_assert(kNames[static_cast<size_t>(EventType::kWebhooksUpdate)] == "WEBHOOKS_UPDATE");
 
 constexpr EventType lookup(std::string_view name) noexcept {
   if (name.empty() || name.size() > 64) return EventType::kUnknown;
@@ -93,8 +91,7 @@ constexpr bool every_name_round_trips() {
   for (size_t e = 2; e < kEventTypeCount; ++e) {
     if (lookup(kNames[e]) != static_cast<EventType>(e)) return false;
   }
-  return lookup("MESSAGE_CREATEX") == EventType::kUnknown &&
-         lookup("READ") == EventType::kUnknown;
+  return lookup("MESSAGE_CREATEX") == EventType::kUnknown && lookup("READ") == EventType::kUnknown;
 }
 static_assert(every_name_round_trips());
 
@@ -109,12 +106,9 @@ std::string_view to_string(EventType type) noexcept {
   return i < kEventTypeCount ? kNames[i] : std::string_view("UNKNOWN");
 }
 
-EventType event_type_from_name(std::string_view name) noexcept {
-  return lookup(name);
-}
+EventType event_type_from_name(std::string_view name) noexcept { return lookup(name); }
 
-std::optional<EventFilter> EventFilter::parse(std::string_view list,
-                                              std::string* error) {
+std::optional<EventFilter> EventFilter::parse(std::string_view list, std::string* error) {
   EventFilter f;
   f.all_ = false;
   bool any = false;

@@ -48,7 +48,6 @@ void zstd_free(void* opaque, void* p) { static_cast<CountedHeap*>(opaque)->free(
 // zstd block header size (ZSTD_blockHeaderSize in zstd's internal header).
 constexpr size_t kZstdBlockHeaderBytes = 3;
 
-
 // Makes room for at least one more byte of output after `pos` (keeping the
 // padding), doubling up to the limit plus one byte (that byte filled means
 // the payload is over the limit). False when that is reached.
@@ -71,9 +70,12 @@ bool grow(InflateBuffer& out, size_t pos, bool* no_memory) noexcept {
 
 const char* to_string(Compression c) noexcept {
   switch (c) {
-    case Compression::kNone: return "none";
-    case Compression::kZlibStream: return "zlib-stream";
-    case Compression::kZstdStream: return "zstd-stream";
+    case Compression::kNone:
+      return "none";
+    case Compression::kZlibStream:
+      return "zlib-stream";
+    case Compression::kZstdStream:
+      return "zstd-stream";
   }
   return "none";
 }
@@ -87,12 +89,18 @@ std::optional<Compression> compression_from_name(std::string_view name) noexcept
 
 const char* to_string(InflateErrc e) noexcept {
   switch (e) {
-    case InflateErrc::kOk: return "ok";
-    case InflateErrc::kNeedMore: return "need_more";
-    case InflateErrc::kCorrupt: return "corrupt";
-    case InflateErrc::kTooLarge: return "too_large";
-    case InflateErrc::kBomb: return "bomb";
-    case InflateErrc::kNoMemory: return "no_memory";
+    case InflateErrc::kOk:
+      return "ok";
+    case InflateErrc::kNeedMore:
+      return "need_more";
+    case InflateErrc::kCorrupt:
+      return "corrupt";
+    case InflateErrc::kTooLarge:
+      return "too_large";
+    case InflateErrc::kBomb:
+      return "bomb";
+    case InflateErrc::kNoMemory:
+      return "no_memory";
   }
   return "unknown";
 }
@@ -104,8 +112,8 @@ struct Inflater::Impl {
   z_stream zs{};
   ZSTD_DCtx* zstd = nullptr;
   bool broken = false;
-  std::string partial;     // zlib: output of a payload not yet ended
-  size_t partial_in = 0;   // compressed bytes that made `partial`
+  std::string partial;    // zlib: output of a payload not yet ended
+  size_t partial_in = 0;  // compressed bytes that made `partial`
   // zlib: the last bytes received, for a suffix split across messages.
   uint8_t tail[4] = {};
   size_t tail_len = 0;
@@ -182,7 +190,7 @@ struct Inflater::Impl {
       switch (r) {
         case Z_OK:
           if (zs.avail_out != 0) return InflateErrc::kOk;  // all input used
-          break;                                         // out full: grow
+          break;                                           // out full: grow
         case Z_BUF_ERROR:
           // No progress possible: either all input is used, or out is full.
           if (zs.avail_out != 0 || zs.avail_in == 0) return InflateErrc::kOk;

@@ -34,6 +34,7 @@ WOLFSSL_DEFINES=(
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+  clang-format clang-tidy
   liburing-dev libwolfssl-dev libsimdjson-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   zlib1g-dev libzstd-dev openssl ca-certificates

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/test.sh: the README's test command, and what CI runs.
 # Set-up (Debian packages, wolfSSL with assembly), then three builds:
-#   build/       Release: every test, and every benchmark compiled;
+#   build/       Release: every test, and every benchmark compiled; the
+#                formatting and static checks (scripts/lint.sh) on it;
 #   build-asan/  ASan+UBSan: the whole suite again;
 #   build-tsan/  TSan: the threaded tests (label "threaded");
 #   build-fuzz/  clang + libFuzzer: each fuzz target for a short, bounded run.
@@ -29,6 +30,8 @@ configure() {  # configure DIR [cmake args...]
 stage "release build"
 configure build
 cmake --build build -j"$JOBS"
+stage "lint (clang-format, clang-tidy)"
+SHARDRING_JOBS="$JOBS" bash scripts/lint.sh
 stage "release tests"
 ctest --test-dir build --output-on-failure -j"$JOBS" --timeout 300
 

@@ -35,8 +35,7 @@ absl::Status CheckReadable(const std::string& path, const char* what) {
   if (::access(path.c_str(), R_OK) != 0) {
     const int err = errno;
     std::string msg = absl::StrCat("tls: ", what, " '", path, "': ", std::strerror(err));
-    return err == ENOENT ? absl::NotFoundError(msg)
-                         : absl::PermissionDeniedError(msg);
+    return err == ENOENT ? absl::NotFoundError(msg) : absl::PermissionDeniedError(msg);
   }
   return absl::OkStatus();
 }
@@ -54,29 +53,25 @@ WOLFSSL_METHOD* Method(Role role, Versions versions) {
   return client ? wolfSSLv23_client_method() : wolfSSLv23_server_method();
 }
 
-absl::Status ApplyCommon(WOLFSSL_CTX* ctx, Versions versions,
-                         const std::string& cipher_list) {
+absl::Status ApplyCommon(WOLFSSL_CTX* ctx, Versions versions, const std::string& cipher_list) {
   if (versions == Versions::kTls12OrNewer) {
     // Debian's build still speaks TLS 1.0 and 1.1 unless told otherwise.
-    if (int ret = wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2);
-        ret != WOLFSSL_SUCCESS) {
-      return absl::InternalError(absl::StrCat(
-          "tls: cannot set minimum version: ", internal::wolfssl_error_text(ret)));
+    if (int ret = wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2); ret != WOLFSSL_SUCCESS) {
+      return absl::InternalError(
+          absl::StrCat("tls: cannot set minimum version: ", internal::wolfssl_error_text(ret)));
     }
   }
-  const std::string list =
-      cipher_list.empty() ? std::string(kDefaultCipherList) : cipher_list;
+  const std::string list = cipher_list.empty() ? std::string(kDefaultCipherList) : cipher_list;
   if (wolfSSL_CTX_set_cipher_list(ctx, list.c_str()) != WOLFSSL_SUCCESS) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tls: cipher list '", list, "' names no suite this wolfSSL supports"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls: cipher list '", list, "' names no suite this wolfSSL supports"));
   }
   return absl::OkStatus();
 }
 
 }  // namespace
 
-Context::Context(WOLFSSL_CTX* ctx, Role role, Verification verification,
-                 std::string alpn) noexcept
+Context::Context(WOLFSSL_CTX* ctx, Role role, Verification verification, std::string alpn) noexcept
     : ctx_(ctx), role_(role), verification_(verification), alpn_(std::move(alpn)) {}
 
 Context::Context(Context&& other) noexcept
@@ -107,9 +102,7 @@ absl::StatusOr<Context> Context::client(const ClientOptions& options) {
   if (ctx == nullptr) {
     return absl::ResourceExhaustedError("tls: cannot allocate a client context");
   }
-  if (absl::Status s = ApplyCommon(ctx.get(), options.versions,
-                                   options.cipher_list);
-      !s.ok()) {
+  if (absl::Status s = ApplyCommon(ctx.get(), options.versions, options.cipher_list); !s.ok()) {
     return s;
   }
   // TLS 1.2 tickets need asking for; TLS 1.3 tickets always come.
@@ -127,8 +120,7 @@ absl::StatusOr<Context> Context::client(const ClientOptions& options) {
           "(give --ca-file, or --insecure for a local test gateway)");
     }
     if (!options.system_ca_file.empty()) {
-      if (absl::Status s = CheckReadable(options.system_ca_file, "system CA bundle");
-          !s.ok()) {
+      if (absl::Status s = CheckReadable(options.system_ca_file, "system CA bundle"); !s.ok()) {
         return s;
       }
       // Distribution bundles carry a few roots wolfSSL cannot parse (unusual
@@ -137,22 +129,21 @@ absl::StatusOr<Context> Context::client(const ClientOptions& options) {
           ctx.get(), options.system_ca_file.c_str(), nullptr,
           WOLFSSL_LOAD_FLAG_IGNORE_ERR | WOLFSSL_LOAD_FLAG_PEM_CA_ONLY);
       if (ret != WOLFSSL_SUCCESS) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "tls: system CA bundle '", options.system_ca_file,
-            "': no usable PEM certificate: ", internal::wolfssl_error_text(ret)));
+        return absl::InvalidArgumentError(
+            absl::StrCat("tls: system CA bundle '", options.system_ca_file,
+                         "': no usable PEM certificate: ", internal::wolfssl_error_text(ret)));
       }
     }
     if (!options.ca_file.empty()) {
       if (absl::Status s = CheckReadable(options.ca_file, "--ca-file"); !s.ok()) {
         return s;
       }
-      const int ret = wolfSSL_CTX_load_verify_locations(
-          ctx.get(), options.ca_file.c_str(), nullptr);
+      const int ret =
+          wolfSSL_CTX_load_verify_locations(ctx.get(), options.ca_file.c_str(), nullptr);
       if (ret != WOLFSSL_SUCCESS) {
         return absl::InvalidArgumentError(absl::StrCat(
             "tls: --ca-file '", options.ca_file,
-            "' is not a PEM bundle of CA certificates: ",
-            internal::wolfssl_error_text(ret)));
+            "' is not a PEM bundle of CA certificates: ", internal::wolfssl_error_text(ret)));
       }
     }
     // The per-session callback records why a chain was refused; see
@@ -174,42 +165,33 @@ absl::StatusOr<Context> Context::server(const ServerOptions& options) {
   if (ctx == nullptr) {
     return absl::ResourceExhaustedError("tls: cannot allocate a server context");
   }
-  if (absl::Status s = ApplyCommon(ctx.get(), options.versions,
-                                   options.cipher_list);
-      !s.ok()) {
+  if (absl::Status s = ApplyCommon(ctx.get(), options.versions, options.cipher_list); !s.ok()) {
     return s;
   }
-  int ret = wolfSSL_CTX_use_certificate_chain_file(ctx.get(),
-                                                   options.cert_file.c_str());
+  int ret = wolfSSL_CTX_use_certificate_chain_file(ctx.get(), options.cert_file.c_str());
   if (ret != WOLFSSL_SUCCESS) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tls: --tls-cert '", options.cert_file,
-        "' is not a PEM certificate chain: ", internal::wolfssl_error_text(ret)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls: --tls-cert '", options.cert_file,
+                     "' is not a PEM certificate chain: ", internal::wolfssl_error_text(ret)));
   }
-  ret = wolfSSL_CTX_use_PrivateKey_file(ctx.get(), options.key_file.c_str(),
-                                        WOLFSSL_FILETYPE_PEM);
+  ret = wolfSSL_CTX_use_PrivateKey_file(ctx.get(), options.key_file.c_str(), WOLFSSL_FILETYPE_PEM);
   if (ret != WOLFSSL_SUCCESS) {
     return absl::InvalidArgumentError(absl::StrCat(
         "tls: --tls-key '", options.key_file,
-        "' is not an unencrypted PEM private key: ",
-        internal::wolfssl_error_text(ret)));
+        "' is not an unencrypted PEM private key: ", internal::wolfssl_error_text(ret)));
   }
   if (wolfSSL_CTX_check_private_key(ctx.get()) != WOLFSSL_SUCCESS) {
     return absl::InvalidArgumentError(
         absl::StrCat("tls: --tls-key '", options.key_file,
-                     "' does not match the certificate in --tls-cert '",
-                     options.cert_file, "'"));
+                     "' does not match the certificate in --tls-cert '", options.cert_file, "'"));
   }
   // Clients never present certificates to the gateway.
   wolfSSL_CTX_set_verify(ctx.get(), WOLFSSL_VERIFY_NONE, nullptr);
-  Context server(ctx.release(), Role::kServer, Verification::kInsecure,
-                 options.alpn);
+  Context server(ctx.release(), Role::kServer, Verification::kInsecure, options.alpn);
   if (absl::Status s = SelfTest(server); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "tls: --tls-cert '", options.cert_file, "' with --tls-key '",
-        options.key_file,
-        "' fail a test handshake (does the key match the certificate?): ",
-        s.message()));
+        "tls: --tls-cert '", options.cert_file, "' with --tls-key '", options.key_file,
+        "' fail a test handshake (does the key match the certificate?): ", s.message()));
   }
   return server;
 }
@@ -242,8 +224,7 @@ absl::Status Context::SelfTest(const Context& server) {
     if (Errc e = client->retain_ciphertext(); e != Errc::kOk) c = e;
     if (c == Errc::kOk && s == Errc::kOk) return absl::OkStatus();
   }
-  return absl::InvalidArgumentError(
-      is_fatal(c) ? client->error_detail() : peer->error_detail());
+  return absl::InvalidArgumentError(is_fatal(c) ? client->error_detail() : peer->error_detail());
 }
 
 }  // namespace shardring::tls

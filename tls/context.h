@@ -27,8 +27,7 @@ struct WOLFSSL_SESSION;
 namespace shardring::tls {
 
 // Debian's bundle of trusted roots (package ca-certificates).
-inline constexpr std::string_view kSystemCaBundle =
-    "/etc/ssl/certs/ca-certificates.crt";
+inline constexpr std::string_view kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
 
 // AEAD suites only, forward secret, TLS 1.3 first. AES-GCM leads: AES-NI
 // makes it the fastest here; ChaCha20-Poly1305 stays for peers without it.
@@ -89,14 +88,11 @@ class Context {
   ~Context();
 
   Role role() const noexcept { return role_; }
-  bool verifies_peer() const noexcept {
-    return verification_ == Verification::kVerifyPeer;
-  }
+  bool verifies_peer() const noexcept { return verification_ == Verification::kVerifyPeer; }
 
  private:
   friend class Session;
-  Context(WOLFSSL_CTX* ctx, Role role, Verification verification,
-          std::string alpn) noexcept;
+  Context(WOLFSSL_CTX* ctx, Role role, Verification verification, std::string alpn) noexcept;
   static absl::Status SelfTest(const Context& server);
 
   WOLFSSL_CTX* ctx_ = nullptr;

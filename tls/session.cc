@@ -32,9 +32,7 @@ uint8_t ParseIpLiteral(const std::string& host, uint8_t (&out)[16]) {
   return 0;
 }
 
-bool IsHostnameError(int code) {
-  return code == DOMAIN_NAME_MISMATCH || code == IPADDR_MISMATCH;
-}
+bool IsHostnameError(int code) { return code == DOMAIN_NAME_MISMATCH || code == IPADDR_MISMATCH; }
 
 // Codes wolfSSL reports when the peer's chain is refused: wolfCrypt's ASN
 // range (-140 ... -299: parse, date, signature, unknown signer, path length)
@@ -131,16 +129,14 @@ struct SessionCallbacks {
   }
 };
 
-absl::StatusOr<Session> Session::client(const Context& context,
-                                        std::string_view host,
+absl::StatusOr<Session> Session::client(const Context& context, std::string_view host,
                                         SessionCache* cache) {
   if (context.ctx_ == nullptr || context.role_ != Role::kClient) {
     return absl::InvalidArgumentError("tls: client session needs a client Context");
   }
   internal::release_caches_at_thread_exit();  // this thread runs its handshake
   // RFC 1035 2.3.4: a name is at most 253 characters written out.
-  if (host.empty() || host.size() > 253 ||
-      host.find('\0') != std::string_view::npos) {
+  if (host.empty() || host.size() > 253 || host.find('\0') != std::string_view::npos) {
     return absl::InvalidArgumentError(
         "tls: client session needs a host name of 1 to 253 characters");
   }
@@ -154,8 +150,7 @@ absl::StatusOr<Session> Session::client(const Context& context,
   if (s.ip_len_ == 0 &&
       wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, s.host_.data(),
                      static_cast<unsigned short>(s.host_.size())) != WOLFSSL_SUCCESS) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tls: cannot use '", s.host_, "' as SNI"));
+    return absl::InvalidArgumentError(absl::StrCat("tls: cannot use '", s.host_, "' as SNI"));
   }
   if (!context.alpn_.empty()) {
     std::string alpn = context.alpn_;  // wolfSSL wants a mutable buffer
@@ -169,8 +164,7 @@ absl::StatusOr<Session> Session::client(const Context& context,
     // Names are checked by wolfSSL against the SANs (then the CN); IP
     // literals by the callback, against IP SANs only (RFC 6125 6.2.1).
     s.verify_ = true;
-    if (s.ip_len_ == 0 &&
-        wolfSSL_check_domain_name(ssl, s.host_.c_str()) != WOLFSSL_SUCCESS) {
+    if (s.ip_len_ == 0 && wolfSSL_check_domain_name(ssl, s.host_.c_str()) != WOLFSSL_SUCCESS) {
       return absl::ResourceExhaustedError("tls: cannot set the host name to check");
     }
     wolfSSL_set_verify(ssl, WOLFSSL_VERIFY_PEER, &SessionCallbacks::Verify);
@@ -211,8 +205,7 @@ absl::StatusOr<Session> Session::server(const Context& context) {
   return s;
 }
 
-Session::Session(WOLFSSL* ssl, bool client, SessionCache* cache,
-                 std::string host) noexcept
+Session::Session(WOLFSSL* ssl, bool client, SessionCache* cache, std::string host) noexcept
     : ssl_(ssl), cache_(cache), host_(std::move(host)), client_(client) {}
 
 Session::Session(Session&& other) noexcept
@@ -304,8 +297,7 @@ Errc Session::handshake() noexcept {
   if (done_) return Errc::kOk;
   const int ret = client_ ? wolfSSL_connect(ssl_) : wolfSSL_accept(ssl_);
   if (ret != WOLFSSL_SUCCESS) return fail(ret);
-  if (verify_ && ip_len_ != 0 && !ip_verified_ &&
-      wolfSSL_session_reused(ssl_) != 1) {
+  if (verify_ && ip_len_ != 0 && !ip_verified_ && wolfSSL_session_reused(ssl_) != 1) {
     // Fail closed should a wolfSSL build ever skip the callback for a
     // certificate it accepted. (A resumed session proved the address when
     // it was first made.)
@@ -327,8 +319,7 @@ Errc Session::read_plaintext(std::span<std::byte> out, size_t& produced) noexcep
   if (!done_) return Errc::kNotReady;
   Errc result = Errc::kOk;
   while (produced < out.size()) {
-    const int want =
-        static_cast<int>(std::min<size_t>(out.size() - produced, INT_MAX));
+    const int want = static_cast<int>(std::min<size_t>(out.size() - produced, INT_MAX));
     const int ret = wolfSSL_read(ssl_, out.data() + produced, want);
     if (ret > 0) {
       produced += static_cast<size_t>(ret);
@@ -401,14 +392,13 @@ Errc Session::fail(int ret) noexcept {
   if (err == WOLFSSL_ERROR_ZERO_RETURN) {
     e = done_ ? Errc::kClosed : Errc::kHandshakeFailed;
   } else if (verify_error_ != 0) {
-    e = IsHostnameError(verify_error_) ? Errc::kHostnameMismatch
-                                       : Errc::kCertificateInvalid;
+    e = IsHostnameError(verify_error_) ? Errc::kHostnameMismatch : Errc::kCertificateInvalid;
   } else if (IsHostnameError(err)) {
     e = Errc::kHostnameMismatch;
   } else if (!done_ && IsCertificateError(err)) {
     e = Errc::kCertificateInvalid;
-  } else if (err == MEMORY_E || err == MEMORY_ERROR || err == SOCKET_ERROR_E ||
-             err == WANT_WRITE || err == WOLFSSL_ERROR_WANT_WRITE) {
+  } else if (err == MEMORY_E || err == MEMORY_ERROR || err == SOCKET_ERROR_E || err == WANT_WRITE ||
+             err == WOLFSSL_ERROR_WANT_WRITE) {
     e = Errc::kInternal;  // our Send callback could not allocate
   } else {
     e = done_ ? Errc::kProtocol : Errc::kHandshakeFailed;
@@ -445,8 +435,7 @@ std::string_view Session::alpn() const noexcept {
   if (ssl_ == nullptr || !done_) return {};
   char* name = nullptr;
   unsigned short size = 0;
-  if (wolfSSL_ALPN_GetProtocol(ssl_, &name, &size) != WOLFSSL_SUCCESS ||
-      name == nullptr) {
+  if (wolfSSL_ALPN_GetProtocol(ssl_, &name, &size) != WOLFSSL_SUCCESS || name == nullptr) {
     return {};
   }
   return {name, size};
@@ -486,8 +475,6 @@ std::string Session::error_detail() const {
   return d;
 }
 
-size_t Session::buffer_bytes() const noexcept {
-  return carry_.capacity() + out_.capacity();
-}
+size_t Session::buffer_bytes() const noexcept { return carry_.capacity() + out_.capacity(); }
 
 }  // namespace shardring::tls

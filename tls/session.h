@@ -42,8 +42,7 @@ class Session {
   // must be valid for `host` (IP literals against IP SANs). With `cache`, a
   // session stored for `host` is offered for resumption and new tickets are
   // stored there; `cache` must outlive this session.
-  static absl::StatusOr<Session> client(const Context& context,
-                                        std::string_view host,
+  static absl::StatusOr<Session> client(const Context& context, std::string_view host,
                                         SessionCache* cache = nullptr);
   static absl::StatusOr<Session> server(const Context& context);
 
@@ -89,8 +88,7 @@ class Session {
   //   fatal      kProtocol (bad MAC, garbage, fatal alert) or kInternal.
   // A TLS 1.3 ticket in the stream is consumed here and, for a client with a
   // SessionCache, stored in it.
-  [[nodiscard]] Errc read_plaintext(std::span<std::byte> out,
-                                    size_t& produced) noexcept;
+  [[nodiscard]] Errc read_plaintext(std::span<std::byte> out, size_t& produced) noexcept;
 
   // Encrypts all of `in` into records appended to pending_ciphertext(). kOk,
   // kNotReady before the handshake, kClosed after either side closed, or a
@@ -136,8 +134,7 @@ class Session {
 
  private:
   friend struct SessionCallbacks;
-  Session(WOLFSSL* ssl, bool client, SessionCache* cache,
-          std::string host) noexcept;
+  Session(WOLFSSL* ssl, bool client, SessionCache* cache, std::string host) noexcept;
   void bind_callbacks() noexcept;
   void release() noexcept;
   Errc fail(int ret) noexcept;

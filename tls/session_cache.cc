@@ -15,9 +15,7 @@ SessionCache::SessionCache(size_t max_entries) noexcept
 
 SessionCache::~SessionCache() { clear(); }
 
-bool SessionCache::contains(std::string_view host) const noexcept {
-  return find(host) != nullptr;
-}
+bool SessionCache::contains(std::string_view host) const noexcept { return find(host) != nullptr; }
 
 WOLFSSL_SESSION* SessionCache::find(std::string_view host) const noexcept {
   for (const Entry& e : entries_) {

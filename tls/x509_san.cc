@@ -12,8 +12,8 @@ constexpr uint8_t kSequence = 0x30;
 constexpr uint8_t kOid = 0x06;
 constexpr uint8_t kBoolean = 0x01;
 constexpr uint8_t kOctetString = 0x04;
-constexpr uint8_t kExtensions = 0xA3;  // [3] EXPLICIT in TBSCertificate
-constexpr uint8_t kIpAddress = 0x87;   // GeneralName [7] IMPLICIT OCTET STRING
+constexpr uint8_t kExtensions = 0xA3;                      // [3] EXPLICIT in TBSCertificate
+constexpr uint8_t kIpAddress = 0x87;                       // GeneralName [7] IMPLICIT OCTET STRING
 constexpr uint8_t kSubjectAltName[] = {0x55, 0x1D, 0x11};  // 2.5.29.17
 
 struct Tlv {
@@ -59,8 +59,7 @@ bool SanHasIp(std::span<const uint8_t> names, std::span<const uint8_t> ip) noexc
 
 }  // namespace
 
-bool CertificateHasIpSan(std::span<const uint8_t> der,
-                         std::span<const uint8_t> ip) noexcept {
+bool CertificateHasIpSan(std::span<const uint8_t> der, std::span<const uint8_t> ip) noexcept {
   if (ip.size() != 4 && ip.size() != 16) return false;
   Tlv cert, tbs;
   if (!Next(der, cert) || cert.tag != kSequence) return false;

@@ -24,14 +24,11 @@ class FlagSet {
 
   void add_string(std::string name, std::string* out, std::string help);
   // Like add_string, and also records that the flag was given.
-  void add_string(std::string name, std::optional<std::string>* out,
-                  std::string help);
-  void add_int(std::string name, int64_t* out, int64_t min, int64_t max,
+  void add_string(std::string name, std::optional<std::string>* out, std::string help);
+  void add_int(std::string name, int64_t* out, int64_t min, int64_t max, std::string help);
+  void add_int(std::string name, std::optional<int64_t>* out, int64_t min, int64_t max,
                std::string help);
-  void add_int(std::string name, std::optional<int64_t>* out, int64_t min,
-               int64_t max, std::string help);
-  void add_double(std::string name, double* out, double min, double max,
-                  std::string help);
+  void add_double(std::string name, double* out, double min, double max, std::string help);
   void add_bool(std::string name, bool* out, std::string help);
 
   // Parses args (without the program and subcommand names). Sets *help when

@@ -136,7 +136,8 @@ absl::Status run_program(const std::vector<std::string>& argv, const std::string
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();
   if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
-    return absl::FailedPreconditionError(cat(argv[0], " is not installed (scripts/setup.sh installs it)"));
+    return absl::FailedPreconditionError(
+        cat(argv[0], " is not installed (scripts/setup.sh installs it)"));
   }
   return absl::InternalError(cat(argv[0], " failed: ", last_lines(read_file(log), 5)));
 }
@@ -151,9 +152,8 @@ absl::StatusOr<Pki> make_throwaway_pki(const std::string& dir) {
   const std::string log = dir + "/openssl.log";
   const Pki p{dir + "/ca.pem", dir + "/server.pem", dir + "/server.key"};
   const std::vector<std::vector<std::string>> steps = {
-      {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-       "-nodes", "-keyout", dir + "/ca.key", "-out", p.ca, "-days", "2", "-subj",
-       "/CN=shardring load CA"},
+      {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+       "-keyout", dir + "/ca.key", "-out", p.ca, "-days", "2", "-subj", "/CN=shardring load CA"},
       {"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
        "-keyout", p.key, "-out", dir + "/server.csr", "-subj", "/CN=localhost"},
       {"openssl", "x509", "-req", "-in", dir + "/server.csr", "-CA", p.ca, "-CAkey",
@@ -175,9 +175,9 @@ absl::StatusOr<Pki> make_throwaway_pki(const std::string& dir) {
 // stderr in a file. Killed with the load process (PR_SET_PDEATHSIG).
 class GatewayProcess {
  public:
-  static absl::StatusOr<std::unique_ptr<GatewayProcess>> spawn(
-      const std::vector<std::string>& argv, const std::vector<int>& cpus,
-      const std::string& log) {
+  static absl::StatusOr<std::unique_ptr<GatewayProcess>> spawn(const std::vector<std::string>& argv,
+                                                               const std::vector<int>& cpus,
+                                                               const std::string& log) {
     auto g = std::unique_ptr<GatewayProcess>(new GatewayProcess());
     g->log_ = log;
     std::vector<char*> args;
@@ -305,8 +305,8 @@ class TempDir {
 };
 
 std::string latency_json(const LatencySummary& l) {
-  return absl::StrFormat("{\"count\":%d,\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f}", l.count,
-                         l.p50_ms, l.p99_ms, l.max_ms);
+  return absl::StrFormat("{\"count\":%d,\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f}", l.count, l.p50_ms,
+                         l.p99_ms, l.max_ms);
 }
 
 std::string latency_text(const LatencySummary& l, std::string_view what) {
@@ -345,7 +345,8 @@ int load_main(std::span<const std::string_view> args) {
     const size_t g = std::min<size_t>(static_cast<size_t>(o.gateway_threads),
                                       cpus.size() > 1 ? cpus.size() - 1 : 1);
     gateway_cpus.assign(cpus.end() - static_cast<std::ptrdiff_t>(g), cpus.end());
-    if (cpus.size() > 1) engine_cpus.assign(cpus.begin(), cpus.end() - static_cast<std::ptrdiff_t>(g));
+    if (cpus.size() > 1)
+      engine_cpus.assign(cpus.begin(), cpus.end() - static_cast<std::ptrdiff_t>(g));
     if (cpus.size() == 1) {
       std::cerr << "shardring load: one CPU only: the gateway and the engine share it, so "
                    "figures are not the engine's alone\n";
@@ -361,15 +362,24 @@ int load_main(std::span<const std::string_view> args) {
   std::string gateway_url, ca_file = o.ca_file;
   const std::string stats_path = tmp.path() + "/gateway-stats.json";
   if (spawn) {
-    std::vector<std::string> argv = {
-        "shardring", "gateway", "--listen", "127.0.0.1:0",
-        "--threads", std::to_string(gateway_cpus.size()),
-        "--shards", std::to_string(o.shards),
-        "--max-concurrency", std::to_string(o.max_concurrency),
-        "--identify-window-ms", std::to_string(std::max<int64_t>(1, o.identify_window_ms / 4)),
-        "--heartbeat-ms", std::to_string(o.heartbeat_ms),
-        "--rate", absl::StrFormat("%g", o.rate),
-        "--stats-json", stats_path};
+    std::vector<std::string> argv = {"shardring",
+                                     "gateway",
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--threads",
+                                     std::to_string(gateway_cpus.size()),
+                                     "--shards",
+                                     std::to_string(o.shards),
+                                     "--max-concurrency",
+                                     std::to_string(o.max_concurrency),
+                                     "--identify-window-ms",
+                                     std::to_string(std::max<int64_t>(1, o.identify_window_ms / 4)),
+                                     "--heartbeat-ms",
+                                     std::to_string(o.heartbeat_ms),
+                                     "--rate",
+                                     absl::StrFormat("%g", o.rate),
+                                     "--stats-json",
+                                     stats_path};
     if (!o.mix_file.empty()) argv.insert(argv.end(), {"--mix", o.mix_file});
     if (o.idle) argv.insert(argv.end(), {"--events", "0", "--guilds-per-shard", "0"});
     if (o.tls) {
@@ -438,9 +448,9 @@ int load_main(std::span<const std::string_view> args) {
       hists.push_back(std::make_unique<engine::Histogram>());
       hist = hists.back().get();
     }
-    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                            Clock::now().time_since_epoch())
-                            .count();
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+            .count();
     hist->record(static_cast<uint64_t>(std::max<int64_t>(0, now - e.sent_ns)));
   });
   std::cerr << "shardring load: " << o.shards << " shards against " << gateway_url
@@ -497,7 +507,8 @@ int load_main(std::span<const std::string_view> args) {
       static_cast<double>(ready_grown) / static_cast<double>(o.shards);
 
   std::string json = absl::StrFormat(
-      "{\"shards\":%d,\"idle\":%s,\"tls\":%s,\"compress\":\"%s\",\"coalesce_us\":%d,\"validate_d\":%s,\"rate\":%g,\"duration_s\":%g,\"elapsed_s\":%.3f,"
+      "{\"shards\":%d,\"idle\":%s,\"tls\":%s,\"compress\":\"%s\",\"coalesce_us\":%d,\"validate_d\":"
+      "%s,\"rate\":%g,\"duration_s\":%g,\"elapsed_s\":%.3f,"
       "\"engine_threads\":%d,\"consumers\":%d,\"engine_cpus\":\"%s\",\"gateway_cpus\":\"%s\","
       "\"events\":%d,\"events_per_s\":%.1f,\"cpu_s\":%.3f,\"cpu_s_per_million_events\":%.3f,"
       "\"steady_s\":%.3f,\"steady_events_per_s\":%.1f,\"steady_cpu_s_per_million_events\":%.3f,"
@@ -506,15 +517,14 @@ int load_main(std::span<const std::string_view> args) {
       "\"shards_ready\":%d,\"storm_s\":%.3f,\"identifies\":%d,\"resumes\":%d,"
       "\"reconnects\":%d,\"zombies\":%d,\"protocol_errors\":%d,\"backpressure_ms\":%d,"
       "\"heartbeat_lateness_ms\":%s,\"delivery_latency_ms\":%s",
-      o.shards, o.idle ? "true" : "false", o.tls || gateway_url.starts_with("wss") ? "true" : "false",
-      compress_name(o.compress), o.coalesce_us, o.validate_d ? "true" : "false",
-      o.rate, o.duration_s,
-      s.elapsed_s, o.threads != 0 ? o.threads : static_cast<int64_t>(engine_cpus.size()),
-      o.consumers, cpu_list(engine_cpus), cpu_list(gateway_cpus), s.events, eps, s.cpu_s, cpu_per_m, steady_s,
-      steady_eps, steady_cpu_per_m, s.peak_rss_kib, baseline_kib, per_shard_kib,
-      ready_rss_kib, ready_per_shard_kib,
-      s.shards_ever_ready, s.all_ready_s, s.identifies,
-      s.resumes, s.reconnects, s.zombies, s.protocol_errors, s.backpressure_ms,
+      o.shards, o.idle ? "true" : "false",
+      o.tls || gateway_url.starts_with("wss") ? "true" : "false", compress_name(o.compress),
+      o.coalesce_us, o.validate_d ? "true" : "false", o.rate, o.duration_s, s.elapsed_s,
+      o.threads != 0 ? o.threads : static_cast<int64_t>(engine_cpus.size()), o.consumers,
+      cpu_list(engine_cpus), cpu_list(gateway_cpus), s.events, eps, s.cpu_s, cpu_per_m, steady_s,
+      steady_eps, steady_cpu_per_m, s.peak_rss_kib, baseline_kib, per_shard_kib, ready_rss_kib,
+      ready_per_shard_kib, s.shards_ever_ready, s.all_ready_s, s.identifies, s.resumes,
+      s.reconnects, s.zombies, s.protocol_errors, s.backpressure_ms,
       latency_json(s.heartbeat_lateness), latency_json(delivery));
   if (gateway_sent) append(json, ",\"gateway_events_sent\":", *gateway_sent);
   if (gateway_cpu) append(json, absl::StrFormat(",\"gateway_cpu_s\":%.3f", *gateway_cpu));
@@ -537,10 +547,8 @@ int load_main(std::span<const std::string_view> args) {
       o.idle       ? std::string("idle (no events)")
       : o.rate > 0 ? absl::StrFormat("%g/s per shard", o.rate)
                    : std::string("unlimited"),
-      s.elapsed_s,
-      s.events, eps,
-      gateway_sent ? absl::StrFormat("  gateway sent %d", *gateway_sent) : "", s.cpu_s,
-      cpu_per_m,
+      s.elapsed_s, s.events, eps,
+      gateway_sent ? absl::StrFormat("  gateway sent %d", *gateway_sent) : "", s.cpu_s, cpu_per_m,
       gateway_cpu ? absl::StrFormat("  gateway cpu %.2f s", *gateway_cpu) : "",
       steady_s > 0 ? absl::StrFormat("%.0f events/s, %.3f engine cpu s per million events "
                                      "(the last %.1f s, every shard ready)",
@@ -548,15 +556,15 @@ int load_main(std::span<const std::string_view> args) {
                    : std::string("not reached (not every shard was ready long enough)"),
       static_cast<double>(s.peak_rss_kib) / 1024, per_shard_kib,
       static_cast<double>(baseline_kib) / 1024,
-      ready_rss_kib > 0 ? absl::StrFormat("%.1f MiB  (%.1f KiB per shard; the last second with "
-                                          "every shard ready)",
-                                          static_cast<double>(ready_rss_kib) / 1024,
-                                          ready_per_shard_kib)
-                        : std::string("not reached"),
-      s.all_ready_s > 0 ? absl::StrFormat("%.3f s until all %d shards were ready", s.all_ready_s,
-                                          s.shards)
-                        : absl::StrFormat("not all shards became ready (%d of %d)",
-                                          s.shards_ever_ready, s.shards),
+      ready_rss_kib > 0
+          ? absl::StrFormat("%.1f MiB  (%.1f KiB per shard; the last second with "
+                            "every shard ready)",
+                            static_cast<double>(ready_rss_kib) / 1024, ready_per_shard_kib)
+          : std::string("not reached"),
+      s.all_ready_s > 0
+          ? absl::StrFormat("%.3f s until all %d shards were ready", s.all_ready_s, s.shards)
+          : absl::StrFormat("not all shards became ready (%d of %d)", s.shards_ever_ready,
+                            s.shards),
       latency_text(s.heartbeat_lateness, "heartbeats"), latency_text(delivery, "events"),
       s.identifies, s.resumes, s.reconnects, s.zombies, s.protocol_errors, s.backpressure_ms);
   std::cout << table << std::flush;

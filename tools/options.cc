@@ -1,7 +1,7 @@
 #include "tools/options.h"
 
-#include "engine/text.h"
 #include "absl/strings/str_split.h"
+#include "engine/text.h"
 #include "parse/inflate.h"
 #include "tools/flags.h"
 
@@ -28,17 +28,15 @@ constexpr char kCoalesceHelp[] =
     "(0: off; default 1000)";
 }  // namespace
 
-const char* compress_name(Compression c) noexcept {
-  return parse::to_string(c);
-}
+const char* compress_name(Compression c) noexcept { return parse::to_string(c); }
 
 absl::StatusOr<std::pair<uint32_t, uint32_t>> parse_shard_range(std::string_view s) {
   const size_t dash = s.find('-');
   auto a = parse_int(s.substr(0, dash), 0, UINT32_MAX - 1);
   auto b = dash == std::string_view::npos ? a : parse_int(s.substr(dash + 1), 0, UINT32_MAX - 1);
   if (!a || !b || *a > *b) {
-    return Bad("shard-ids", cat("expected A-B with A <= B (inclusive), got '",
-                                         std::string(s), "'"));
+    return Bad("shard-ids",
+               cat("expected A-B with A <= B (inclusive), got '", std::string(s), "'"));
   }
   return std::pair<uint32_t, uint32_t>(static_cast<uint32_t>(*a), static_cast<uint32_t>(*b));
 }
@@ -60,7 +58,8 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
   f.add_int("max-concurrency", &o.max_concurrency, 1, 1 << 16, "identify buckets");
   f.add_int("intents", &o.intents, 0, (int64_t{1} << 53) - 1, "gateway intents bitfield");
   f.add_int("threads", &o.threads, 1, 1024, "I/O threads (default: online cores)");
-  f.add_int("consumers", &o.consumers, 0, 256, "consumer threads running sinks (0: on the I/O threads)");
+  f.add_int("consumers", &o.consumers, 0, 256,
+            "consumer threads running sinks (0: on the I/O threads)");
   f.add_string("compress", &compress, "none | zlib-stream | zstd-stream");
   f.add_int("coalesce-us", &o.coalesce_us, 0, kMaxCoalesce.count(), kCoalesceHelp);
   f.add_bool("validate-d", &o.validate_d, kValidateDHelp);
@@ -95,7 +94,7 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
     o.shard_ids = *r;
     if (o.total_shards && r->second >= *o.total_shards) {
       return Bad("shard-ids", cat("shard ", r->second, " is outside --total-shards ",
-                                           *o.total_shards, " (ids are 0..N-1)"));
+                                  *o.total_shards, " (ids are 0..N-1)"));
     }
   }
   if (absl::Status s = ParseCompress(compress, &o.compress); !s.ok()) return s;
@@ -109,9 +108,12 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
   } else {
     return Bad("sink", cat("expected ndjson, ndjson:PATH or null, got '", sink, "'"));
   }
-  if (log_format == "text") o.log_format = LogFormat::kText;
-  else if (log_format == "json") o.log_format = LogFormat::kJson;
-  else return Bad("log-format", cat("expected text or json, got '", log_format, "'"));
+  if (log_format == "text")
+    o.log_format = LogFormat::kText;
+  else if (log_format == "json")
+    o.log_format = LogFormat::kJson;
+  else
+    return Bad("log-format", cat("expected text or json, got '", log_format, "'"));
   if (!events.empty()) {
     for (absl::string_view e : absl::StrSplit(events, ',', absl::SkipWhitespace())) {
       std::string name(e.data(), e.size());
@@ -127,12 +129,14 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
     const bool loopback = engine::is_loopback_host(u.host);
     if ((u.scheme == engine::Scheme::kWs || u.scheme == engine::Scheme::kHttp) && !loopback) {
       return Bad(flag, cat("plain ", u.scheme == engine::Scheme::kWs ? "ws://" : "http://",
-                                    " is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); "
-                                    "use wss:// or https:// for ", u.host));
+                           " is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); "
+                           "use wss:// or https:// for ",
+                           u.host));
     }
     if (o.insecure && !loopback && !o.i_know) {
-      return Bad("insecure", cat("refused for non-loopback host ", u.host,
-                                          " (certificate checks protect your token); add --i-know to insist"));
+      return Bad("insecure",
+                 cat("refused for non-loopback host ", u.host,
+                     " (certificate checks protect your token); add --i-know to insist"));
     }
     return absl::OkStatus();
   };
@@ -158,7 +162,9 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
     any_remote |= !engine::is_loopback_host(u->host);
   }
   if (o.token.empty() && any_remote) {
-    return Bad("token", "a bot token is required (--token or env DISCORD_TOKEN) except against a loopback gateway");
+    return Bad(
+        "token",
+        "a bot token is required (--token or env DISCORD_TOKEN) except against a loopback gateway");
   }
   for (char c : o.token) {
     if (static_cast<unsigned char>(c) < 0x21 || c == '"' || c == '\\' || c == 0x7f) {
@@ -168,23 +174,28 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
   return o;
 }
 
-absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view> args,
-                                               bool* help, std::string* usage) {
+absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view> args, bool* help,
+                                               std::string* usage) {
   LoadOptions o;
   std::optional<std::string> gateway;
   FlagSet f("load");
   f.add_int("shards", &o.shards, 1, 1 << 20, "shards to run (default 100)");
-  f.add_double("rate", &o.rate, 0, 1e7, "events/s per shard the gateway sends; 0: unlimited (default 100)");
+  f.add_double("rate", &o.rate, 0, 1e7,
+               "events/s per shard the gateway sends; 0: unlimited (default 100)");
   f.add_double("duration", &o.duration_s, 0.1, 1e7, "seconds to run (default 30)");
   f.add_bool("tls", &o.tls, "the spawned gateway serves wss:// with a throwaway CA");
   f.add_bool("idle", &o.idle,
              "the spawned gateway sends READY and heartbeat ACKs only: memory per idle shard");
-  f.add_string("gateway", &gateway, "ws:// or wss:// URL of a running gateway instead of spawning one");
+  f.add_string("gateway", &gateway,
+               "ws:// or wss:// URL of a running gateway instead of spawning one");
   f.add_string("ca-file", &o.ca_file, "CA bundle (PEM) for --gateway wss://");
-  f.add_bool("insecure", &o.insecure, "skip certificate checks for --gateway wss:// (loopback only)");
+  f.add_bool("insecure", &o.insecure,
+             "skip certificate checks for --gateway wss:// (loopback only)");
   f.add_int("threads", &o.threads, 1, 1024, "engine I/O threads (default: the cores left to it)");
-  f.add_int("gateway-threads", &o.gateway_threads, 1, 1024, "cores (and threads) of the spawned gateway (default 1)");
-  f.add_int("consumers", &o.consumers, 0, 256, "engine consumer threads (0: handlers on the I/O threads)");
+  f.add_int("gateway-threads", &o.gateway_threads, 1, 1024,
+            "cores (and threads) of the spawned gateway (default 1)");
+  f.add_int("consumers", &o.consumers, 0, 256,
+            "engine consumer threads (0: handlers on the I/O threads)");
   std::string compress = "none";
   f.add_string("compress", &compress, "transport compression: none | zlib-stream | zstd-stream");
   f.add_int("coalesce-us", &o.coalesce_us, 0, kMaxCoalesce.count(), kCoalesceHelp);
@@ -211,12 +222,14 @@ absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view>
     }
     const bool loopback = engine::is_loopback_host(u->host);
     if (u->scheme == engine::Scheme::kWs && !loopback) {
-      return Bad("gateway", cat("plain ws:// is allowed only for loopback hosts; use wss:// for ", u->host));
+      return Bad("gateway",
+                 cat("plain ws:// is allowed only for loopback hosts; use wss:// for ", u->host));
     }
     if (o.insecure && !loopback) {
       return Bad("insecure", cat("refused for non-loopback host ", u->host));
     }
-    if (o.tls) return Bad("tls", "applies to the spawned gateway; give --gateway a wss:// URL instead");
+    if (o.tls)
+      return Bad("tls", "applies to the spawned gateway; give --gateway a wss:// URL instead");
     if (!o.mix_file.empty()) return Bad("mix", "applies to the spawned gateway, not to --gateway");
     if (o.idle) return Bad("idle", "applies to the spawned gateway, not to --gateway");
     o.gateway = *u;

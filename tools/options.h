@@ -20,22 +20,22 @@ enum class SinkKind : uint8_t { kNdjsonStdout, kNdjsonFile, kNull };
 enum class LogFormat : uint8_t { kText, kJson };
 
 struct RunOptions {
-  std::string token;                 // --token or $DISCORD_TOKEN; never printed
+  std::string token;  // --token or $DISCORD_TOKEN; never printed
   std::string api = "https://discord.com/api/v10";
   std::optional<engine::Url> gateway;
   std::optional<int64_t> total_shards;
   std::optional<std::pair<uint32_t, uint32_t>> shard_ids;  // inclusive
   std::optional<int64_t> max_concurrency;
   int64_t intents = static_cast<int64_t>(Config{}.intents);
-  int64_t threads = 0;               // 0: online cores
+  int64_t threads = 0;  // 0: online cores
   int64_t consumers = 1;
   Compression compress = Compression::kNone;
   int64_t coalesce_us = Config{}.coalesce.count();
-  bool validate_d = false;           // Config::validate_d
+  bool validate_d = false;  // Config::validate_d
   int64_t connect_timeout_ms = Config{}.connect_timeout.count();
   SinkKind sink = SinkKind::kNdjsonStdout;
   std::string sink_path;
-  std::vector<std::string> events;   // empty: all
+  std::vector<std::string> events;  // empty: all
   std::optional<double> duration_s;
   std::string ca_file;
   bool insecure = false;
@@ -43,22 +43,22 @@ struct RunOptions {
   LogFormat log_format = LogFormat::kText;
   int64_t identify_window_ms = Config{}.identify_window.count();  // Discord's; tests shorten it
   int64_t large_threshold = Config{}.large_threshold;
-  bool live = false;                 // live view of shards and events on stderr
+  bool live = false;  // live view of shards and events on stderr
 };
 
 // `shardring load`: a synthetic gateway (spawned, pinned to its own cores,
 // or --gateway) and the engine with a null sink, measured.
 struct LoadOptions {
   int64_t shards = 100;
-  double rate = 100;                  // events/s per shard; 0: unlimited
+  double rate = 100;  // events/s per shard; 0: unlimited
   double duration_s = 30;
-  bool tls = false;                   // spawned gateway serves wss:// (throwaway CA)
-  bool idle = false;                  // spawned gateway sends no events (memory per idle shard)
-  std::optional<engine::Url> gateway; // an already running gateway instead
-  std::string ca_file;                // for --gateway wss://
-  bool insecure = false;              // for --gateway wss:// (loopback only)
-  int64_t threads = 0;                // engine I/O threads; 0: its cores
-  int64_t gateway_threads = 1;        // cores given to the spawned gateway
+  bool tls = false;                    // spawned gateway serves wss:// (throwaway CA)
+  bool idle = false;                   // spawned gateway sends no events (memory per idle shard)
+  std::optional<engine::Url> gateway;  // an already running gateway instead
+  std::string ca_file;                 // for --gateway wss://
+  bool insecure = false;               // for --gateway wss:// (loopback only)
+  int64_t threads = 0;                 // engine I/O threads; 0: its cores
+  int64_t gateway_threads = 1;         // cores given to the spawned gateway
   int64_t consumers = 1;
   Compression compress = Compression::kNone;
   int64_t coalesce_us = Config{}.coalesce.count();
@@ -67,19 +67,18 @@ struct LoadOptions {
   // The engine paces identifies to this window; the spawned gateway enforces
   // a quarter of it: the slack absorbs its own lag in a connection storm
   // (measured up to ~65 ms at 2,000 shards on one gateway core).
-  int64_t identify_window_ms = 100;   // compressed: Discord's is 5000
-  int64_t heartbeat_ms = 41250;       // HELLO's interval (Discord's)
-  std::string mix_file;               // gateway --mix
-  std::string json_path;              // summary as JSON
+  int64_t identify_window_ms = 100;  // compressed: Discord's is 5000
+  int64_t heartbeat_ms = 41250;      // HELLO's interval (Discord's)
+  std::string mix_file;              // gateway --mix
+  std::string json_path;             // summary as JSON
 };
 
-absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view> args,
-                                               bool* help, std::string* usage);
+absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view> args, bool* help,
+                                               std::string* usage);
 
 // `env_token` is $DISCORD_TOKEN (null when unset). Sets *help for --help.
-absl::StatusOr<RunOptions> parse_run_options(
-    std::span<const std::string_view> args, const char* env_token, bool* help,
-    std::string* usage);
+absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> args,
+                                             const char* env_token, bool* help, std::string* usage);
 
 // "none", "zlib-stream" or "zstd-stream" (--compress's words).
 [[nodiscard]] const char* compress_name(Compression c) noexcept;

@@ -10,12 +10,12 @@
 #include <mutex>
 #include <vector>
 
-#include "engine/text.h"
 #include "absl/strings/str_format.h"
 #include "engine/engine.h"
 #include "engine/event_channel.h"
 #include "engine/log.h"
 #include "engine/sink.h"
+#include "engine/text.h"
 #include "tools/live.h"
 #include "tools/options.h"
 
@@ -57,9 +57,9 @@ int run_main(std::span<const std::string_view> args) {
   // A live view on a terminal keeps the screen for itself: per-shard info
   // lines (identifying, ready...) are left out there, warnings stay.
   const bool live_tty = o.live && isatty(2) && o.log_format == LogFormat::kText;
-  engine::Log::configure(o.log_format == LogFormat::kJson ? engine::Log::Format::kJson
-                                                          : engine::Log::Format::kText,
-                         live_tty ? engine::Level::kWarn : engine::Level::kInfo);
+  engine::Log::configure(
+      o.log_format == LogFormat::kJson ? engine::Log::Format::kJson : engine::Log::Format::kText,
+      live_tty ? engine::Level::kWarn : engine::Level::kInfo);
   engine::Log::set_secret(o.token);
 
   Config cfg;
@@ -115,8 +115,8 @@ int run_main(std::span<const std::string_view> args) {
   if (o.live) {
     cfg.on_tick = [&](const Stats& s) {
       if (o.log_format == LogFormat::kJson) {
-        engine::Log::raw(cat("{\"msg\":\"live\",", SummaryJson(s),
-                                      ",\"shards_ready\":", s.shards_ready, "}"));
+        engine::Log::raw(
+            cat("{\"msg\":\"live\",", SummaryJson(s), ",\"shards_ready\":", s.shards_ready, "}"));
       } else {
         live.print(s);
       }

@@ -7,8 +7,7 @@
 namespace shardring::ws {
 namespace {
 
-constexpr char kAlphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 // 0-63 for alphabet characters, 0xFF for everything else.
 constexpr std::array<uint8_t, 256> kDecode = [] {
@@ -54,8 +53,7 @@ void base64_encode(std::span<const std::byte> in, std::string& out) {
   base64_encode(in, out.data() + at);
 }
 
-bool base64_decode(std::string_view in, std::byte* out,
-                   size_t& written) noexcept {
+bool base64_decode(std::string_view in, std::byte* out, size_t& written) noexcept {
   written = 0;
   if (in.size() % 4 != 0) return false;
   for (size_t i = 0; i < in.size(); i += 4) {

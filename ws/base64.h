@@ -11,9 +11,7 @@
 namespace shardring::ws {
 
 // Characters base64 needs for `n` input bytes (with padding).
-constexpr size_t base64_encoded_size(size_t n) noexcept {
-  return (n + 2) / 3 * 4;
-}
+constexpr size_t base64_encoded_size(size_t n) noexcept { return (n + 2) / 3 * 4; }
 
 // Appends the padded encoding of `in` to `out`.
 void base64_encode(std::span<const std::byte> in, std::string& out);
@@ -24,7 +22,6 @@ void base64_encode(std::span<const std::byte> in, char* out) noexcept;
 // in.size() / 4 * 3 bytes) and sets `written`. False for any character
 // outside the alphabet, a length that is not a multiple of 4, misplaced
 // '=' or non-zero bits under the padding.
-[[nodiscard]] bool base64_decode(std::string_view in, std::byte* out,
-                                 size_t& written) noexcept;
+[[nodiscard]] bool base64_decode(std::string_view in, std::byte* out, size_t& written) noexcept;
 
 }  // namespace shardring::ws

@@ -133,8 +133,7 @@ Errc Decoder::read_header() noexcept {
 Errc Decoder::ensure_capacity(size_t need) noexcept {
   if (need <= cap_) return Errc::kOk;
   const size_t cap =
-      std::min(std::max({need, cap_ * 2, size_t{1024}}),
-               std::max(need, max_message_ + kPadding));
+      std::min(std::max({need, cap_ * 2, size_t{1024}}), std::max(need, max_message_ + kPadding));
   auto* p = new (std::nothrow) std::byte[cap];
   if (p == nullptr) return fail(Errc::kNoMemory);
   if (msg_size_ > 0) std::memcpy(p, buf_.get(), msg_size_);
@@ -143,8 +142,8 @@ Errc Decoder::ensure_capacity(size_t need) noexcept {
   return Errc::kOk;
 }
 
-Errc Decoder::deliver_control(std::span<std::byte> payload, bool in_place,
-                              bool padded, Message& out) noexcept {
+Errc Decoder::deliver_control(std::span<std::byte> payload, bool in_place, bool padded,
+                              Message& out) noexcept {
   out = Message{};
   out.payload = payload;
   out.in_place = in_place;
@@ -166,16 +165,14 @@ Errc Decoder::deliver_control(std::span<std::byte> payload, bool in_place,
   if (payload.empty()) {
     out.close_code = CloseCode::kNoStatusReceived;
   } else {
-    out.close_code = static_cast<uint16_t>(
-        std::to_integer<uint16_t>(payload[0]) << 8 |
-        std::to_integer<uint16_t>(payload[1]));
+    out.close_code = static_cast<uint16_t>(std::to_integer<uint16_t>(payload[0]) << 8 |
+                                           std::to_integer<uint16_t>(payload[1]));
     if (!is_valid_close_code(out.close_code)) {
       return fail(Errc::kBadCloseCode);
     }
     const auto reason = payload.subspan(2);
     if (!is_valid_utf8(reason)) return fail(Errc::kInvalidUtf8);
-    out.close_reason = {reinterpret_cast<const char*>(reason.data()),
-                        reason.size()};
+    out.close_reason = {reinterpret_cast<const char*>(reason.data()), reason.size()};
   }
   done_ = Errc::kClosed;  // returned by every later next()
   return Errc::kOk;
@@ -216,8 +213,7 @@ Errc Decoder::next(Message& out) noexcept {
         in_ += frame_len_;
         in_frame_ = false;
         if (masked_) mask(p, key_);
-        return deliver_control(p, /*in_place=*/true,
-                               padded_after(p.data() + p.size()), out);
+        return deliver_control(p, /*in_place=*/true, padded_after(p.data() + p.size()), out);
       }
       const size_t take = std::min<uint64_t>(avail, frame_len_ - got_);
       if (take > 0) {
@@ -236,8 +232,7 @@ Errc Decoder::next(Message& out) noexcept {
     }
 
     // A whole single-frame message inside the input: return it in place.
-    if (fin_ && op_ != Opcode::kContinuation && got_ == 0 &&
-        avail >= frame_len_) {
+    if (fin_ && op_ != Opcode::kContinuation && got_ == 0 && avail >= frame_len_) {
       const std::span<std::byte> p(in_, frame_len_);
       in_ += frame_len_;
       in_frame_ = false;
@@ -255,8 +250,7 @@ Errc Decoder::next(Message& out) noexcept {
     // Otherwise assemble into buf_, validating UTF-8 as bytes arrive so a
     // bad text message fails fast (RFC 6455 8.1).
     if (got_ == 0) {
-      if (Errc e = ensure_capacity(msg_size_ + frame_len_ + kPadding);
-          e != Errc::kOk) {
+      if (Errc e = ensure_capacity(msg_size_ + frame_len_ + kPadding); e != Errc::kOk) {
         return e;
       }
       buffering_ = true;
@@ -286,35 +280,64 @@ Errc Decoder::next(Message& out) noexcept {
 
 std::string_view describe(Errc e) noexcept {
   switch (e) {
-    case Errc::kOk: return "ok";
-    case Errc::kNeedMore: return "need more bytes";
-    case Errc::kClosed: return "closed by peer";
-    case Errc::kReservedBits: return "reserved bits set";
-    case Errc::kBadOpcode: return "reserved opcode";
-    case Errc::kBadControlFrame: return "fragmented or oversize control frame";
-    case Errc::kMaskedFrame: return "masked frame from server";
-    case Errc::kUnmaskedFrame: return "unmasked frame from client";
-    case Errc::kBadLength: return "non-minimal or oversize length";
-    case Errc::kUnexpectedContinuation: return "continuation without a message";
-    case Errc::kExpectedContinuation: return "new message inside a fragmented one";
-    case Errc::kBadClosePayload: return "one-byte close payload";
-    case Errc::kBadCloseCode: return "invalid close code";
-    case Errc::kInvalidUtf8: return "invalid UTF-8";
-    case Errc::kMessageTooBig: return "message too big";
-    case Errc::kNoMemory: return "out of memory";
-    case Errc::kHeaderTooLarge: return "handshake header too large";
-    case Errc::kMalformed: return "malformed HTTP head";
-    case Errc::kNotSwitching: return "status is not 101";
-    case Errc::kMissingUpgrade: return "no Upgrade: websocket";
-    case Errc::kMissingConnection: return "no Connection: Upgrade";
-    case Errc::kBadAccept: return "wrong Sec-WebSocket-Accept";
-    case Errc::kUnrequestedExtension: return "extension not requested";
-    case Errc::kUnrequestedProtocol: return "subprotocol not requested";
-    case Errc::kNotUpgrade: return "HTTP request without upgrade";
-    case Errc::kBadMethod: return "upgrade with a method other than GET";
-    case Errc::kMissingHost: return "no Host header";
-    case Errc::kBadKey: return "bad Sec-WebSocket-Key";
-    case Errc::kBadVersion: return "Sec-WebSocket-Version is not 13";
+    case Errc::kOk:
+      return "ok";
+    case Errc::kNeedMore:
+      return "need more bytes";
+    case Errc::kClosed:
+      return "closed by peer";
+    case Errc::kReservedBits:
+      return "reserved bits set";
+    case Errc::kBadOpcode:
+      return "reserved opcode";
+    case Errc::kBadControlFrame:
+      return "fragmented or oversize control frame";
+    case Errc::kMaskedFrame:
+      return "masked frame from server";
+    case Errc::kUnmaskedFrame:
+      return "unmasked frame from client";
+    case Errc::kBadLength:
+      return "non-minimal or oversize length";
+    case Errc::kUnexpectedContinuation:
+      return "continuation without a message";
+    case Errc::kExpectedContinuation:
+      return "new message inside a fragmented one";
+    case Errc::kBadClosePayload:
+      return "one-byte close payload";
+    case Errc::kBadCloseCode:
+      return "invalid close code";
+    case Errc::kInvalidUtf8:
+      return "invalid UTF-8";
+    case Errc::kMessageTooBig:
+      return "message too big";
+    case Errc::kNoMemory:
+      return "out of memory";
+    case Errc::kHeaderTooLarge:
+      return "handshake header too large";
+    case Errc::kMalformed:
+      return "malformed HTTP head";
+    case Errc::kNotSwitching:
+      return "status is not 101";
+    case Errc::kMissingUpgrade:
+      return "no Upgrade: websocket";
+    case Errc::kMissingConnection:
+      return "no Connection: Upgrade";
+    case Errc::kBadAccept:
+      return "wrong Sec-WebSocket-Accept";
+    case Errc::kUnrequestedExtension:
+      return "extension not requested";
+    case Errc::kUnrequestedProtocol:
+      return "subprotocol not requested";
+    case Errc::kNotUpgrade:
+      return "HTTP request without upgrade";
+    case Errc::kBadMethod:
+      return "upgrade with a method other than GET";
+    case Errc::kMissingHost:
+      return "no Host header";
+    case Errc::kBadKey:
+      return "bad Sec-WebSocket-Key";
+    case Errc::kBadVersion:
+      return "Sec-WebSocket-Version is not 13";
   }
   return "unknown";
 }

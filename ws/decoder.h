@@ -104,9 +104,7 @@ class Decoder {
 
   // The sticky result: kOk while the stream is healthy.
   [[nodiscard]] Errc status() const noexcept { return done_; }
-  [[nodiscard]] bool close_received() const noexcept {
-    return done_ == Errc::kClosed;
-  }
+  [[nodiscard]] bool close_received() const noexcept { return done_ == Errc::kClosed; }
   [[nodiscard]] Role role() const noexcept { return role_; }
   // Bytes of the decoder's assembly buffer currently allocated.
   [[nodiscard]] size_t buffer_capacity() const noexcept { return cap_; }
@@ -119,8 +117,8 @@ class Decoder {
   Errc check_first_bytes(uint8_t b0, uint8_t b1) noexcept;
   Errc start_frame(const uint8_t* h) noexcept;
   Errc ensure_capacity(size_t need) noexcept;
-  Errc deliver_control(std::span<std::byte> payload, bool in_place,
-                       bool padded, Message& out) noexcept;
+  Errc deliver_control(std::span<std::byte> payload, bool in_place, bool padded,
+                       Message& out) noexcept;
   Errc deliver_buffer(Message& out) noexcept;
   bool padded_after(const std::byte* end) const noexcept {
     return static_cast<size_t>(in_end_ - end) + slack_ >= kPadding;

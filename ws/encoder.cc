@@ -15,9 +15,8 @@ std::span<const std::byte> as_bytes(std::string_view s) noexcept {
 
 }  // namespace
 
-size_t Encoder::write_frame(std::byte* dst, Opcode op, bool fin,
-                            std::span<const std::byte> payload, MaskKey key,
-                            uint8_t rsv) const noexcept {
+size_t Encoder::write_frame(std::byte* dst, Opcode op, bool fin, std::span<const std::byte> payload,
+                            MaskKey key, uint8_t rsv) const noexcept {
   const bool masked = role_ == Role::kClient;
   const uint64_t n = payload.size();
   std::byte* p = dst;
@@ -43,8 +42,7 @@ size_t Encoder::write_frame(std::byte* dst, Opcode op, bool fin,
   return static_cast<size_t>(p - dst) + n;
 }
 
-Errc Encoder::append(std::string& out, Opcode op, bool fin,
-                     std::span<const std::byte> payload,
+Errc Encoder::append(std::string& out, Opcode op, bool fin, std::span<const std::byte> payload,
                      MaskKey key) noexcept {
   if (close_sent_) return Errc::kClosed;
   if (is_control(op) && payload.size() > kMaxControlPayload) {
@@ -52,33 +50,27 @@ Errc Encoder::append(std::string& out, Opcode op, bool fin,
   }
   const size_t at = out.size();
   out.resize(at + frame_size(payload.size()));
-  write_frame(reinterpret_cast<std::byte*>(out.data() + at), op, fin, payload,
-              key);
+  write_frame(reinterpret_cast<std::byte*>(out.data() + at), op, fin, payload, key);
   return Errc::kOk;
 }
 
-Errc Encoder::text(std::string& out, std::string_view payload,
-                   MaskKey key) noexcept {
+Errc Encoder::text(std::string& out, std::string_view payload, MaskKey key) noexcept {
   return append(out, Opcode::kText, true, as_bytes(payload), key);
 }
 
-Errc Encoder::binary(std::string& out, std::span<const std::byte> payload,
-                     MaskKey key) noexcept {
+Errc Encoder::binary(std::string& out, std::span<const std::byte> payload, MaskKey key) noexcept {
   return append(out, Opcode::kBinary, true, payload, key);
 }
 
-Errc Encoder::ping(std::string& out, std::span<const std::byte> payload,
-                   MaskKey key) noexcept {
+Errc Encoder::ping(std::string& out, std::span<const std::byte> payload, MaskKey key) noexcept {
   return append(out, Opcode::kPing, true, payload, key);
 }
 
-Errc Encoder::pong(std::string& out, std::span<const std::byte> payload,
-                   MaskKey key) noexcept {
+Errc Encoder::pong(std::string& out, std::span<const std::byte> payload, MaskKey key) noexcept {
   return append(out, Opcode::kPong, true, payload, key);
 }
 
-Errc Encoder::fragment(std::string& out, Opcode op, bool fin,
-                       std::span<const std::byte> payload,
+Errc Encoder::fragment(std::string& out, Opcode op, bool fin, std::span<const std::byte> payload,
                        MaskKey key) noexcept {
   if (is_control(op)) return Errc::kBadControlFrame;
   return append(out, op, fin, payload, key);
@@ -105,8 +97,7 @@ Errc Encoder::close(std::string& out, uint16_t code, std::string_view reason,
   return e;
 }
 
-Errc Encoder::reply(std::string& out, const Message& received,
-                    MaskKey key) noexcept {
+Errc Encoder::reply(std::string& out, const Message& received, MaskKey key) noexcept {
   switch (received.kind) {
     case MessageKind::kPing:
       return pong(out, received.payload, key);

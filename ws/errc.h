@@ -48,34 +48,34 @@ enum class Errc : uint8_t {
   kClosed,  // the peer's Close frame was delivered; nothing follows it
 
   // Frames (RFC 6455 5.x). All of them close the connection.
-  kReservedBits,           // RSV1-3 set, no extension negotiated  -> 1002
-  kBadOpcode,              // opcode 3-7 or 11-15                  -> 1002
-  kBadControlFrame,        // fragmented, or payload over 125      -> 1002
-  kMaskedFrame,            // a server never masks (5.1)           -> 1002
-  kUnmaskedFrame,          // a client always masks (5.1)          -> 1002
-  kBadLength,              // non-minimal or 64-bit top bit set    -> 1002
-  kUnexpectedContinuation, // continuation with no message open    -> 1002
-  kExpectedContinuation,   // text/binary while a message is open  -> 1002
-  kBadClosePayload,        // Close payload of exactly one byte    -> 1002
-  kBadCloseCode,           // Close code not allowed on the wire   -> 1002
-  kInvalidUtf8,            // text or close reason not UTF-8       -> 1007
-  kMessageTooBig,          // over the decoder's message limit     -> 1009
-  kNoMemory,               // could not grow the message buffer    -> 1011
+  kReservedBits,            // RSV1-3 set, no extension negotiated  -> 1002
+  kBadOpcode,               // opcode 3-7 or 11-15                  -> 1002
+  kBadControlFrame,         // fragmented, or payload over 125      -> 1002
+  kMaskedFrame,             // a server never masks (5.1)           -> 1002
+  kUnmaskedFrame,           // a client always masks (5.1)          -> 1002
+  kBadLength,               // non-minimal or 64-bit top bit set    -> 1002
+  kUnexpectedContinuation,  // continuation with no message open    -> 1002
+  kExpectedContinuation,    // text/binary while a message is open  -> 1002
+  kBadClosePayload,         // Close payload of exactly one byte    -> 1002
+  kBadCloseCode,            // Close code not allowed on the wire   -> 1002
+  kInvalidUtf8,             // text or close reason not UTF-8       -> 1007
+  kMessageTooBig,           // over the decoder's message limit     -> 1009
+  kNoMemory,                // could not grow the message buffer    -> 1011
 
   // Opening handshake (RFC 6455 4.x).
-  kHeaderTooLarge,         // no end of headers within kMaxHandshakeBytes
-  kMalformed,              // not a well-formed HTTP/1.1 message head
-  kNotSwitching,           // client: status is not 101 (status() keeps it)
-  kMissingUpgrade,         // no "Upgrade: websocket"
-  kMissingConnection,      // no "upgrade" token in Connection
-  kBadAccept,              // client: Sec-WebSocket-Accept missing or wrong
-  kUnrequestedExtension,   // client: server chose an extension we never offered
-  kUnrequestedProtocol,    // client: server chose a subprotocol we never offered
-  kNotUpgrade,             // server: a valid HTTP request, not an upgrade
-  kBadMethod,              // server: an upgrade that is not a GET
-  kMissingHost,            // server: no Host header
-  kBadKey,                 // server: Sec-WebSocket-Key missing or not 16 bytes
-  kBadVersion,             // server: Sec-WebSocket-Version is not 13 -> 426
+  kHeaderTooLarge,        // no end of headers within kMaxHandshakeBytes
+  kMalformed,             // not a well-formed HTTP/1.1 message head
+  kNotSwitching,          // client: status is not 101 (status() keeps it)
+  kMissingUpgrade,        // no "Upgrade: websocket"
+  kMissingConnection,     // no "upgrade" token in Connection
+  kBadAccept,             // client: Sec-WebSocket-Accept missing or wrong
+  kUnrequestedExtension,  // client: server chose an extension we never offered
+  kUnrequestedProtocol,   // client: server chose a subprotocol we never offered
+  kNotUpgrade,            // server: a valid HTTP request, not an upgrade
+  kBadMethod,             // server: an upgrade that is not a GET
+  kMissingHost,           // server: no Host header
+  kBadKey,                // server: Sec-WebSocket-Key missing or not 16 bytes
+  kBadVersion,            // server: Sec-WebSocket-Version is not 13 -> 426
 };
 
 // True for every value that ends the connection (or the handshake).

@@ -24,9 +24,7 @@ enum class Opcode : uint8_t {
   kPong = 0xA,
 };
 
-constexpr bool is_control(Opcode op) noexcept {
-  return (static_cast<uint8_t>(op) & 0x8) != 0;
-}
+constexpr bool is_control(Opcode op) noexcept { return (static_cast<uint8_t>(op) & 0x8) != 0; }
 
 // What a decoded message is. Fragments are joined: kText and kBinary are
 // whole messages.

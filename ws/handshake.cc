@@ -14,18 +14,14 @@ constexpr char lower(char c) noexcept {
 }
 
 constexpr bool is_tchar(unsigned char c) noexcept {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-      (c >= 'A' && c <= 'Z')) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
     return true;
   }
-  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
-         std::string_view::npos;
+  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
 // Control characters other than horizontal tab, and DEL.
-constexpr bool is_ctl(unsigned char c) noexcept {
-  return (c < 0x20 && c != '\t') || c == 0x7F;
-}
+constexpr bool is_ctl(unsigned char c) noexcept { return (c < 0x20 && c != '\t') || c == 0x7F; }
 
 constexpr bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
 
@@ -44,12 +40,10 @@ bool is_token(std::string_view s) noexcept {
 }
 
 bool has_crlf_or_nul(std::string_view s) noexcept {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) !=
-         std::string_view::npos;
+  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
 }
 
-void append_header(std::string& out, std::string_view name,
-                   std::string_view value) {
+void append_header(std::string& out, std::string_view name, std::string_view value) {
   out.append(name);
   out.append(": ");
   out.append(value);
@@ -83,8 +77,7 @@ std::optional<std::string_view> query_param(std::string_view query,
     const std::string_view pair = query.substr(0, amp);
     const size_t eq = pair.find('=');
     if (pair.substr(0, eq) == name) {
-      return eq == std::string_view::npos ? std::string_view()
-                                          : pair.substr(eq + 1);
+      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
     }
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
@@ -94,8 +87,7 @@ std::optional<std::string_view> query_param(std::string_view query,
 
 // ---- HttpHead ---------------------------------------------------------------
 
-Errc HttpHead::feed(std::span<const std::byte> bytes,
-                    size_t& consumed) noexcept {
+Errc HttpHead::feed(std::span<const std::byte> bytes, size_t& consumed) noexcept {
   consumed = 0;
   if (done_ != Errc::kNeedMore) return done_;
   const size_t old = buf_.size();
@@ -148,8 +140,7 @@ Errc HttpHead::parse() noexcept {
   return Errc::kOk;
 }
 
-std::optional<std::string_view> HttpHead::header(
-    std::string_view name) const noexcept {
+std::optional<std::string_view> HttpHead::header(std::string_view name) const noexcept {
   for (const Header& h : headers_) {
     if (iequals(h.name, name)) return h.value;
   }
@@ -157,13 +148,11 @@ std::optional<std::string_view> HttpHead::header(
 }
 
 size_t HttpHead::count(std::string_view name) const noexcept {
-  return static_cast<size_t>(
-      std::count_if(headers_.begin(), headers_.end(),
-                    [&](const Header& h) { return iequals(h.name, name); }));
+  return static_cast<size_t>(std::count_if(headers_.begin(), headers_.end(),
+                                           [&](const Header& h) { return iequals(h.name, name); }));
 }
 
-bool HttpHead::has_token(std::string_view name,
-                         std::string_view token) const noexcept {
+bool HttpHead::has_token(std::string_view name, std::string_view token) const noexcept {
   for (const Header& h : headers_) {
     if (!iequals(h.name, name)) continue;
     std::string_view v = h.value;
@@ -189,11 +178,9 @@ ClientHandshake::ClientHandshake(std::span<const std::byte, 16> nonce) noexcept 
 }
 
 Errc ClientHandshake::write_request(std::string& out, std::string_view host,
-                                    std::string_view target,
-                                    std::span<const Header> extra) const {
-  if (host.empty() || has_crlf_or_nul(host) || target.empty() ||
-      target.front() != '/' || has_crlf_or_nul(target) ||
-      target.find(' ') != std::string_view::npos) {
+                                    std::string_view target, std::span<const Header> extra) const {
+  if (host.empty() || has_crlf_or_nul(host) || target.empty() || target.front() != '/' ||
+      has_crlf_or_nul(target) || target.find(' ') != std::string_view::npos) {
     return Errc::kMalformed;
   }
   for (const Header& h : extra) {
@@ -212,8 +199,7 @@ Errc ClientHandshake::write_request(std::string& out, std::string_view host,
   return Errc::kOk;
 }
 
-Errc ClientHandshake::feed(std::span<const std::byte> bytes,
-                           size_t& consumed) noexcept {
+Errc ClientHandshake::feed(std::span<const std::byte> bytes, size_t& consumed) noexcept {
   consumed = 0;
   if (done_ != Errc::kNeedMore) return done_;
   const Errc e = head_.feed(bytes, consumed);
@@ -256,8 +242,7 @@ Errc ClientHandshake::check() noexcept {
 
 // ---- ServerHandshake --------------------------------------------------------
 
-Errc ServerHandshake::feed(std::span<const std::byte> bytes,
-                           size_t& consumed) noexcept {
+Errc ServerHandshake::feed(std::span<const std::byte> bytes, size_t& consumed) noexcept {
   consumed = 0;
   if (done_ != Errc::kNeedMore) return done_;
   const Errc e = head_.feed(bytes, consumed);
@@ -271,8 +256,7 @@ Errc ServerHandshake::check() noexcept {
   const size_t sp1 = line.find(' ');
   if (sp1 == std::string_view::npos) return Errc::kMalformed;
   const size_t sp2 = line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos ||
-      line.find(' ', sp2 + 1) != std::string_view::npos) {
+  if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
     return Errc::kMalformed;
   }
   const std::string_view method = line.substr(0, sp1);
@@ -290,8 +274,7 @@ Errc ServerHandshake::check() noexcept {
   version_ = version;
   const size_t q = target.find('?');
   path_ = target.substr(0, q);
-  query_ = q == std::string_view::npos ? std::string_view()
-                                       : target.substr(q + 1);
+  query_ = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
 
   const size_t hosts = head_.count("Host");
   if (hosts > 1) return Errc::kMalformed;  // RFC 9112 3.2: 400
@@ -306,8 +289,7 @@ Errc ServerHandshake::check() noexcept {
   if (!head_.has_token("Connection", "upgrade")) {
     return Errc::kMissingConnection;
   }
-  if (head_.count("Sec-WebSocket-Version") != 1 ||
-      *head_.header("Sec-WebSocket-Version") != "13") {
+  if (head_.count("Sec-WebSocket-Version") != 1 || *head_.header("Sec-WebSocket-Version") != "13") {
     return Errc::kBadVersion;
   }
   if (head_.count("Sec-WebSocket-Key") != 1) return Errc::kBadKey;
@@ -321,8 +303,7 @@ Errc ServerHandshake::check() noexcept {
   return Errc::kOk;
 }
 
-void ServerHandshake::write_accept(std::string& out,
-                                   std::span<const Header> extra) const {
+void ServerHandshake::write_accept(std::string& out, std::span<const Header> extra) const {
   out.append("HTTP/1.1 101 Switching Protocols\r\n");
   append_header(out, "Upgrade", "websocket");
   append_header(out, "Connection", "Upgrade");
@@ -334,8 +315,7 @@ void ServerHandshake::write_accept(std::string& out,
 void ServerHandshake::write_error(std::string& out, Errc e) {
   switch (http_status(e)) {
     case 426: {
-      const Header h[] = {{"Sec-WebSocket-Version", "13"},
-                          {"Connection", "close"}};
+      const Header h[] = {{"Sec-WebSocket-Version", "13"}, {"Connection", "close"}};
       write_http_response(out, 426, "Upgrade Required", h, {});
       return;
     }
@@ -357,10 +337,8 @@ void ServerHandshake::write_error(std::string& out, Errc e) {
   }
 }
 
-void write_http_response(std::string& out, uint16_t status,
-                         std::string_view reason,
-                         std::span<const Header> headers,
-                         std::string_view body) {
+void write_http_response(std::string& out, uint16_t status, std::string_view reason,
+                         std::span<const Header> headers, std::string_view body) {
   out.append("HTTP/1.1 ");
   out.append(std::to_string(status));
   out.push_back(' ');

@@ -28,8 +28,7 @@ namespace shardring::ws {
 inline constexpr size_t kMaxHandshakeBytes = size_t{16} << 10;
 
 // RFC 6455 1.3: appended to the key before hashing.
-inline constexpr std::string_view kWebSocketGuid =
-    "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+inline constexpr std::string_view kWebSocketGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 // One header field. Views into the parsed head's storage (or the caller's
 // strings when passed in).
@@ -48,8 +47,8 @@ struct Header {
 // The value of `name` in an application/x-www-form-urlencoded style query
 // ("v=10&encoding=json"), not percent-decoded; nullopt if absent. A name
 // without '=' has an empty value.
-[[nodiscard]] std::optional<std::string_view> query_param(
-    std::string_view query, std::string_view name) noexcept;
+[[nodiscard]] std::optional<std::string_view> query_param(std::string_view query,
+                                                          std::string_view name) noexcept;
 
 // Incremental reader of one HTTP/1.x message head (RFC 9112): start line,
 // header fields, blank line. Lines end in CRLF; obsolete line folding,
@@ -61,25 +60,18 @@ class HttpHead {
   // kOk: the head is complete and well formed; `consumed` bytes of `bytes`
   // were head, the rest was not looked at. kHeaderTooLarge, kMalformed:
   // fatal. The result is sticky; later calls take nothing.
-  [[nodiscard]] Errc feed(std::span<const std::byte> bytes,
-                          size_t& consumed) noexcept;
+  [[nodiscard]] Errc feed(std::span<const std::byte> bytes, size_t& consumed) noexcept;
 
   // Valid after kOk, while this object lives.
-  [[nodiscard]] std::string_view start_line() const noexcept {
-    return start_line_;
-  }
-  [[nodiscard]] std::span<const Header> headers() const noexcept {
-    return headers_;
-  }
+  [[nodiscard]] std::string_view start_line() const noexcept { return start_line_; }
+  [[nodiscard]] std::span<const Header> headers() const noexcept { return headers_; }
   // The first field named `name` (case-insensitive), trimmed of whitespace.
-  [[nodiscard]] std::optional<std::string_view> header(
-      std::string_view name) const noexcept;
+  [[nodiscard]] std::optional<std::string_view> header(std::string_view name) const noexcept;
   // How many fields are named `name`.
   [[nodiscard]] size_t count(std::string_view name) const noexcept;
   // Whether any field named `name` lists `token` in its comma-separated
   // value (case-insensitive), as Connection and Upgrade do.
-  [[nodiscard]] bool has_token(std::string_view name,
-                               std::string_view token) const noexcept;
+  [[nodiscard]] bool has_token(std::string_view name, std::string_view token) const noexcept;
 
  private:
   Errc parse() noexcept;
@@ -104,8 +96,7 @@ class ClientHandshake {
   // kMalformed (nothing appended) when a field would break the request:
   // CR, LF or NUL anywhere, a target not starting with '/', an empty host
   // or header name.
-  [[nodiscard]] Errc write_request(std::string& out, std::string_view host,
-                                   std::string_view target,
+  [[nodiscard]] Errc write_request(std::string& out, std::string_view host, std::string_view target,
                                    std::span<const Header> extra = {}) const;
 
   // kNeedMore: keep feeding. kOk: switched to WebSocket; `consumed` bytes of
@@ -113,12 +104,9 @@ class ClientHandshake {
   // (sticky): kHeaderTooLarge, kMalformed, kNotSwitching (status() keeps
   // the code), kMissingUpgrade, kMissingConnection, kBadAccept,
   // kUnrequestedExtension, kUnrequestedProtocol.
-  [[nodiscard]] Errc feed(std::span<const std::byte> bytes,
-                          size_t& consumed) noexcept;
+  [[nodiscard]] Errc feed(std::span<const std::byte> bytes, size_t& consumed) noexcept;
 
-  [[nodiscard]] std::string_view key() const noexcept {
-    return {key_.data(), key_.size()};
-  }
+  [[nodiscard]] std::string_view key() const noexcept { return {key_.data(), key_.size()}; }
   [[nodiscard]] std::string_view expected_accept() const noexcept {
     return {accept_.data(), accept_.size()};
   }
@@ -149,8 +137,7 @@ class ClientHandshake {
 //    with Sec-WebSocket-Version: 13 (RFC 6455 4.2.2).
 class ServerHandshake {
  public:
-  [[nodiscard]] Errc feed(std::span<const std::byte> bytes,
-                          size_t& consumed) noexcept;
+  [[nodiscard]] Errc feed(std::span<const std::byte> bytes, size_t& consumed) noexcept;
 
   // Valid after the request line was parsed (kOk, kNotUpgrade and the
   // upgrade-specific errors), while this object lives.
@@ -160,8 +147,7 @@ class ServerHandshake {
   // After '?', without it; empty when there is none.
   [[nodiscard]] std::string_view query() const noexcept { return query_; }
   [[nodiscard]] std::string_view version() const noexcept { return version_; }
-  [[nodiscard]] std::optional<std::string_view> header(
-      std::string_view name) const noexcept {
+  [[nodiscard]] std::optional<std::string_view> header(std::string_view name) const noexcept {
     return head_.header(name);
   }
   [[nodiscard]] const HttpHead& head() const noexcept { return head_; }
@@ -170,8 +156,7 @@ class ServerHandshake {
 
   // Appends "101 Switching Protocols" with Upgrade, Connection and
   // Sec-WebSocket-Accept, plus `extra` fields. Call after kOk.
-  void write_accept(std::string& out,
-                    std::span<const Header> extra = {}) const;
+  void write_accept(std::string& out, std::span<const Header> extra = {}) const;
   // Appends the refusal for a failed feed(): 400, 405 (with Allow: GET),
   // 426 (with Sec-WebSocket-Version: 13) or 431; see http_status().
   static void write_error(std::string& out, Errc e);
@@ -187,9 +172,7 @@ class ServerHandshake {
 // Appends a complete HTTP/1.1 response with Content-Length: status line,
 // `headers`, a blank line and `body`. For plain HTTP answers on the same
 // port (e.g. GET /api/v10/gateway/bot).
-void write_http_response(std::string& out, uint16_t status,
-                         std::string_view reason,
-                         std::span<const Header> headers,
-                         std::string_view body);
+void write_http_response(std::string& out, uint16_t status, std::string_view reason,
+                         std::span<const Header> headers, std::string_view body);
 
 }  // namespace shardring::ws

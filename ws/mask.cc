@@ -44,10 +44,8 @@ void mask_copy(std::byte* dst, const std::byte* src, size_t n, MaskKey key,
     _mm_storeu_si128(d + 3, _mm_xor_si128(e, kv));
   }
   for (; i + 16 <= n; i += 16) {
-    const __m128i a =
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
-                     _mm_xor_si128(a, kv));
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm_xor_si128(a, kv));
   }
 #endif
   for (; i + 8 <= n; i += 8) {

@@ -6,20 +6,17 @@
 namespace shardring::ws {
 namespace {
 
-constexpr uint32_t rotl(uint32_t v, int n) noexcept {
-  return v << n | v >> (32 - n);
-}
+constexpr uint32_t rotl(uint32_t v, int n) noexcept { return v << n | v >> (32 - n); }
 
 }  // namespace
 
-Sha1::Sha1() noexcept
-    : h_{0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0} {}
+Sha1::Sha1() noexcept : h_{0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0} {}
 
 void Sha1::block(const uint8_t* p) noexcept {
   uint32_t w[80];
   for (int t = 0; t < 16; ++t) {
-    w[t] = uint32_t{p[4 * t]} << 24 | uint32_t{p[4 * t + 1]} << 16 |
-           uint32_t{p[4 * t + 2]} << 8 | p[4 * t + 3];
+    w[t] = uint32_t{p[4 * t]} << 24 | uint32_t{p[4 * t + 1]} << 16 | uint32_t{p[4 * t + 2]} << 8 |
+           p[4 * t + 3];
   }
   for (int t = 16; t < 80; ++t) {
     w[t] = rotl(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1);
@@ -80,8 +77,7 @@ void Sha1::update(std::string_view data) noexcept {
 Sha1Digest Sha1::final() noexcept {
   const uint64_t bits = length_ * 8;
   uint8_t pad[72] = {0x80};
-  const size_t pad_len =
-      buffered_ < 56 ? 56 - buffered_ : 120 - buffered_;  // to 56 mod 64
+  const size_t pad_len = buffered_ < 56 ? 56 - buffered_ : 120 - buffered_;  // to 56 mod 64
   for (int i = 0; i < 8; ++i) {
     pad[pad_len + i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
   }

@@ -15,19 +15,32 @@ constexpr std::array<uint8_t, 256> kClass = [] {
   std::array<uint8_t, 256> c{};
   for (int b = 0; b < 256; ++b) {
     uint8_t v;
-    if (b < 0x80) v = 0;
-    else if (b < 0x90) v = 1;
-    else if (b < 0xA0) v = 2;
-    else if (b < 0xC0) v = 3;
-    else if (b < 0xC2) v = 4;
-    else if (b < 0xE0) v = 5;
-    else if (b == 0xE0) v = 6;
-    else if (b == 0xED) v = 8;
-    else if (b < 0xF0) v = 7;
-    else if (b == 0xF0) v = 9;
-    else if (b < 0xF4) v = 10;
-    else if (b == 0xF4) v = 11;
-    else v = 4;
+    if (b < 0x80)
+      v = 0;
+    else if (b < 0x90)
+      v = 1;
+    else if (b < 0xA0)
+      v = 2;
+    else if (b < 0xC0)
+      v = 3;
+    else if (b < 0xC2)
+      v = 4;
+    else if (b < 0xE0)
+      v = 5;
+    else if (b == 0xE0)
+      v = 6;
+    else if (b == 0xED)
+      v = 8;
+    else if (b < 0xF0)
+      v = 7;
+    else if (b == 0xF0)
+      v = 9;
+    else if (b < 0xF4)
+      v = 10;
+    else if (b == 0xF4)
+      v = 11;
+    else
+      v = 4;
     c[b] = v;
   }
   return c;
@@ -54,8 +67,7 @@ constexpr uint8_t kNext[9][12] = {
 constexpr uint64_t kHighBits = 0x8080808080808080ull;
 
 // Runs the DFA from `state` over [p, end); returns the final state.
-inline uint8_t run(uint8_t state, const uint8_t* p,
-                   const uint8_t* end) noexcept {
+inline uint8_t run(uint8_t state, const uint8_t* p, const uint8_t* end) noexcept {
   while (p < end) {
     if (state == kAccept) {
       while (end - p >= 16) {

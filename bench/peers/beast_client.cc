@@ -16,6 +16,7 @@
 // Part of bench/peers/compare.sh; not a shardring component.
 #include <sys/resource.h>
 
+#include <simdjson.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -25,7 +26,6 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
-#include <simdjson.h>
 
 #include <algorithm>
 #include <chrono>
@@ -77,14 +77,16 @@ struct Run {
 
   void fail(int shard, const char* what, const beast::error_code& ec) {
     if (ec == net::error::operation_aborted) return;
-    if (errors++ < 3) std::fprintf(stderr, "beast: shard %d: %s: %s\n", shard, what, ec.message().c_str());
+    if (errors++ < 3)
+      std::fprintf(stderr, "beast: shard %d: %s: %s\n", shard, what, ec.message().c_str());
   }
 
   void opened() {
     if (started) return;
     started = true;
     first_open = Clock::now();
-    end.expires_after(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
+    end.expires_after(
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
     end.async_wait([this](beast::error_code ec) {
       if (!ec) finish();
     });
@@ -98,8 +100,10 @@ struct Run {
     };
     double cpu = secs(ru.ru_utime, ru0.ru_utime) + secs(ru.ru_stime, ru0.ru_stime);
     double elapsed = std::chrono::duration<double>(Clock::now() - first_open).count();
-    std::printf("{\"client\":\"beast\",\"events\":%llu,\"cpu_s\":%.6f,\"seconds\":%.6f,\"peak_rss_kib\":%ld}\n",
-                static_cast<unsigned long long>(events), cpu, elapsed, ru.ru_maxrss);
+    std::printf(
+        "{\"client\":\"beast\",\"events\":%llu,\"cpu_s\":%.6f,\"seconds\":%.6f,\"peak_rss_kib\":%"
+        "ld}\n",
+        static_cast<unsigned long long>(events), cpu, elapsed, ru.ru_maxrss);
     std::fflush(stdout);
     ioc.stop();
   }
@@ -149,8 +153,9 @@ class Session : public std::enable_shared_from_this<Session<WsStream>> {
     ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
       req.set(beast::http::field::user_agent, "beast-bench");
     }));
-    ws_.async_handshake(run_.host_port, "/?v=10&encoding=json",
-                        beast::bind_front_handler(&Session::on_handshake, this->shared_from_this()));
+    ws_.async_handshake(
+        run_.host_port, "/?v=10&encoding=json",
+        beast::bind_front_handler(&Session::on_handshake, this->shared_from_this()));
   }
 
   void on_handshake(beast::error_code ec) {

@@ -143,8 +143,7 @@ class ClientHarness {
 class FakeGateway {
  public:
   explicit FakeGateway(parse::Compression compression = parse::Compression::kNone,
-                       const tls::Context* tls_server = nullptr)
-  {
+                       const tls::Context* tls_server = nullptr) {
     if (compression != parse::Compression::kNone) deflater_.emplace(compression);
     if (tls_server != nullptr) {
       auto s = tls::Session::server(*tls_server);
@@ -190,8 +189,8 @@ class FakeGateway {
       hs_.write_accept(accept_);
       request_.erase(0, consumed);
     }
-    decoder_.feed(std::span<std::byte>(reinterpret_cast<std::byte*>(request_.data()),
-                                       request_.size()));
+    decoder_.feed(
+        std::span<std::byte>(reinterpret_cast<std::byte*>(request_.data()), request_.size()));
     ws::Message m;
     while (decoder_.next(m) == ws::Errc::kOk) {
       if (m.kind == ws::MessageKind::kClose) {
@@ -236,8 +235,8 @@ class FakeGateway {
   std::string take_tls_out() { return std::exchange(tls_out_, {}); }
 
   std::string target;
-  std::vector<std::string> texts;   // the client's text payloads, in order
-  std::vector<uint16_t> closes;      // close codes the client sent
+  std::vector<std::string> texts;  // the client's text payloads, in order
+  std::vector<uint16_t> closes;    // close codes the client sent
   int pongs = 0;
 
  private:
@@ -260,21 +259,19 @@ class FakeGateway {
 
 // Payloads the tests use (Discord's own key order and fields).
 inline std::string Hello(int interval_ms = 41250) {
-  return R"({"t":null,"s":null,"op":10,"d":{"heartbeat_interval":)" +
-         std::to_string(interval_ms) + "}}";
+  return R"({"t":null,"s":null,"op":10,"d":{"heartbeat_interval":)" + std::to_string(interval_ms) +
+         "}}";
 }
-inline std::string Ready(uint64_t seq, std::string_view session_id,
-                         std::string_view resume_url) {
+inline std::string Ready(uint64_t seq, std::string_view session_id, std::string_view resume_url) {
   return R"({"t":"READY","s":)" + std::to_string(seq) +
          R"(,"op":0,"d":{"v":10,"user":{"id":"80351110224678912","username":"bot"},"session_id":")" +
          std::string(session_id) + R"(","resume_gateway_url":")" + std::string(resume_url) +
          R"(","guilds":[]}})";
 }
 inline std::string Message(uint64_t seq, uint64_t guild_id = 41771983423143937) {
-  return R"({"t":"MESSAGE_CREATE","s":)" + std::to_string(seq) +
-         R"(,"op":0,"d":{"id":")" + std::to_string(1000 + seq) + R"(","guild_id":")" +
-         std::to_string(guild_id) + R"(","channel_id":"7","content":"h\u00e9llo #)" +
-         std::to_string(seq) + R"("}})";
+  return R"({"t":"MESSAGE_CREATE","s":)" + std::to_string(seq) + R"(,"op":0,"d":{"id":")" +
+         std::to_string(1000 + seq) + R"(","guild_id":")" + std::to_string(guild_id) +
+         R"(","channel_id":"7","content":"h\u00e9llo #)" + std::to_string(seq) + R"("}})";
 }
 inline std::string Resumed(uint64_t seq) {
   return R"({"t":"RESUMED","s":)" + std::to_string(seq) + R"(,"op":0,"d":{}})";

@@ -20,8 +20,8 @@ namespace {
 using testing::ClientHarness;
 using testing::Delivered;
 using testing::DOf;
-using testing::FakeGateway;
 using ::testing::ElementsAre;
+using testing::FakeGateway;
 
 constexpr char kToken[] = "Bot-token-for-tests.abc";
 constexpr char kResumeUrl[] = "ws://127.0.0.1:9999";
@@ -112,8 +112,7 @@ TEST(ClientConnection, WholeSessionSplitAtEveryOffsetOfHello) {
     ASSERT_FALSE(::testing::Test::HasFatalFailure());
     EXPECT_EQ(s.h.delivered, Expected(4)) << "cut=" << cut;
     // Exactly one payload on the wire: IDENTIFY, byte for byte.
-    EXPECT_THAT(s.g.texts, ElementsAre(gateway::identify_payload(ShardConfig())))
-        << "cut=" << cut;
+    EXPECT_THAT(s.g.texts, ElementsAre(gateway::identify_payload(ShardConfig()))) << "cut=" << cut;
     EXPECT_TRUE(s.h.conn().ready());
   }
 }
@@ -239,7 +238,8 @@ TEST(ClientConnection, ReconnectRequestResumesAtTheResumeUrl) {
 
   FakeGateway g2;
   h.conn().on_dial_started(h.now());
-  h.conn().on_transport_open(Endpoint{false, "127.0.0.1", 9999, "/", "v=10&encoding=json"}, h.now());
+  h.conn().on_transport_open(Endpoint{false, "127.0.0.1", 9999, "/", "v=10&encoding=json"},
+                             h.now());
   h.after();
   Upgrade(h, g2);
   h.receive(g2.accept() + g2.frame(testing::Hello()));

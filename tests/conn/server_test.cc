@@ -16,11 +16,11 @@
 namespace shardring::conn {
 namespace {
 
+using ::testing::ElementsAre;
 using testing::FakeClient;
+using ::testing::HasSubstr;
 using testing::Seen;
 using testing::ServerHarness;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 Seen Text(std::string text) {
@@ -279,7 +279,8 @@ TEST(ServerConnection, FragmentingSplitsMessagesTheClientJoins) {
                                 : kind == parse::Compression::kZlibStream
                                     ? "/?compress=zlib-stream"
                                     : "/?compress=zstd-stream"));
-    const std::string big = R"({"op":0,"t":"X","s":1,"d":{"text":")" + std::string(500, 'q') + "\"}}";
+    const std::string big =
+        R"({"op":0,"t":"X","s":1,"d":{"text":")" + std::string(500, 'q') + "\"}}";
     h.send_text(big);
     h.send_text(R"({"op":11})");
     const std::string wire = h.take_written();

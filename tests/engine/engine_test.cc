@@ -3,8 +3,8 @@
 // threads, backpressure from a slow handler, user sends.
 #include "engine/engine.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -53,8 +53,10 @@ class GatewayProcess {
       ss << in.rdbuf();
       std::smatch m;
       const std::string text = ss.str();
-      if (std::regex_search(text, m, re)) port_ = std::stoi(m[1]);
-      else std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (std::regex_search(text, m, re))
+        port_ = std::stoi(m[1]);
+      else
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
   ~GatewayProcess() {
@@ -150,7 +152,8 @@ TEST(Engine, InlineHandlersGetEveryEventOnceInOrderOnTheShardsCoreThread) {
   };
   engine.on_event([&](const Event& e) {
     if (e.type == "READY" && e.shard == 0) {
-      sent = engine.send(0, R"({"op":3,"d":{"since":null,"activities":[],"status":"idle","afk":false}})");
+      sent = engine.send(
+          0, R"({"op":3,"d":{"since":null,"activities":[],"status":"idle","afk":false}})");
     }
     std::lock_guard lock(mu);
     in_order &= e.seq == last[e.shard] + 1;
@@ -169,7 +172,8 @@ TEST(Engine, InlineHandlersGetEveryEventOnceInOrderOnTheShardsCoreThread) {
   for (uint32_t shard = 0; shard < kShards; ++shard) {
     EXPECT_EQ(last[shard], kLastSeq) << shard;
     ASSERT_EQ(threads_of[shard].size(), 1u) << shard;
-    EXPECT_EQ(threads_of[shard].begin()->rfind("shardring-io", 0), 0u) << *threads_of[shard].begin();
+    EXPECT_EQ(threads_of[shard].begin()->rfind("shardring-io", 0), 0u)
+        << *threads_of[shard].begin();
     all.insert(*threads_of[shard].begin());
   }
   EXPECT_EQ(all.size(), 2u);  // both core threads ran handlers
@@ -194,8 +198,9 @@ TEST(Engine, SendReachesTheGatewayAndOversizePayloadsAreRefused) {
   engine.on_event([&](const Event& e) {
     if (e.type == "READY") {
       EXPECT_FALSE(engine.send(0, std::string(5000, 'x')));  // over 4096 bytes
-      EXPECT_FALSE(engine.send(7, "{}"));                     // not our shard
-      sent = engine.send(0, R"({"op":3,"d":{"since":null,"activities":[],"status":"idle","afk":false}})");
+      EXPECT_FALSE(engine.send(7, "{}"));                    // not our shard
+      sent = engine.send(
+          0, R"({"op":3,"d":{"since":null,"activities":[],"status":"idle","afk":false}})");
     } else if (sent && ++after == 30) {
       engine.stop();  // the connection outlived the presence update
     }
@@ -207,8 +212,10 @@ TEST(Engine, SendReachesTheGatewayAndOversizePayloadsAreRefused) {
   // The gateway received the presence update as sent (its d, escaped in
   // its log line), and nothing of the refused ones.
   const std::string log = gw.log();
-  EXPECT_NE(log.find(R"(received op 3 {\"since\":null,\"activities\":[],\"status\":\"idle\",\"afk\":false})"),
-            std::string::npos)
+  EXPECT_NE(
+      log.find(
+          R"(received op 3 {\"since\":null,\"activities\":[],\"status\":\"idle\",\"afk\":false})"),
+      std::string::npos)
       << log;
   EXPECT_EQ(log.find("xxxxxxxx"), std::string::npos);
 }

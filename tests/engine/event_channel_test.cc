@@ -25,10 +25,13 @@ TEST(EventChannel, DeliversCopiesInOrderAndByteExact) {
   ASSERT_TRUE(ch.try_push(Make(3, 42, "TYPING_START", "null")));
   d1.assign(d1.size(), 'x');  // the producer's buffer is reused at once
   std::vector<std::string> got;
-  EXPECT_EQ(ch.drain([&](const ChannelEvent& e) {
-              got.push_back(std::to_string(e.shard) + "/" + std::to_string(e.seq) + "/" +
-                            std::string(e.t) + "/" + std::string(e.d));
-            }, 10), 2u);
+  EXPECT_EQ(ch.drain(
+                [&](const ChannelEvent& e) {
+                  got.push_back(std::to_string(e.shard) + "/" + std::to_string(e.seq) + "/" +
+                                std::string(e.t) + "/" + std::string(e.d));
+                },
+                10),
+            2u);
   EXPECT_EQ(got, (std::vector<std::string>{"3/41/MESSAGE_CREATE/{\"content\":\"h\\u00e9llo 😀\"}",
                                            "3/42/TYPING_START/null"}));
   EXPECT_TRUE(ch.empty());
@@ -51,10 +54,12 @@ TEST(EventChannel, ArenaWrapsAroundWithoutCorruptingEvents) {
   for (int round = 0; round < 200; ++round) {
     const std::string d(static_cast<size_t>(37 + round % 90), static_cast<char>('a' + round % 26));
     while (!ch.try_push(Make(1, seq + 1, "E", d))) {
-      ch.drain([&](const ChannelEvent& e) {
-        EXPECT_EQ(e.seq, ++seen);
-        EXPECT_EQ(e.d.find_first_not_of(e.d[0]), std::string_view::npos);
-      }, 3);
+      ch.drain(
+          [&](const ChannelEvent& e) {
+            EXPECT_EQ(e.seq, ++seen);
+            EXPECT_EQ(e.d.find_first_not_of(e.d[0]), std::string_view::npos);
+          },
+          3);
     }
     ++seq;
   }
@@ -83,10 +88,12 @@ TEST(EventChannel, TwoThreadsLoseNothingAndKeepOrder) {
   bool ok = true;
   std::thread consumer([&] {
     while (true) {
-      const size_t n = ch.drain([&](const ChannelEvent& e) {
-        const std::string want = std::to_string(e.seq);
-        ok &= e.seq == expect++ && e.d == want;
-      }, 256);
+      const size_t n = ch.drain(
+          [&](const ChannelEvent& e) {
+            const std::string want = std::to_string(e.seq);
+            ok &= e.seq == expect++ && e.d == want;
+          },
+          256);
       if (n == 0) {
         if (done.load() && ch.empty()) break;
         waker.wait([&] { return ch.empty() && !done.load(); });

@@ -37,13 +37,18 @@ class Captured {
   int fds_[2] = {-1, -1};
 };
 
-constexpr char kPeerText[] = "a \"quoted\" \\ reason\nwith a newline, a tab\t, \x01 and caf\xc3\xa9";
+constexpr char kPeerText[] =
+    "a \"quoted\" \\ reason\nwith a newline, a tab\t, \x01 and caf\xc3\xa9";
 
 TEST(Log, JsonLinesParseWhateverTextAFieldHolds) {
   Captured cap(Log::Format::kJson);
   Log::write(Level::kWarn, 7, "gateway closed the \"connection\"",
-             {{"code", 4000}, {"reason", kPeerText}, {"resumable", true}, {"ratio", 0.5},
-              {"bytes", uint64_t{18446744073709551615u}}, {"delta", int64_t{-3}}});
+             {{"code", 4000},
+              {"reason", kPeerText},
+              {"resumable", true},
+              {"ratio", 0.5},
+              {"bytes", uint64_t{18446744073709551615u}},
+              {"delta", int64_t{-3}}});
   const std::string line = cap.read_line();
   simdjson::dom::parser parser;
   simdjson::dom::element doc;

@@ -377,14 +377,12 @@ void StressTwoThreads(size_t capacity, uint64_t items, Make make, Value value) {
 
 TEST(SpscRing, TwoThreadsPassTenMillionItemsInOrderWithoutLossOrDuplicates) {
   StressTwoThreads(
-      1024, 10'000'000 / kStressScale, [](uint64_t v) { return v; },
-      [](uint64_t v) { return v; });
+      1024, 10'000'000 / kStressScale, [](uint64_t v) { return v; }, [](uint64_t v) { return v; });
 }
 
 TEST(SpscRing, TwoThreadsThroughARingOfOneSlot) {
   StressTwoThreads(
-      1, 50'000 / kScale, [](uint64_t v) { return v; },
-      [](uint64_t v) { return v; });
+      1, 50'000 / kScale, [](uint64_t v) { return v; }, [](uint64_t v) { return v; });
 }
 
 // Heap-owning elements across threads: the consumer destroys what the
@@ -393,8 +391,7 @@ TEST_F(SpscRingTest, TwoThreadsPassHeapOwningElementsAndDestroyEachOnce) {
   StressTwoThreads(
       64, 1'000'000 / kScale,
       [](uint64_t v) {
-        return std::make_pair(Tracked(v),
-                              std::string(40, 'x') + std::to_string(v));
+        return std::make_pair(Tracked(v), std::string(40, 'x') + std::to_string(v));
       },
       [](const std::pair<Tracked, std::string>& p) {
         EXPECT_EQ(p.second.substr(40), std::to_string(p.first.value));

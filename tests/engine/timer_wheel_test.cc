@@ -42,8 +42,7 @@ Deadline At(int64_t ms) { return t0 + milliseconds(ms); }
 // Advances and returns the fired cookies in firing order.
 std::vector<uint64_t> Advance(TimerWheel& wheel, int64_t now_ms) {
   std::vector<uint64_t> fired;
-  const size_t n =
-      wheel.advance(At(now_ms), [&](uint64_t cookie) { fired.push_back(cookie); });
+  const size_t n = wheel.advance(At(now_ms), [&](uint64_t cookie) { fired.push_back(cookie); });
   EXPECT_EQ(n, fired.size());
   return fired;
 }
@@ -76,15 +75,12 @@ class Model {
   size_t size() const { return pending_.size(); }
   bool empty() const { return pending_.empty(); }
   int64_t earliest() const { return pending_.begin()->first; }
-  int64_t deadline(uint64_t cookie) const {
-    return by_cookie_.at(cookie).first;
-  }
+  int64_t deadline(uint64_t cookie) const { return by_cookie_.at(cookie).first; }
   // A random pending timer, or none.
   template <class Rng>
   std::pair<uint64_t, TimerId> any(Rng& rng) const {
     auto it = by_cookie_.begin();
-    std::advance(it, std::uniform_int_distribution<size_t>(
-                         0, by_cookie_.size() - 1)(rng));
+    std::advance(it, std::uniform_int_distribution<size_t>(0, by_cookie_.size() - 1)(rng));
     return {it->first, it->second.second};
   }
 
@@ -100,20 +96,47 @@ int64_t RandomDistance(Rng& rng) {
   const auto pick = [&](int64_t lo, int64_t hi) {
     return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
   };
-  static constexpr int64_t kBoundaries[] = {
-      0,       1,       255,     256,         257,         16'383,
-      16'384,  16'385,  1 << 20, (1 << 20) - 1, (1 << 20) + 1, 1 << 26,
-      (int64_t{1} << 26) + 1,  (int64_t{1} << 32) - 1,
-      int64_t{1} << 32,        (int64_t{1} << 32) + 1};
+  static constexpr int64_t kBoundaries[] = {0,
+                                            1,
+                                            255,
+                                            256,
+                                            257,
+                                            16'383,
+                                            16'384,
+                                            16'385,
+                                            1 << 20,
+                                            (1 << 20) - 1,
+                                            (1 << 20) + 1,
+                                            1 << 26,
+                                            (int64_t{1} << 26) + 1,
+                                            (int64_t{1} << 32) - 1,
+                                            int64_t{1} << 32,
+                                            (int64_t{1} << 32) + 1};
   switch (pick(0, 19)) {
-    case 0: return pick(-5 * kSecond, 0);  // in the past or now
-    case 1: case 2: case 3: case 4: return pick(0, 300);
-    case 5: case 6: case 7: return pick(0, 20 * kSecond);
-    case 8: case 9: return pick(0, 20 * kMinute);
-    case 10: case 11: return pick(0, 2 * kDay);
-    case 12: return pick(0, 120 * kDay);  // past the 49.7-day span
-    case 13: case 14: return 41'250;      // a heartbeat interval
-    default: return kBoundaries[pick(0, std::size(kBoundaries) - 1)];
+    case 0:
+      return pick(-5 * kSecond, 0);  // in the past or now
+    case 1:
+    case 2:
+    case 3:
+    case 4:
+      return pick(0, 300);
+    case 5:
+    case 6:
+    case 7:
+      return pick(0, 20 * kSecond);
+    case 8:
+    case 9:
+      return pick(0, 20 * kMinute);
+    case 10:
+    case 11:
+      return pick(0, 2 * kDay);
+    case 12:
+      return pick(0, 120 * kDay);  // past the 49.7-day span
+    case 13:
+    case 14:
+      return 41'250;  // a heartbeat interval
+    default:
+      return kBoundaries[pick(0, std::size(kBoundaries) - 1)];
   }
 }
 
@@ -123,13 +146,32 @@ int64_t RandomStep(Rng& rng) {
     return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
   };
   switch (pick(0, 19)) {
-    case 0: case 1: case 2: case 3: case 4: return 0;  // same now again
-    case 5: case 6: case 7: case 8: case 9: case 10: return pick(1, 10);
-    case 11: case 12: case 13: return pick(1, 5 * kSecond);
-    case 14: case 15: return pick(1, kHour);
-    case 16: return pick(1, 3 * kDay);
-    case 17: return pick(1, 60 * kDay);
-    default: return pick(250, 260);
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+    case 4:
+      return 0;  // same now again
+    case 5:
+    case 6:
+    case 7:
+    case 8:
+    case 9:
+    case 10:
+      return pick(1, 10);
+    case 11:
+    case 12:
+    case 13:
+      return pick(1, 5 * kSecond);
+    case 14:
+    case 15:
+      return pick(1, kHour);
+    case 16:
+      return pick(1, 3 * kDay);
+    case 17:
+      return pick(1, 60 * kDay);
+    default:
+      return pick(250, 260);
   }
 }
 
@@ -152,8 +194,7 @@ TEST(TimerWheel, FiresEachTimerAtTheFirstAdvancePastItsDeadline) {
         const int64_t deadline = now + RandomDistance(rng);
         const uint64_t cookie = next_cookie++;
         // Before the wheel's start counts as its start.
-        model.add(cookie, std::max<int64_t>(deadline, 0),
-                  wheel.schedule(At(deadline), cookie));
+        model.add(cookie, std::max<int64_t>(deadline, 0), wheel.schedule(At(deadline), cookie));
       }
       if (!model.empty() && rng() % 3 == 0) {
         const auto [cookie, id] = model.any(rng);
@@ -193,17 +234,30 @@ TEST(TimerWheel, FiresEachTimerAtTheFirstAdvancePastItsDeadline) {
 }
 
 TEST(TimerWheel, FiresAtTheDeadlineOfEveryLevelAndBeyondTheTopOne) {
-  const int64_t distances[] = {
-      0,           1,           255,         256,
-      257,         16'383,      16'384,      16'385,
-      41'250,      1 << 20,     (1 << 20) + 1, (1 << 26) - 1,
-      1 << 26,     (1 << 26) + 1, (int64_t{1} << 32) - 1,
-      int64_t{1} << 32, (int64_t{1} << 32) + 1, 100 * kDay,
-      365 * kDay,  10 * 365 * kDay};
+  const int64_t distances[] = {0,
+                               1,
+                               255,
+                               256,
+                               257,
+                               16'383,
+                               16'384,
+                               16'385,
+                               41'250,
+                               1 << 20,
+                               (1 << 20) + 1,
+                               (1 << 26) - 1,
+                               1 << 26,
+                               (1 << 26) + 1,
+                               (int64_t{1} << 32) - 1,
+                               int64_t{1} << 32,
+                               (int64_t{1} << 32) + 1,
+                               100 * kDay,
+                               365 * kDay,
+                               10 * 365 * kDay};
   // The wheel's position matters for where a timer lands: try slot
   // boundaries of every level and a position on none.
-  for (int64_t base : {int64_t{0}, int64_t{777}, int64_t{1} << 14,
-                       (int64_t{1} << 26) - 3, int64_t{1} << 32}) {
+  for (int64_t base :
+       {int64_t{0}, int64_t{777}, int64_t{1} << 14, (int64_t{1} << 26) - 3, int64_t{1} << 32}) {
     for (int64_t d : distances) {
       SCOPED_TRACE(testing::Message() << "base=" << base << " d=" << d);
       TimerWheel wheel(t0);
@@ -241,10 +295,10 @@ TEST(TimerWheel, FiresTimersInThePastOrAtNowOnTheNextAdvance) {
   wheel.schedule(At(0), 1);  // at the start, before any advance
   EXPECT_THAT(Advance(wheel, 0), ElementsAre(1u));
   EXPECT_THAT(Advance(wheel, 100), IsEmpty());
-  wheel.schedule(At(100), 2);           // exactly now
-  wheel.schedule(At(50), 3);            // earlier than now
-  wheel.schedule(At(-kHour), 4);        // before the wheel's start
-  wheel.schedule(At(101), 5);           // not yet
+  wheel.schedule(At(100), 2);                  // exactly now
+  wheel.schedule(At(50), 3);                   // earlier than now
+  wheel.schedule(At(-kHour), 4);               // before the wheel's start
+  wheel.schedule(At(101), 5);                  // not yet
   EXPECT_LE(*wheel.next_deadline(), At(100));  // do not wait at all
   // The same `now` again: the overdue ones fire, the future one does not.
   EXPECT_THAT(Advance(wheel, 100), UnorderedElementsAre(2u, 3u, 4u));

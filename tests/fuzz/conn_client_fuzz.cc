@@ -77,8 +77,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ClientHarness h(o, size, 1);
   FakeGateway g(compression, use_tls ? &*tls_ctx.server : nullptr);
   if (use_tls) h.scratch().tls_context = &*tls_ctx.client;
-  h.connect(conn::Endpoint{use_tls, use_tls ? "localhost" : "127.0.0.1", 1,
-                           "/", "v=10&encoding=json"});
+  h.connect(
+      conn::Endpoint{use_tls, use_tls ? "localhost" : "127.0.0.1", 1, "/", "v=10&encoding=json"});
   if (use_tls) {
     for (int round = 0; round < 8 && !g.upgraded(); ++round) {
       g.from_client(h.take_written());

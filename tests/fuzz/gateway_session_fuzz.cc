@@ -41,9 +41,9 @@ namespace gw = shardring::gateway;
 
 constexpr std::string_view kToken = "FUZZ.TOKEN.c2hhcmRyaW5n";
 
-#define CHECK(cond)                 \
-  do {                              \
-    if (!(cond)) __builtin_trap();  \
+#define CHECK(cond)                \
+  do {                             \
+    if (!(cond)) __builtin_trap(); \
   } while (0)
 
 class Input {
@@ -73,20 +73,17 @@ class Input {
 struct Model {
   Clock::time_point now = Clock::time_point{} + 1h;
   std::array<std::optional<Clock::time_point>, gw::kTimerCount> timers;
-  bool conn_open = false;      // between on_connected and leaving it
-  bool hello = false;          // HELLO accepted on this connection
+  bool conn_open = false;  // between on_connected and leaving it
+  bool hello = false;      // HELLO accepted on this connection
   bool identify_outstanding = false;
-  bool ended = false;          // Fatal or shutdown seen
-  uint64_t max_delivered = 0;  // in the current session lineage
+  bool ended = false;                               // Fatal or shutdown seen
+  uint64_t max_delivered = 0;                       // in the current session lineage
   std::deque<Clock::time_point> sends, user_sends;  // this connection
 };
 
-void CheckNoToken(std::string_view s) {
-  CHECK(s.find(kToken) == std::string_view::npos);
-}
+void CheckNoToken(std::string_view s) { CHECK(s.find(kToken) == std::string_view::npos); }
 
-void CheckWindow(std::deque<Clock::time_point>& log, Clock::time_point now,
-                 int limit) {
+void CheckWindow(std::deque<Clock::time_point>& log, Clock::time_point now, int limit) {
   log.push_back(now);
   while (!log.empty() && log.front() + gw::kSendWindow <= now) log.pop_front();
   CHECK(static_cast<int>(log.size()) <= limit);
@@ -158,18 +155,21 @@ void Deliver(Model& m, uint64_t seq, bool deliver) {
 
 uint64_t PickSeq(Input& in, const Model& m) {
   switch (in.u8() % 4) {
-    case 0: return m.max_delivered + 1;
-    case 1: return m.max_delivered + 1 + in.u8();
-    case 2: return m.max_delivered - std::min<uint64_t>(m.max_delivered, in.u8());
-    default: return in.u64();
+    case 0:
+      return m.max_delivered + 1;
+    case 1:
+      return m.max_delivered + 1 + in.u8();
+    case 2:
+      return m.max_delivered - std::min<uint64_t>(m.max_delivered, in.u8());
+    default:
+      return in.u64();
   }
 }
 
 uint16_t PickCloseCode(Input& in) {
-  static constexpr uint16_t kCodes[] = {1000, 1001, 1006, 1011, 1012, 4000,
-                                        4001, 4002, 4003, 4004, 4005, 4006,
-                                        4007, 4008, 4009, 4010, 4011, 4012,
-                                        4013, 4014, 4015, 0};
+  static constexpr uint16_t kCodes[] = {1000, 1001, 1006, 1011, 1012, 4000, 4001, 4002,
+                                        4003, 4004, 4005, 4006, 4007, 4008, 4009, 4010,
+                                        4011, 4012, 4013, 4014, 4015, 0};
   const uint8_t b = in.u8();
   return b < 200 ? kCodes[b % std::size(kCodes)] : in.u16();
 }
@@ -213,7 +213,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         break;
       }
-      case 1: Take(m, s, s.on_connect_failed(m.now), false); break;
+      case 1:
+        Take(m, s, s.on_connect_failed(m.now), false);
+        break;
       case 2: {
         const Millis interval{in.u16() * 8};
         const bool accepts = s.state() == State::kAwaitingHello;
@@ -221,10 +223,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         Take(m, s, s.on_hello(interval, m.now), false);
         break;
       }
-      case 3: Take(m, s, s.on_heartbeat_ack(m.now), false); break;
-      case 4: Take(m, s, s.on_heartbeat_request(m.now), false); break;
-      case 5: Take(m, s, s.on_reconnect(m.now), false); break;
-      case 6: Take(m, s, s.on_invalid_session(in.u8() & 1, m.now), false); break;
+      case 3:
+        Take(m, s, s.on_heartbeat_ack(m.now), false);
+        break;
+      case 4:
+        Take(m, s, s.on_heartbeat_request(m.now), false);
+        break;
+      case 5:
+        Take(m, s, s.on_reconnect(m.now), false);
+        break;
+      case 6:
+        Take(m, s, s.on_invalid_session(in.u8() & 1, m.now), false);
+        break;
       case 7:
       case 8: {  // the hot path, twice as likely
         const uint64_t seq = PickSeq(in, m);
@@ -235,8 +245,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const uint64_t seq = PickSeq(in, m);
         const uint8_t lens = in.u8();
         // Sometimes the token itself, which the session must refuse to keep.
-        const std::string sid = (lens & 0x80) ? std::string(kToken)
-                                              : std::string(in.bytes(lens & 0x7F));
+        const std::string sid =
+            (lens & 0x80) ? std::string(kToken) : std::string(in.bytes(lens & 0x7F));
         const std::string url(in.bytes(in.u8() % 64));
         const gw::DispatchOutcome r = s.on_ready(seq, sid, url, m.now);
         Deliver(m, seq, r.deliver);
@@ -255,7 +265,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         Take(m, s, s.on_close(code, m.now), /*fatal_allowed=*/true);
         break;
       }
-      case 12: Take(m, s, s.on_connection_lost(m.now), false); break;
+      case 12:
+        Take(m, s, s.on_connection_lost(m.now), false);
+        break;
       case 13:
       case 14: {  // the engine's wheel: the earliest timer, on time or late
         size_t next = gw::kTimerCount;
@@ -280,7 +292,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         Take(m, s, s.on_timer(static_cast<TimerId>(i), m.now), false);
         break;
       }
-      case 16: m.now += Millis{in.u16()} * ((op & 0x20) ? 16 : 1); break;
+      case 16:
+        m.now += Millis{in.u16()} * ((op & 0x20) ? 16 : 1);
+        break;
       case 17: {
         const bool was_requested = m.identify_outstanding;
         m.identify_outstanding = false;
@@ -297,7 +311,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const size_t queued = s.queued_sends();
         Actions out;
         const Errc e = s.queue_send(std::string(n, 'x'), m.now, out);
-        if (n > gw::kMaxPayloadBytes) CHECK(e == Errc::kPayloadTooLarge || e == Errc::kSessionEnded);
+        if (n > gw::kMaxPayloadBytes)
+          CHECK(e == Errc::kPayloadTooLarge || e == Errc::kSessionEnded);
         if (n == 0) CHECK(e == Errc::kEmptyPayload || e == Errc::kSessionEnded);
         if (e != Errc::kOk) CHECK(out.empty() && s.queued_sends() == queued);
         if (e == Errc::kQueueFull) CHECK(queued == gw::kMaxQueuedSends);

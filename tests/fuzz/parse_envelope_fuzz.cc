@@ -23,12 +23,12 @@ using namespace shardring::parse;
 
 namespace {
 
-#define FUZZ_CHECK(cond)                                               \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
+#define FUZZ_CHECK(cond)                                                 \
+  do {                                                                   \
+    if (!(cond)) {                                                       \
       __builtin_printf("check failed: %s (line %d)\n", #cond, __LINE__); \
-      std::abort();                                                    \
-    }                                                                  \
+      std::abort();                                                      \
+    }                                                                    \
   } while (0)
 
 void CheckView(const Envelope& env, const char* begin, size_t size) {
@@ -59,15 +59,13 @@ Snapshot Snap(const Envelope& env) {
 bool SameEnvelope(const Snapshot& x, const Snapshot& y) {
   const Envelope& a = x.env;
   const Envelope& b = y.env;
-  return a.op == b.op && a.s == b.s && x.t == y.t && a.type == b.type &&
-         a.d.data() == b.d.data() && a.d.size() == b.d.size() &&
-         a.d_kind == b.d_kind;
+  return a.op == b.op && a.s == b.s && x.t == y.t && a.type == b.type && a.d.data() == b.d.data() &&
+         a.d.size() == b.d.size() && a.d_kind == b.d_kind;
 }
 
 bool IsEnvelopeLevelRefusal(Errc e) {
-  return e == Errc::kDuplicateKey || e == Errc::kMissingOp ||
-         e == Errc::kBadOp || e == Errc::kBadSeq || e == Errc::kBadType ||
-         e == Errc::kNotObject;
+  return e == Errc::kDuplicateKey || e == Errc::kMissingOp || e == Errc::kBadOp ||
+         e == Errc::kBadSeq || e == Errc::kBadType || e == Errc::kNotObject;
 }
 
 Parser& TheParser() {
@@ -95,8 +93,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Errc e_fast = p.parse(msg, env, {.check = Check::kEnvelope});
   if (e_fast == Errc::kOk) CheckView(env, buf.get(), size);
   const Snapshot fast = Snap(env);
-  const Errc e_fast_routed =
-      p.parse(msg, env, {.check = Check::kEnvelope, .routing_keys = true});
+  const Errc e_fast_routed = p.parse(msg, env, {.check = Check::kEnvelope, .routing_keys = true});
   const Snapshot fast_routed = Snap(env);
   // Reading routing keys walks d's top-level keys, so it may refuse a d
   // whose top level is malformed where counting brackets did not.
@@ -111,8 +108,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (bool routing : {false, true}) {
     const Errc ea = p.parse(msg, env, {.check = Check::kEnvelope, .routing_keys = routing});
     const Snapshot a = Snap(env);
-    const Errc eb = p.parse(msg, env, {.check = Check::kEnvelope, .routing_keys = routing,
-                                       .canonical_fast_path = false});
+    const Errc eb =
+        p.parse(msg, env,
+                {.check = Check::kEnvelope, .routing_keys = routing, .canonical_fast_path = false});
     const Snapshot b = Snap(env);
     FUZZ_CHECK(ea == eb);
     if (ea == Errc::kOk) {
@@ -128,8 +126,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(SameEnvelope(full, fast));
     FUZZ_CHECK(SameEnvelope(full, full_routed));
     FUZZ_CHECK(full_routed.env.routing.guild_id == fast_routed.env.routing.guild_id);
-    FUZZ_CHECK(full_routed.env.routing.channel_id ==
-               fast_routed.env.routing.channel_id);
+    FUZZ_CHECK(full_routed.env.routing.channel_id == fast_routed.env.routing.channel_id);
     if (full.env.d_kind != JsonKind::kAbsent) {
       FUZZ_CHECK(p.validate_d(full.env.d) == Errc::kOk);
       if (full.env.d_kind == JsonKind::kObject) {
@@ -157,8 +154,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (e_full == Errc::kOk) {
     // We check number syntax only; the DOM also refuses numbers that fit
     // neither 64-bit integers nor doubles.
-    FUZZ_CHECK(dom_err == simdjson::SUCCESS ||
-               dom_err == simdjson::NUMBER_ERROR);
+    FUZZ_CHECK(dom_err == simdjson::SUCCESS || dom_err == simdjson::NUMBER_ERROR);
   }
   if (dom_err == simdjson::SUCCESS) {
     FUZZ_CHECK(e_full == Errc::kOk || IsEnvelopeLevelRefusal(e_full));
@@ -171,8 +167,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (root["d"].get(d) == simdjson::SUCCESS) {
       simdjson::dom::parser dom2;
       simdjson::dom::element alone;
-      FUZZ_CHECK(dom2.parse(std::string(full.env.d)).get(alone) ==
-                 simdjson::SUCCESS);
+      FUZZ_CHECK(dom2.parse(std::string(full.env.d)).get(alone) == simdjson::SUCCESS);
       FUZZ_CHECK(simdjson::minify(alone) == simdjson::minify(d));
     } else {
       FUZZ_CHECK(full.env.d_kind == JsonKind::kAbsent);

@@ -91,8 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Contexts& ctx = GetContexts();
   const unsigned mode = data[0] % 4;
   const size_t chunk = data[1] == 0 ? SIZE_MAX : data[1];
-  const std::span<const std::byte> input(
-      reinterpret_cast<const std::byte*>(data + 2), size - 2);
+  const std::span<const std::byte> input(reinterpret_cast<const std::byte*>(data + 2), size - 2);
   switch (mode) {
     case 0: {
       auto server = Session::server(ctx.server);

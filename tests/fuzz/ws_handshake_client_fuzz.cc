@@ -12,16 +12,16 @@
 
 using namespace shardring::ws;
 
-#define CHECK(cond) \
-  do {              \
+#define CHECK(cond)            \
+  do {                         \
     if (!(cond)) std::abort(); \
   } while (0)
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const fuzz::Plan plan = fuzz::MakePlan(data, size);
   static const char kNonce[] = "the sample nonce";
-  ClientHandshake hs(std::span<const std::byte, 16>(
-      reinterpret_cast<const std::byte*>(kNonce), 16));
+  ClientHandshake hs(
+      std::span<const std::byte, 16>(reinterpret_cast<const std::byte*>(kNonce), 16));
   Errc result = Errc::kNeedMore;
   size_t head_bytes = 0;
   fuzz::ForEachPiece(plan, [&](std::span<std::byte> piece) {

@@ -12,8 +12,8 @@
 
 using namespace shardring::ws;
 
-#define CHECK(cond) \
-  do {              \
+#define CHECK(cond)            \
+  do {                         \
     if (!(cond)) std::abort(); \
   } while (0)
 

@@ -6,9 +6,9 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <system_error>
 #include <sstream>
 #include <string>
+#include <system_error>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -71,8 +71,7 @@ TEST(GatewayPayloads, EscaperAppendsToWhatIsAlreadyThere) {
 TEST(GatewayPayloads, HeartbeatIsNullBeforeAnyDispatchThenTheSeq) {
   EXPECT_EQ(heartbeat_payload(0), R"({"op":1,"d":null})");
   EXPECT_EQ(heartbeat_payload(251), R"({"op":1,"d":251})");
-  EXPECT_EQ(heartbeat_payload(18446744073709551615u),
-            R"({"op":1,"d":18446744073709551615})");
+  EXPECT_EQ(heartbeat_payload(18446744073709551615u), R"({"op":1,"d":18446744073709551615})");
 }
 
 TEST(GatewayPayloads, IdentifyHasDiscordsFieldNamesExactly) {
@@ -123,10 +122,8 @@ TEST(GatewayPayloads, IdentifyAndResumeUseTheKeysOfDiscordsExamples) {
   const auto dir = CorpusDir();
   std::error_code ec;
   ASSERT_TRUE(std::filesystem::is_directory(dir, ec))
-      << "corpus folder missing: " << dir
-      << " (tests/data/corpus, or SHARDRING_CORPUS_DIR)";
-  ASSERT_FALSE(std::filesystem::is_empty(dir, ec))
-      << "corpus folder is empty: " << dir;
+      << "corpus folder missing: " << dir << " (tests/data/corpus, or SHARDRING_CORPUS_DIR)";
+  ASSERT_FALSE(std::filesystem::is_empty(dir, ec)) << "corpus folder is empty: " << dir;
   const auto identify_file = dir / "dad_op2_identify_send.json";
   const auto resume_file = dir / "dad_op6_resume_send.json";
   ASSERT_TRUE(std::filesystem::is_regular_file(identify_file, ec))
@@ -182,8 +179,8 @@ TEST(GatewayPayloads, ConfigErrorsNameTheProblemAndNeverTheToken) {
     uint16_t threshold;
     bool ok;
   };
-  for (const Row r : {Row{0, true}, Row{49, false}, Row{50, true},
-                      Row{250, true}, Row{251, false}}) {
+  for (const Row r :
+       {Row{0, true}, Row{49, false}, Row{50, true}, Row{250, true}, Row{251, false}}) {
     Config c = ok;
     c.large_threshold = r.threshold;
     EXPECT_EQ(config_error(c).empty(), r.ok) << r.threshold;

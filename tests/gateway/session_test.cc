@@ -56,18 +56,15 @@ std::vector<std::string> Sent(const Actions& actions) {
   return out;
 }
 
-std::string Heartbeat(uint64_t seq) {
-  return "SendText heartbeat " + heartbeat_payload(seq);
-}
+std::string Heartbeat(uint64_t seq) { return "SendText heartbeat " + heartbeat_payload(seq); }
 
 std::string IdentifyLine() {
-  return "SendText identify " +
-         std::to_string(identify_payload(TestConfig()).size()) + " bytes";
+  return "SendText identify " + std::to_string(identify_payload(TestConfig()).size()) + " bytes";
 }
 
 std::string ResumeLine(uint64_t seq) {
-  return "SendText resume " +
-         std::to_string(resume_payload(kToken, kSessionId, seq).size()) + " bytes";
+  return "SendText resume " + std::to_string(resume_payload(kToken, kSessionId, seq).size()) +
+         " bytes";
 }
 
 std::string At(Millis t) { return "@" + std::to_string(t.count()) + "ms"; }
@@ -91,8 +88,7 @@ TEST(GatewaySession, FirstHeartbeatComesAtIntervalTimesJitterThenEveryInterval) 
   EXPECT_THAT(Lines(s.on_connected(t0)),
               ElementsAre("StartTimer hello_timeout " + At(kHelloTimeout)));
   EXPECT_THAT(Lines(s.on_hello(41'250ms, t0)),
-              ElementsAre("CancelTimer hello_timeout",
-                          "StartTimer heartbeat " + At(20'625ms),
+              ElementsAre("CancelTimer hello_timeout", "StartTimer heartbeat " + At(20'625ms),
                           "RequestIdentify"));
   // Before any dispatch the beat carries null.
   EXPECT_THAT(Lines(s.on_timer(TimerId::kHeartbeat, t0 + 20'625ms)),
@@ -108,14 +104,13 @@ TEST(GatewaySession, FirstHeartbeatOffsetFollowsTheJitter) {
     double jitter;
     Millis first;
   };
-  for (const Row r : {Row{0.0, 0ms}, Row{0.25, 10'312ms}, Row{0.999, 41'208ms},
-                      Row{1.5, 41'249ms}, Row{-1.0, 0ms}}) {
+  for (const Row r : {Row{0.0, 0ms}, Row{0.25, 10'312ms}, Row{0.999, 41'208ms}, Row{1.5, 41'249ms},
+                      Row{-1.0, 0ms}}) {
     SCOPED_TRACE(r.jitter);
     Session s(TestConfig(), r.jitter);
     (void)s.on_connected(t0);
     EXPECT_THAT(Lines(s.on_hello(41'250ms, t0)),
-                ElementsAre("CancelTimer hello_timeout",
-                            "StartTimer heartbeat " + At(r.first),
+                ElementsAre("CancelTimer hello_timeout", "StartTimer heartbeat " + At(r.first),
                             "RequestIdentify"));
   }
 }
@@ -127,8 +122,7 @@ TEST(GatewaySession, HeartbeatCarriesTheLastDeliveredSeq) {
   EXPECT_FALSE(s.on_dispatch(2));  // a replay does not move it back
   EXPECT_THAT(Lines(s.on_timer(TimerId::kHeartbeat, t0 + 20'625ms)),
               ElementsAre(Heartbeat(3), "StartTimer heartbeat " + At(61'875ms)));
-  EXPECT_THAT(Sent(s.on_heartbeat_request(t0 + 21s)),
-              ElementsAre(R"({"op":1,"d":3})"));
+  EXPECT_THAT(Sent(s.on_heartbeat_request(t0 + 21s)), ElementsAre(R"({"op":1,"d":3})"));
 }
 
 TEST(GatewaySession, ClosesResumablyWhenHeartbeatIsNotAcked) {
@@ -175,9 +169,8 @@ TEST(GatewaySession, HeartbeatIntervalIsClampedIntoItsRange) {
     Millis hello;
     Millis used;
   };
-  for (const Row r : {Row{0ms, kMinHeartbeatInterval}, Row{999ms, 1'000ms},
-                      Row{41'250ms, 41'250ms}, Row{600'001ms, 600'000ms},
-                      Row{Millis{-5}, 1'000ms}}) {
+  for (const Row r : {Row{0ms, kMinHeartbeatInterval}, Row{999ms, 1'000ms}, Row{41'250ms, 41'250ms},
+                      Row{600'001ms, 600'000ms}, Row{Millis{-5}, 1'000ms}}) {
     SCOPED_TRACE(r.hello.count());
     Session s(TestConfig(), 0.0);
     (void)s.on_connected(t0);
@@ -204,8 +197,7 @@ TEST(GatewaySession, IdentifiesOnlyAfterTheGateGrantsTheSlot) {
   Session s(TestConfig(), 0.5);
   (void)s.on_connected(t0);
   EXPECT_THAT(Lines(s.on_hello(41'250ms, t0)),
-              ElementsAre("CancelTimer hello_timeout",
-                          "StartTimer heartbeat " + At(20'625ms),
+              ElementsAre("CancelTimer hello_timeout", "StartTimer heartbeat " + At(20'625ms),
                           "RequestIdentify"));
   EXPECT_EQ(s.state(), State::kAwaitingGrant);
   // Until the grant nothing but heartbeats goes out.
@@ -243,12 +235,10 @@ TEST(GatewaySession, HelloWithASessionResumesAtOnceWithoutTheGate) {
   (void)s.on_connected(t0 + 2s);
   const Actions hello = s.on_hello(41'250ms, t0 + 2s);
   EXPECT_THAT(Lines(hello), ElementsAre("CancelTimer hello_timeout",
-                                        "StartTimer heartbeat " + At(22'625ms),
-                                        ResumeLine(2)));
+                                        "StartTimer heartbeat " + At(22'625ms), ResumeLine(2)));
   EXPECT_THAT(Sent(hello),
               ElementsAre(R"({"op":6,"d":{"token":")" + std::string(kToken) +
-                          R"(","session_id":")" + std::string(kSessionId) +
-                          R"(","seq":2}})"));
+                          R"(","session_id":")" + std::string(kSessionId) + R"(","seq":2}})"));
   EXPECT_EQ(s.state(), State::kResuming);
   EXPECT_EQ(s.stats().resumes, 1u);
   const DispatchOutcome resumed = s.on_resumed(3, t0 + 3s);
@@ -305,8 +295,7 @@ TEST(GatewaySession, AtMostOneIdentifyRequestIsOutstandingAcrossConnections) {
   (void)s.on_connected(t0 + 2s);
   // Still waiting for the first answer: no second request.
   EXPECT_THAT(Lines(s.on_hello(41'250ms, t0 + 2s)),
-              ElementsAre("CancelTimer hello_timeout",
-                          "StartTimer heartbeat " + At(22'625ms)));
+              ElementsAre("CancelTimer hello_timeout", "StartTimer heartbeat " + At(22'625ms)));
   // The answer serves the connection that is there now.
   EXPECT_THAT(Lines(s.on_identify_granted(t0 + 3s)), ElementsAre(IdentifyLine()));
 }
@@ -320,8 +309,7 @@ TEST(GatewaySession, AGrantForAConnectionThatIsGoneIsSpentAndTheNextHelloAsksAga
   EXPECT_EQ(s.stats().wasted_grants, 1u);
   (void)s.on_connected(t0 + 3s);
   EXPECT_THAT(Lines(s.on_hello(41'250ms, t0 + 3s)),
-              ElementsAre("CancelTimer hello_timeout",
-                          "StartTimer heartbeat " + At(23'625ms),
+              ElementsAre("CancelTimer hello_timeout", "StartTimer heartbeat " + At(23'625ms),
                           "RequestIdentify"));
 }
 
@@ -337,9 +325,9 @@ TEST(GatewaySession, NoHelloWithinTheTimeoutClosesAndRetries) {
   // An early fire keeps waiting; the real one gives up on the connection.
   EXPECT_THAT(Lines(s.on_timer(TimerId::kHelloTimeout, t0 + 1s)),
               ElementsAre("StartTimer hello_timeout " + At(kHelloTimeout)));
-  EXPECT_THAT(Lines(s.on_timer(TimerId::kHelloTimeout, t0 + kHelloTimeout)),
-              ElementsAre("CloseConnection 4000",
-                          "Reconnect identify " + std::string(kUrl) + " in 500ms"));
+  EXPECT_THAT(
+      Lines(s.on_timer(TimerId::kHelloTimeout, t0 + kHelloTimeout)),
+      ElementsAre("CloseConnection 4000", "Reconnect identify " + std::string(kUrl) + " in 500ms"));
 }
 
 // ---- Op 7 and op 9 -------------------------------------------------------
@@ -414,29 +402,19 @@ TEST(GatewaySession, EveryCloseCodeGetsItsDecision) {
     std::string expected;  // the last action, or "Fatal <code>" as a prefix
   };
   const Row rows[] = {
-      {4000, resume},   // unknown error
-      {4001, resume},   // unknown opcode
-      {4002, resume},   // decode error
-      {4003, resume},   // not authenticated
-      {4004, "Fatal 4004"},
-      {4005, resume},   // already authenticated
-      {4006, resume},   // not in Discord's table: reconnect
-      {4007, identify}, // invalid seq
-      {4008, resume},   // rate limited
-      {4009, identify}, // session timed out
-      {4010, "Fatal 4010"},
-      {4011, "Fatal 4011"},
-      {4012, "Fatal 4012"},
-      {4013, "Fatal 4013"},
-      {4014, "Fatal 4014"},
-      {4015, resume},
-      {1000, identify},  // the server ended the session
-      {1001, identify},
-      {1006, resume},
-      {1011, resume},
-      {1012, resume},
-      {0, resume},
-      {65535, resume},
+      {4000, resume},                        // unknown error
+      {4001, resume},                        // unknown opcode
+      {4002, resume},                        // decode error
+      {4003, resume},                        // not authenticated
+      {4004, "Fatal 4004"}, {4005, resume},  // already authenticated
+      {4006, resume},                        // not in Discord's table: reconnect
+      {4007, identify},                      // invalid seq
+      {4008, resume},                        // rate limited
+      {4009, identify},                      // session timed out
+      {4010, "Fatal 4010"}, {4011, "Fatal 4011"}, {4012, "Fatal 4012"}, {4013, "Fatal 4013"},
+      {4014, "Fatal 4014"}, {4015, resume},       {1000, identify},  // the server ended the session
+      {1001, identify},     {1006, resume},       {1011, resume},       {1012, resume},
+      {0, resume},          {65535, resume},
   };
   for (const Row& r : rows) {
     SCOPED_TRACE(r.code);
@@ -456,9 +434,9 @@ TEST(GatewaySession, FatalNamesTheCodeAndTheRemedyAndThenNothingHappens) {
   ASSERT_EQ(out.size(), 2u);
   const auto& fatal = std::get<Fatal>(out[1]);
   EXPECT_EQ(fatal.code, 4014);
-  EXPECT_THAT(fatal.message, AllOf(HasSubstr("4014"), HasSubstr("disallowed intent"),
-                                   HasSubstr("Developer Portal"),
-                                   Not(HasSubstr(std::string(kToken)))));
+  EXPECT_THAT(fatal.message,
+              AllOf(HasSubstr("4014"), HasSubstr("disallowed intent"),
+                    HasSubstr("Developer Portal"), Not(HasSubstr(std::string(kToken)))));
   EXPECT_THAT(Lines(s.on_connected(t0 + 2s)), IsEmpty());
   EXPECT_THAT(Lines(s.on_connect_failed(t0 + 2s)), IsEmpty());
   Actions sent;
@@ -534,15 +512,14 @@ TEST(GatewaySession, ReplayedDispatchesAfterAResumeAreNotDeliveredTwice) {
   for (uint64_t seq = 2; seq <= 10; ++seq) EXPECT_TRUE(s.on_dispatch(seq));
   (void)s.on_connection_lost(t0 + 1s);
   (void)s.on_connected(t0 + 2s);
-  EXPECT_THAT(Sent(s.on_hello(41'250ms, t0 + 2s)),
-              ElementsAre(HasSubstr(R"("seq":10})")));
+  EXPECT_THAT(Sent(s.on_hello(41'250ms, t0 + 2s)), ElementsAre(HasSubstr(R"("seq":10})")));
   struct Row {
     uint64_t seq;
     bool deliver;
   };
   // The server replays from a bit before our seq; delivery resumes at 11.
-  for (const Row r : {Row{8, false}, Row{9, false}, Row{10, false}, Row{11, true},
-                      Row{12, true}, Row{12, false}}) {
+  for (const Row r : {Row{8, false}, Row{9, false}, Row{10, false}, Row{11, true}, Row{12, true},
+                      Row{12, false}}) {
     EXPECT_EQ(s.on_dispatch(r.seq), r.deliver) << r.seq;
   }
   EXPECT_TRUE(s.on_resumed(13, t0 + 3s).deliver);
@@ -575,8 +552,7 @@ TEST(GatewaySession, UserSendsWaitForReadyAndGoOutInOrder) {
   EXPECT_THAT(out, IsEmpty());
   EXPECT_EQ(s.queued_sends(), 2u);
   const DispatchOutcome ready = s.on_ready(1, kSessionId, kResumeUrl, t0);
-  EXPECT_THAT(Sent(ready.actions),
-              ElementsAre(R"({"op":3,"d":1})", R"({"op":3,"d":2})"));
+  EXPECT_THAT(Sent(ready.actions), ElementsAre(R"({"op":3,"d":1})", R"({"op":3,"d":2})"));
   EXPECT_THAT(Lines(ready.actions),
               ElementsAre("SendText user 14 bytes", "SendText user 14 bytes"));
   EXPECT_EQ(s.queue_send(R"({"op":3,"d":3})", t0, out), Errc::kOk);
@@ -588,10 +564,9 @@ TEST(GatewaySession, PayloadOf4096BytesIsSentAndOneByteMoreIsRejected) {
     size_t size;
     Errc result;
   };
-  for (const Row r : {Row{0, Errc::kEmptyPayload}, Row{1, Errc::kOk},
-                      Row{4095, Errc::kOk}, Row{4096, Errc::kOk},
-                      Row{4097, Errc::kPayloadTooLarge},
-                      Row{1 << 20, Errc::kPayloadTooLarge}}) {
+  for (const Row r :
+       {Row{0, Errc::kEmptyPayload}, Row{1, Errc::kOk}, Row{4095, Errc::kOk}, Row{4096, Errc::kOk},
+        Row{4097, Errc::kPayloadTooLarge}, Row{1 << 20, Errc::kPayloadTooLarge}}) {
     SCOPED_TRACE(r.size);
     Session s = ReadySession();
     Actions out;
@@ -683,8 +658,7 @@ TEST(GatewaySession, UserSendsAreCappedPerWindowAndReleasedInOrderByTheTimer) {
   const int kTotal = 400;
   for (int i = 0; i < kTotal; ++i) {
     Actions out;
-    ASSERT_EQ(s.queue_send(R"({"op":3,"n":)" + std::to_string(i) + "}", t0 + 1s, out),
-              Errc::kOk);
+    ASSERT_EQ(s.queue_send(R"({"op":3,"n":)" + std::to_string(i) + "}", t0 + 1s, out), Errc::kOk);
     d.take(std::move(out), t0 + 1s);
   }
   // The identify plus 114 user sends fill the user share of the window.
@@ -774,8 +748,7 @@ TEST(GatewaySession, AFloodOfHeartbeatRequestsNeverExceeds120SendsPerWindow) {
   // The one still due waits for the window to reopen, not forever.
   EXPECT_THAT(other, ElementsAre("StartTimer send_window " + At(kSendWindow)));
   EXPECT_THAT(Lines(s.on_heartbeat_request(t0 + 2s)), IsEmpty());
-  EXPECT_THAT(Lines(s.on_timer(TimerId::kSendWindow, t0 + kSendWindow)),
-              ElementsAre(Heartbeat(1)));
+  EXPECT_THAT(Lines(s.on_timer(TimerId::kSendWindow, t0 + kSendWindow)), ElementsAre(Heartbeat(1)));
 }
 
 TEST(GatewaySession, TheSendWindowStartsAfreshOnEachConnection) {
@@ -851,9 +824,8 @@ TEST(GatewaySession, NoLogLineEverShowsTheToken) {
 TEST(GatewaySession, DebugStringSaysWhereTheSessionStands) {
   Session s = ReadySession();
   EXPECT_THAT(s.debug_string(),
-              AllOf(HasSubstr("shard 3/16"), HasSubstr("state=ready"),
-                    HasSubstr("seq=1"), HasSubstr("session=yes"),
-                    HasSubstr("interval=41250ms")));
+              AllOf(HasSubstr("shard 3/16"), HasSubstr("state=ready"), HasSubstr("seq=1"),
+                    HasSubstr("session=yes"), HasSubstr("interval=41250ms")));
 }
 
 }  // namespace

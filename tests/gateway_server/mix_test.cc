@@ -23,8 +23,7 @@ Parsed Parse(const std::string& payload) {
   simdjson::dom::parser p;
   simdjson::dom::object o;
   Parsed out;
-  EXPECT_EQ(p.parse(payload).get_object().get(o), simdjson::SUCCESS)
-      << payload;
+  EXPECT_EQ(p.parse(payload).get_object().get(o), simdjson::SUCCESS) << payload;
   std::string_view sv;
   EXPECT_EQ(o["t"].get_string().get(sv), simdjson::SUCCESS);
   out.t = std::string(sv);
@@ -65,11 +64,9 @@ TEST(GatewayMix, EveryBuiltinTemplateSplicesIntoValidJson) {
     EXPECT_GE(t.body.size(), 100u);
     EXPECT_LE(t.body.size(), 4000u);
   }
-  for (const char* want :
-       {"MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE",
-        "PRESENCE_UPDATE", "TYPING_START", "GUILD_MEMBER_UPDATE",
-        "MESSAGE_REACTION_ADD", "MESSAGE_REACTION_REMOVE",
-        "VOICE_STATE_UPDATE", "INTERACTION_CREATE"}) {
+  for (const char* want : {"MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE", "PRESENCE_UPDATE",
+                           "TYPING_START", "GUILD_MEMBER_UPDATE", "MESSAGE_REACTION_ADD",
+                           "MESSAGE_REACTION_REMOVE", "VOICE_STATE_UPDATE", "INTERACTION_CREATE"}) {
     EXPECT_TRUE(types.count(want)) << want;
   }
 }
@@ -121,8 +118,8 @@ TEST(GatewayMix, EveryMentionOfTheEventsGuildIsReplaced) {
   std::string out;
   append_payload(out, *t, Splice{7, 8, guild_id(1, 2, 0), 5000000000000000000});
   EXPECT_THAT(out, HasSubstr(R"("id":"5000000000000000000")"));
-  EXPECT_THAT(out, HasSubstr(R"("message_reference":{"guild_id":")" +
-                             std::to_string(guild_id(1, 2, 0))));
+  EXPECT_THAT(
+      out, HasSubstr(R"("message_reference":{"guild_id":")" + std::to_string(guild_id(1, 2, 0))));
   EXPECT_THAT(out, HasSubstr(R"("x":"420")"));
 }
 
@@ -138,8 +135,7 @@ TEST(GatewayMix, MixFileLinesAreDrawnAndErrorsNameTheLine) {
   for (uint64_t r = 0; r < 4096; ++r) seen.insert(mix->pick(r * 7919).type);
   EXPECT_EQ(seen, (std::set<std::string>{"A_EVENT", "B_EVENT"}));
 
-  auto bad = Mix::from_lines("{\"op\":0,\"t\":\"A\",\"d\":{}}\n{\"op\":1}\n",
-                             "f.jsonl");
+  auto bad = Mix::from_lines("{\"op\":0,\"t\":\"A\",\"d\":{}}\n{\"op\":1}\n", "f.jsonl");
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("f.jsonl:2"));
   EXPECT_FALSE(Mix::from_lines("not json\n", "g").ok());

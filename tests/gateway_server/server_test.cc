@@ -20,14 +20,13 @@
 namespace shardring::gatewaysrv {
 namespace {
 
-using ::testing::HasSubstr;
 using gwtest::TestClient;
+using ::testing::HasSubstr;
 
 constexpr std::string_view kIdentify =
     R"({"op":2,"d":{"token":"tok","intents":513,"properties":{"os":"linux","browser":"test","device":"test"},"shard":[0,1]}})";
 
-std::string identify(uint32_t shard, uint32_t total,
-                     std::string_view token = "tok") {
+std::string identify(uint32_t shard, uint32_t total, std::string_view token = "tok") {
   return std::string(R"({"op":2,"d":{"token":")") + std::string(token) +
          R"(","intents":513,"properties":{"os":"linux","browser":"t","device":"t"},"shard":[)" +
          std::to_string(shard) + "," + std::to_string(total) + "]}}";
@@ -83,15 +82,14 @@ TEST(GatewayServer, GatewayBotReportsUrlShardsAndConcurrency) {
             200);
   EXPECT_THAT(head, HasSubstr("Connection: keep-alive"));
   const std::string url = "ws://127.0.0.1:" + std::to_string(server->port());
-  EXPECT_EQ(body, R"({"url":")" + url +
-                      R"(","shards":16,"session_start_limit":{"total":1000,"remaining":1000,"reset_after":0,"max_concurrency":4}})");
+  EXPECT_EQ(
+      body,
+      R"({"url":")" + url +
+          R"(","shards":16,"session_start_limit":{"total":1000,"remaining":1000,"reset_after":0,"max_concurrency":4}})");
   // Keep-alive: a second request on the same connection.
-  ASSERT_EQ(c.http("GET /api/v10/gateway HTTP/1.1\r\nHost: x\r\n\r\n", &head,
-                   &body),
-            200);
+  ASSERT_EQ(c.http("GET /api/v10/gateway HTTP/1.1\r\nHost: x\r\n\r\n", &head, &body), 200);
   EXPECT_EQ(body, R"({"url":")" + url + R"("})");
-  ASSERT_EQ(c.http("GET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                   &head, &body),
+  ASSERT_EQ(c.http("GET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &head, &body),
             404);
   EXPECT_THAT(head, HasSubstr("Connection: close"));
   EXPECT_TRUE(c.await_eof());
@@ -111,9 +109,7 @@ TEST(GatewayServer, GatewayBotRefusesAWrongTokenWith401) {
                      &head, &body),
               401);
     EXPECT_EQ(body, R"({"message": "401: Unauthorized", "code": 0})");
-    ASSERT_EQ(c.http("GET /api/v10/gateway/bot HTTP/1.1\r\nHost: x\r\n\r\n",
-                     &head, &body),
-              401);
+    ASSERT_EQ(c.http("GET /api/v10/gateway/bot HTTP/1.1\r\nHost: x\r\n\r\n", &head, &body), 401);
     ASSERT_EQ(c.http("GET /api/v10/gateway/bot HTTP/1.1\r\nHost: x\r\n"
                      "Authorization: Bot secret\r\n\r\n",
                      &head, &body),
@@ -221,9 +217,8 @@ TEST(GatewayServer, ResumeReplaysMissedEventsThenResumed) {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   TestClient c;
   Open(c, server->port());
-  ASSERT_TRUE(c.send_text(R"({"op":6,"d":{"token":"tok","session_id":")" +
-                          session_id + R"(","seq":)" + std::to_string(last) +
-                          "}}"));
+  ASSERT_TRUE(c.send_text(R"({"op":6,"d":{"token":"tok","session_id":")" + session_id +
+                          R"(","seq":)" + std::to_string(last) + "}}"));
   uint64_t want = last + 1;
   while (true) {
     auto ev = c.next_payload();
@@ -243,8 +238,7 @@ TEST(GatewayServer, ResumeReplaysMissedEventsThenResumed) {
   // An unknown session gets op 9 d=false.
   TestClient d;
   Open(d, server->port());
-  ASSERT_TRUE(d.send_text(
-      R"({"op":6,"d":{"token":"tok","session_id":"nope","seq":1}})"));
+  ASSERT_TRUE(d.send_text(R"({"op":6,"d":{"token":"tok","session_id":"nope","seq":1}})"));
   auto nine = d.next_payload();
   ASSERT_TRUE(nine);
   EXPECT_EQ(nine->op, 9);
@@ -276,8 +270,8 @@ TEST(GatewayServer, ReplayedEventsAreTheSameEvents) {
   TestClient c;
   Open(c, server->port());
   // Resume from seq 1 (after READY): everything after it comes again.
-  ASSERT_TRUE(c.send_text(R"({"op":6,"d":{"token":"tok","session_id":")" +
-                          session_id + R"(","seq":1}})"));
+  ASSERT_TRUE(
+      c.send_text(R"({"op":6,"d":{"token":"tok","session_id":")" + session_id + R"(","seq":1}})"));
   for (size_t i = 0; i < first.size(); ++i) {
     auto ev = c.next_payload();
     ASSERT_TRUE(ev);
@@ -312,11 +306,8 @@ INSTANTIATE_TEST_SUITE_P(
         CloseCase{"IdentifyTwice", {identify(0, 1), identify(0, 1)}, 4005},
         CloseCase{"UnknownOp", {R"({"op":42,"d":null})"}, 4001},
         CloseCase{"ServerOnlyOp", {R"({"op":10,"d":null})"}, 4001},
-        CloseCase{"BadJson", {R"({"op":2,"d":{)"}, 4002},
-        CloseCase{"NotAnObject", {"[1,2]"}, 4002},
-        CloseCase{"MissingProperties",
-                  {R"({"op":2,"d":{"token":"tok","intents":1}})"},
-                  4002},
+        CloseCase{"BadJson", {R"({"op":2,"d":{)"}, 4002}, CloseCase{"NotAnObject", {"[1,2]"}, 4002},
+        CloseCase{"MissingProperties", {R"({"op":2,"d":{"token":"tok","intents":1}})"}, 4002},
         CloseCase{"ShardIdNotBelowTotal", {identify(5, 2)}, 4010},
         CloseCase{"ShardTotalZero",
                   {R"({"op":2,"d":{"token":"tok","intents":1,"properties":{},"shard":[0,0]}})"},
@@ -328,8 +319,7 @@ INSTANTIATE_TEST_SUITE_P(
                   {R"({"op":3,"d":{"since":null,"activities":[],"status":"online","afk":false}})"},
                   4003},
         CloseCase{"PayloadOver4096",
-                  {R"({"op":1,"d":null,"x":")" + std::string(5000, 'a') +
-                   "\"}"},
+                  {R"({"op":1,"d":null,"x":")" + std::string(5000, 'a') + "\"}"},
                   4002}),
     [](const auto& info) { return std::string(info.param.name); });
 
@@ -466,7 +456,10 @@ TEST(GatewayServer, EventsFlagStopsGenerationAndStatsCountIt) {
   ASSERT_TRUE(ack);
   EXPECT_EQ(ack->op, 11);
   const std::string json = server->stats_json();
-  EXPECT_THAT(json, HasSubstr(R"("3":{"identifies":1,"resumes":0,"events_sent":52,"last_seq":52,"session_id":")"));
+  EXPECT_THAT(
+      json,
+      HasSubstr(
+          R"("3":{"identifies":1,"resumes":0,"events_sent":52,"last_seq":52,"session_id":")"));
   EXPECT_THAT(json, HasSubstr(R"("identifies":1,"resumes":0,"events_sent":52,)"));
 }
 
@@ -531,7 +524,7 @@ TEST(GatewayServer, FaultFlagsCloseReconnectAndInvalidate) {
   ASSERT_TRUE(e.send_text(identify(0, 1)));
   int n = 0;
   while (e.next_payload(std::chrono::seconds(2))) ++n;
-  EXPECT_EQ(n, 1 + 2 + 5);    // READY, 2 GUILD_CREATEs, 5 events, then EOF
+  EXPECT_EQ(n, 1 + 2 + 5);       // READY, 2 GUILD_CREATEs, 5 events, then EOF
   EXPECT_EQ(e.last_close(), 0);  // no close frame
 }
 
@@ -620,9 +613,7 @@ TEST(GatewayServer, HostileBytesCloseOnlyTheirConnection) {
   TestClient ok;
   ASSERT_TRUE(ok.connect(server->port()));
   std::string head, body;
-  EXPECT_EQ(ok.http("GET /api/v10/gateway/bot HTTP/1.1\r\nHost: x\r\n\r\n",
-                    &head, &body),
-            200);
+  EXPECT_EQ(ok.http("GET /api/v10/gateway/bot HTTP/1.1\r\nHost: x\r\n\r\n", &head, &body), 200);
   TestClient ws_client;
   Open(ws_client, server->port());
   ASSERT_TRUE(ws_client.send_text(kIdentify));
@@ -632,8 +623,7 @@ TEST(GatewayServer, HostileBytesCloseOnlyTheirConnection) {
 }
 
 std::string MakeCert(std::string* key) {
-  const std::string dir = ::testing::TempDir() + "/gw_tls_" +
-                          std::to_string(::getpid());
+  const std::string dir = ::testing::TempDir() + "/gw_tls_" + std::to_string(::getpid());
   std::filesystem::create_directories(dir);
   const std::string cert = dir + "/cert.pem";
   *key = dir + "/key.pem";
@@ -665,9 +655,7 @@ TEST(GatewayServer, ServesHttpsAndWssWithTls) {
     TestClient c;
     ASSERT_TRUE(c.connect(server->port(), &*ctx));
     std::string head, body;
-    ASSERT_EQ(c.http("GET /api/v10/gateway/bot HTTP/1.1\r\nHost: x\r\n\r\n",
-                     &head, &body),
-              200);
+    ASSERT_EQ(c.http("GET /api/v10/gateway/bot HTTP/1.1\r\nHost: x\r\n\r\n", &head, &body), 200);
     EXPECT_THAT(body, HasSubstr(R"("url":"wss://127.0.0.1:)"));
   }
   TestClient c;
@@ -680,8 +668,7 @@ TEST(GatewayServer, ServesHttpsAndWssWithTls) {
   auto ready = c.next_payload();
   ASSERT_TRUE(ready);
   EXPECT_EQ(ready->t, "READY");
-  EXPECT_THAT(json_field(ready->raw, "/d/resume_gateway_url"),
-              HasSubstr("wss://"));
+  EXPECT_THAT(json_field(ready->raw, "/d/resume_gateway_url"), HasSubstr("wss://"));
   for (uint64_t want = 2; want < 30; ++want) {
     auto ev = c.next_payload();
     ASSERT_TRUE(ev);
@@ -716,13 +703,13 @@ TEST(GatewayMain, BadFlagsExit2AndNameTheFlag) {
 // The whole program: SIGTERM stops it within 2 s with exit 0 and writes
 // --stats-json.
 TEST(GatewayMain, SigtermStopsCleanlyAndWritesStats) {
-  const std::string stats = ::testing::TempDir() + "/gw_stats_" +
-                            std::to_string(::getpid()) + ".json";
+  const std::string stats =
+      ::testing::TempDir() + "/gw_stats_" + std::to_string(::getpid()) + ".json";
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    const std::string_view args[] = {"--listen", "127.0.0.1:0", "--threads",
-                                     "1", "--stats-json", stats};
+    const std::string_view args[] = {"--listen", "127.0.0.1:0",  "--threads",
+                                     "1",        "--stats-json", stats};
     std::_Exit(gateway_main(args));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));

@@ -21,10 +21,10 @@
 #include <string_view>
 #include <vector>
 
+#include "parse/inflate.h"
 #include "simdjson.h"
 #include "tls/context.h"
 #include "tls/session.h"
-#include "parse/inflate.h"
 #include "ws/decoder.h"
 #include "ws/encoder.h"
 #include "ws/handshake.h"
@@ -69,8 +69,7 @@ class TestClient {
         if (!read_raw(raw, 5s)) return false;
         pending_cipher_ = std::move(raw);
         if (tls_.feed_ciphertext(std::as_bytes(std::span<const char>(
-                pending_cipher_.data(), pending_cipher_.size()))) !=
-            tls::Errc::kOk) {
+                pending_cipher_.data(), pending_cipher_.size()))) != tls::Errc::kOk) {
           return false;
         }
         e = tls_.handshake();
@@ -90,15 +89,13 @@ class TestClient {
     if (!use_tls_) {
       size_t off = 0;
       while (off < bytes.size()) {
-        const ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off,
-                                 MSG_NOSIGNAL);
+        const ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
         if (n <= 0) return false;
         off += static_cast<size_t>(n);
       }
       return true;
     }
-    if (tls_.write_plaintext(std::as_bytes(
-            std::span<const char>(bytes.data(), bytes.size()))) !=
+    if (tls_.write_plaintext(std::as_bytes(std::span<const char>(bytes.data(), bytes.size()))) !=
         tls::Errc::kOk) {
       return false;
     }
@@ -124,8 +121,7 @@ class TestClient {
       if (!read_raw(raw, left)) return false;
       pending_cipher_ = std::move(raw);
       if (tls_.feed_ciphertext(std::as_bytes(std::span<const char>(
-              pending_cipher_.data(), pending_cipher_.size()))) !=
-          tls::Errc::kOk) {
+              pending_cipher_.data(), pending_cipher_.size()))) != tls::Errc::kOk) {
         return false;
       }
       if (!drain_tls_plaintext()) return false;
@@ -159,8 +155,7 @@ class TestClient {
 
   // The WebSocket upgrade to `target`; true on 101. Bytes after the head
   // stay buffered for next().
-  bool upgrade(std::string_view target = "/?v=10&encoding=json",
-               int* status = nullptr) {
+  bool upgrade(std::string_view target = "/?v=10&encoding=json", int* status = nullptr) {
     std::array<std::byte, 16> nonce;
     for (auto& b : nonce) b = static_cast<std::byte>(rng_());
     hs_.emplace(nonce);
@@ -170,9 +165,8 @@ class TestClient {
     if (!write(req)) return false;
     while (true) {
       size_t consumed = 0;
-      const ws::Errc e = hs_->feed(
-          std::as_bytes(std::span<const char>(plain_.data(), plain_.size())),
-          consumed);
+      const ws::Errc e =
+          hs_->feed(std::as_bytes(std::span<const char>(plain_.data(), plain_.size())), consumed);
       if (e == ws::Errc::kNeedMore) {
         plain_.clear();
         if (!read_more(5s)) return false;
@@ -199,9 +193,7 @@ class TestClient {
   }
   bool send_ping(std::string_view payload) {
     std::string frame;
-    if (enc_.ping(frame,
-                  std::as_bytes(std::span<const char>(payload.data(),
-                                                      payload.size())),
+    if (enc_.ping(frame, std::as_bytes(std::span<const char>(payload.data(), payload.size())),
                   key()) != ws::Errc::kOk) {
       return false;
     }
@@ -227,15 +219,13 @@ class TestClient {
         feed_buf_.clear();
       }
       if (plain_.empty()) {
-        const auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - std::chrono::steady_clock::now());
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0 || !read_more(left)) return std::nullopt;
       }
       feed_buf_ = std::move(plain_);
       plain_.clear();
-      dec_->feed(std::as_writable_bytes(
-          std::span<char>(feed_buf_.data(), feed_buf_.size())));
+      dec_->feed(std::as_writable_bytes(std::span<char>(feed_buf_.data(), feed_buf_.size())));
       fed_ = true;
     }
   }
@@ -340,13 +330,11 @@ class TestClient {
 
   bool send_ciphertext() {
     auto pending = tls_.pending_ciphertext();
-    std::string bytes(reinterpret_cast<const char*>(pending.data()),
-                      pending.size());
+    std::string bytes(reinterpret_cast<const char*>(pending.data()), pending.size());
     tls_.consume_ciphertext(pending.size());
     size_t off = 0;
     while (off < bytes.size()) {
-      const ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off,
-                               MSG_NOSIGNAL);
+      const ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
       if (n <= 0) return false;
       off += static_cast<size_t>(n);
     }
@@ -370,8 +358,8 @@ class TestClient {
   bool use_tls_ = false;
   tls::Session tls_;
   std::string pending_cipher_;
-  std::string plain_;      // plaintext received, not yet given to a parser
-  std::string feed_buf_;   // bytes the decoder is working through
+  std::string plain_;     // plaintext received, not yet given to a parser
+  std::string feed_buf_;  // bytes the decoder is working through
   bool fed_ = false;
   std::optional<ws::ClientHandshake> hs_;
   std::optional<ws::Decoder> dec_;

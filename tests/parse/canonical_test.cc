@@ -20,7 +20,7 @@ namespace {
 using testing::Padded;
 
 struct Outcome {
-  bool fast = false;   // the fast path decided
+  bool fast = false;  // the fast path decided
   Errc general = Errc::kOk;
 };
 
@@ -33,9 +33,9 @@ Outcome Compare(std::string_view json, bool routing) {
   Envelope fast, general;
   Outcome o;
   o.fast = detail::try_canonical(buf.view(), routing, fast, marks);
-  o.general = p.parse(buf.view(), general,
-                      {.check = Check::kEnvelope, .routing_keys = routing,
-                       .canonical_fast_path = false});
+  o.general =
+      p.parse(buf.view(), general,
+              {.check = Check::kEnvelope, .routing_keys = routing, .canonical_fast_path = false});
   if (o.fast) {
     EXPECT_EQ(o.general, Errc::kOk) << json.substr(0, 200);
     if (o.general == Errc::kOk) {
@@ -109,9 +109,10 @@ TEST(Canonical, AgreesWithTheGeneralPathOnTheWholeCorpusPrettyAndMinified) {
   size_t dispatches = 0;
   for (const auto& f : testing::load_corpus()) {
     if (f.kind == testing::FileKind::kRest) continue;
-    const std::string frame = f.kind == testing::FileKind::kBareD
-                                  ? testing::wrap_dispatch(testing::trim(f.bytes), f.event, seq++, "tsod")
-                                  : f.bytes;
+    const std::string frame =
+        f.kind == testing::FileKind::kBareD
+            ? testing::wrap_dispatch(testing::trim(f.bytes), f.event, seq++, "tsod")
+            : f.bytes;
     SCOPED_TRACE(f.name);
     for (bool routing : {false, true}) {
       Compare(frame, routing);  // pretty-printed: decided or not, never a disagreement
@@ -128,9 +129,9 @@ TEST(Canonical, AgreesWithTheGeneralPathOnTheWholeCorpusPrettyAndMinified) {
 
 TEST(Canonical, LeavesEverythingItCannotVouchForToTheGeneralPath) {
   for (std::string_view msg : {
-           R"({"t":"X","s":1,"op":0,"op":0,"d":{}})",        // duplicate key
+           R"({"t":"X","s":1,"op":0,"op":0,"d":{}})",  // duplicate key
            R"({"t":"X","s":1,"op":0,"d":{},"d":{}})",
-           R"({"t":"X","s":1,"d":{}})",                     // no op
+           R"({"t":"X","s":1,"d":{}})",  // no op
            R"({"t":"X","s":1,"op":-0,"d":{}})",
            R"({"t":"X","s":1,"op":1.0,"d":{}})",
            R"({"t":"X","s":1,"op":2147483648,"d":{}})",
@@ -140,16 +141,16 @@ TEST(Canonical, LeavesEverythingItCannotVouchForToTheGeneralPath) {
            R"({"t":"lower","s":1,"op":0,"d":{}})",
            R"({"t":"","s":1,"op":0,"d":{}})",
            R"({"t":"X\u0041","s":1,"op":0,"d":{}})",
-           R"({"t":"X","s":1,"op":0,"d":{"a":[}]}})",            // mismatched brackets
-           R"({"t":"X","s":1,"op":0,"d":{"a":1}} x)",            // trailing data
+           R"({"t":"X","s":1,"op":0,"d":{"a":[}]}})",  // mismatched brackets
+           R"({"t":"X","s":1,"op":0,"d":{"a":1}} x)",  // trailing data
            R"({"t":"X","s":1,"op":0,"d":{"a":1}}})",
-           R"({"t":"X","s":1,"op":0,"d":{"a\"b":1}})",           // an escape in a key
-           R"({"t":"X","s":1,"op":0,"d":{"a" 1}})",              // no colon
-           R"({"t":"X","s":1,"op":0,"d":{"a":1 "b":2}})",        // no comma
-           R"({"t":"X","s":1,"op":0,"d":{"a":}})",               // no value
+           R"({"t":"X","s":1,"op":0,"d":{"a\"b":1}})",     // an escape in a key
+           R"({"t":"X","s":1,"op":0,"d":{"a" 1}})",        // no colon
+           R"({"t":"X","s":1,"op":0,"d":{"a":1 "b":2}})",  // no comma
+           R"({"t":"X","s":1,"op":0,"d":{"a":}})",         // no value
            R"({"t":"X","s":1,"op":0,"d":{"a":]}})",
-           R"({"t":"X","s":1,"op":0,"d":{"a":"open}})",          // unterminated string
-           R"({"t":"X","s":1,"op":0,"d":12})",                   // numbers and strings in d
+           R"({"t":"X","s":1,"op":0,"d":{"a":"open}})",  // unterminated string
+           R"({"t":"X","s":1,"op":0,"d":12})",           // numbers and strings in d
            R"({"t":"X","s":1,"op":0,"d":"text"})",
            R"({"t":"X","s":1,"op":0,"d":nul})",
            R"(["op",0])",
@@ -169,11 +170,11 @@ TEST(Canonical, LeavesEverythingItCannotVouchForToTheGeneralPath) {
 }
 
 TEST(Canonical, NumbersAtTheirLimitsReadAsTheGeneralPathReadsThem) {
-  for (std::string_view v : {"0", "7", "12345678", "123456789", "1234567890123456",
-                             "12345678901234567", "9999999999999999999", "18446744073709551615",
-                             "18446744073709551616", "99999999999999999999",
-                             "000000000000000000001", "00000000000000000001", "1a345678",
-                             "12345678901234x67"}) {
+  for (std::string_view v :
+       {"0", "7", "12345678", "123456789", "1234567890123456", "12345678901234567",
+        "9999999999999999999", "18446744073709551615", "18446744073709551616",
+        "99999999999999999999", "000000000000000000001", "00000000000000000001", "1a345678",
+        "12345678901234x67"}) {
     SCOPED_TRACE(v);
     const std::string sv(v);
     // s (a JSON integer, no leading zero), the stamp and a routing key.
@@ -223,8 +224,8 @@ TEST(Canonical, NestingIsCountedAtAnyDepthLikeTheGeneralPath) {
 TEST(Canonical, MatchingBracketAtEveryOffsetAgrees) {
   for (size_t pad = 0; pad < 70; ++pad) {
     for (size_t depth : {1, 2, 3, 31, 32, 33, 64, 65, 130}) {
-      const std::string json = "{\"op\":0,\"d\":{\"k\":" + std::string(depth, '[') +
-                               "\"" + std::string(pad, 'x') + "\"" + std::string(depth, ']') +
+      const std::string json = "{\"op\":0,\"d\":{\"k\":" + std::string(depth, '[') + "\"" +
+                               std::string(pad, 'x') + "\"" + std::string(depth, ']') +
                                ",\"guild_id\":\"5\"}}";
       SCOPED_TRACE(json);
       const Outcome o = Compare(json, true);
@@ -237,8 +238,8 @@ TEST(Canonical, MatchingBracketAtEveryOffsetAgrees) {
 // Backslash runs and quotes at every offset around the 64-byte blocks the
 // SIMD pass works in.
 TEST(Canonical, EscapesAcrossBlockBoundariesAgree) {
-  const std::vector<std::string> tails = {
-      R"(\")", R"(\\)", R"(\\\")", R"(\\\\)", R"(\\\\\")", R"(\u0022)", R"(x\"}{][)"};
+  const std::vector<std::string> tails = {R"(\")",     R"(\\)",     R"(\\\")",   R"(\\\\)",
+                                          R"(\\\\\")", R"(\u0022)", R"(x\"}{][)"};
   size_t decided = 0;
   for (size_t pad = 0; pad < 140; ++pad) {
     for (const std::string& tail : tails) {
@@ -259,7 +260,8 @@ TEST(Canonical, EscapesAcrossBlockBoundariesAgree) {
 TEST(Canonical, Utf8AtEveryOffsetAroundTheBlocksAgrees) {
   const std::vector<std::string> seqs = {
       "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",  // valid: 2, 3 and 4 bytes
-      "\xff", "\xc3", "\xe2\x82", "\xc0\xaf", "\xed\xa0\x80", "\x80"};  // invalid
+      "\xff",     "\xc3",         "\xe2\x82",
+      "\xc0\xaf", "\xed\xa0\x80", "\x80"};  // invalid
   size_t decided = 0, refused = 0;
   for (size_t pad = 0; pad < 140; ++pad) {
     for (const std::string& seq : seqs) {
@@ -290,14 +292,17 @@ TEST(Canonical, NoTruncationIsTaken) {
 }
 
 TEST(Canonical, ParserUsesItAndGivesTheSameEnvelope) {
-  const std::string msg = R"({"t":"TYPING_START","s":9,"op":0,"d":{"channel_id":"5","guild_id":"6"}})";
+  const std::string msg =
+      R"({"t":"TYPING_START","s":9,"op":0,"d":{"channel_id":"5","guild_id":"6"}})";
   Padded buf(msg);
   Parser p;
   Envelope fast, general;
-  ASSERT_EQ(p.parse(buf.view(), fast, {.check = Check::kEnvelope, .routing_keys = true}), Errc::kOk);
-  ASSERT_EQ(p.parse(buf.view(), general,
-                    {.check = Check::kEnvelope, .routing_keys = true, .canonical_fast_path = false}),
+  ASSERT_EQ(p.parse(buf.view(), fast, {.check = Check::kEnvelope, .routing_keys = true}),
             Errc::kOk);
+  ASSERT_EQ(
+      p.parse(buf.view(), general,
+              {.check = Check::kEnvelope, .routing_keys = true, .canonical_fast_path = false}),
+      Errc::kOk);
   EXPECT_EQ(fast.routing.guild_id, 6u);
   EXPECT_EQ(fast.routing.channel_id, 5u);
   EXPECT_EQ(fast.d, general.d);

@@ -24,8 +24,7 @@ namespace shardring::parse::testing {
 class Padded {
  public:
   explicit Padded(std::string_view bytes, char fill = '"')
-      : size_(bytes.size()),
-        buf_(std::make_unique<char[]>(bytes.size() + kPadding)) {
+      : size_(bytes.size()), buf_(std::make_unique<char[]>(bytes.size() + kPadding)) {
     if (!bytes.empty()) std::memcpy(buf_.get(), bytes.data(), bytes.size());
     std::memset(buf_.get() + bytes.size(), fill, kPadding);
   }
@@ -55,8 +54,7 @@ inline std::filesystem::path corpus_dir() {
     return std::filesystem::path(src) / "tests" / "data" / "corpus";
   }
 #ifdef SHARDRING_SOURCE_DIR
-  return std::filesystem::path(SHARDRING_SOURCE_DIR) / "tests" / "data" /
-         "corpus";
+  return std::filesystem::path(SHARDRING_SOURCE_DIR) / "tests" / "data" / "corpus";
 #else
   return std::filesystem::path("tests") / "data" / "corpus";
 #endif
@@ -103,24 +101,31 @@ inline std::vector<CorpusFile> load_corpus() {
     out.push_back(std::move(f));
   }
   std::sort(out.begin(), out.end(),
-            [](const CorpusFile& a, const CorpusFile& b) {
-              return a.name < b.name;
-            });
+            [](const CorpusFile& a, const CorpusFile& b) { return a.name < b.name; });
   return out;
 }
 
 // {"op":0,"s":<seq>,"t":"<event>","d":<d>} with the four keys in the order
 // `order` gives (a permutation of "osdt": o=op, s=s, t=t, d=d).
-inline std::string wrap_dispatch(std::string_view d, std::string_view event,
-                                 uint64_t seq, std::string_view order = "tsod") {
+inline std::string wrap_dispatch(std::string_view d, std::string_view event, uint64_t seq,
+                                 std::string_view order = "tsod") {
   std::string out = "{";
   for (char k : order) {
     if (out.size() > 1) out += ',';
     switch (k) {
-      case 'o': out += "\"op\":0"; break;
-      case 's': out += "\"s\":" + std::to_string(seq); break;
-      case 't': out += "\"t\":\"" + std::string(event) + "\""; break;
-      case 'd': out += "\"d\":"; out += d; break;
+      case 'o':
+        out += "\"op\":0";
+        break;
+      case 's':
+        out += "\"s\":" + std::to_string(seq);
+        break;
+      case 't':
+        out += "\"t\":\"" + std::string(event) + "\"";
+        break;
+      case 'd':
+        out += "\"d\":";
+        out += d;
+        break;
     }
   }
   out += '}';

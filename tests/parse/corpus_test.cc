@@ -69,9 +69,8 @@ void ExpectMatchesDom(std::string_view msg, const Envelope& env) {
 }
 
 TEST(ParseCorpus, TheCorpusIsThere) {
-  ASSERT_FALSE(Corpus().empty())
-      << "no *.json files in the corpus folder " << testing::corpus_dir()
-      << " (tests/data/corpus, or SHARDRING_CORPUS_DIR)";
+  ASSERT_FALSE(Corpus().empty()) << "no *.json files in the corpus folder " << testing::corpus_dir()
+                                 << " (tests/data/corpus, or SHARDRING_CORPUS_DIR)";
   EXPECT_EQ(Corpus().size(), kCorpusFiles) << testing::corpus_dir();
   for (const auto& f : Corpus()) {
     if (f.kind == FileKind::kBareD) {
@@ -92,8 +91,7 @@ TEST(ParseCorpus, EveryFullFrameParsesInEveryMode) {
     ASSERT_EQ(p.parse(buf.view(), full), Errc::kOk);
     ExpectMatchesDom(f.bytes, full);
     ASSERT_EQ(p.parse(buf.view(), fast, {.check = Check::kEnvelope}), Errc::kOk);
-    ASSERT_EQ(p.parse(buf.view(), routed,
-                      {.check = Check::kEnvelope, .routing_keys = true}),
+    ASSERT_EQ(p.parse(buf.view(), routed, {.check = Check::kEnvelope, .routing_keys = true}),
               Errc::kOk);
     for (const Envelope* e : {&fast, &routed}) {
       EXPECT_EQ(e->op, full.op);
@@ -178,9 +176,7 @@ TEST(ParseCorpus, EveryBareDParsesWrappedInEveryKeyOrder) {
       Padded buf(msg);
       for (Check check : {Check::kFull, Check::kEnvelope}) {
         Envelope env;
-        ASSERT_EQ(p.parse(buf.view(), env,
-                          {.check = check, .routing_keys = true}),
-                  Errc::kOk);
+        ASSERT_EQ(p.parse(buf.view(), env, {.check = check, .routing_keys = true}), Errc::kOk);
         EXPECT_EQ(env.op, 0);
         EXPECT_EQ(env.s, seq);
         EXPECT_EQ(env.t, f.event);
@@ -205,8 +201,7 @@ TEST(ParseCorpus, BigGuildCreateParsesAndRoutesInPlace) {
   for (const auto& f : Corpus()) {
     if (f.name != "serenity_d_guild_create_big.json") continue;
     ASSERT_GT(f.bytes.size(), 2'000'000u);
-    const std::string msg =
-        testing::wrap_dispatch(testing::trim(f.bytes), "GUILD_CREATE", 3);
+    const std::string msg = testing::wrap_dispatch(testing::trim(f.bytes), "GUILD_CREATE", 3);
     Padded buf(msg);
     Envelope env;
     ASSERT_EQ(p.parse(buf.view(), env, {.routing_keys = true}), Errc::kOk);

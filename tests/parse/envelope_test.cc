@@ -19,11 +19,9 @@ using testing::Padded;
 using testing::wrap_dispatch;
 
 constexpr Options kFast{.check = Check::kEnvelope};
-constexpr Options kBoth[] = {{.check = Check::kFull},
-                             {.check = Check::kEnvelope}};
+constexpr Options kBoth[] = {{.check = Check::kFull}, {.check = Check::kEnvelope}};
 
-Errc Parse(Parser& p, std::string_view json, Envelope& env,
-           Options opt = {}) {
+Errc Parse(Parser& p, std::string_view json, Envelope& env, Options opt = {}) {
   Padded buf(json);
   Errc e = p.parse(buf.view(), env, opt);
   if (e == Errc::kOk && env.d_kind != JsonKind::kAbsent) {
@@ -47,8 +45,7 @@ TEST(ParseEnvelope, ReadsOpSeqTypeAndDInEveryKeyOrder) {
   std::string order = "dost";
   do {
     SCOPED_TRACE(order);
-    const std::string msg =
-        wrap_dispatch(R"({"a":[1,"x"],"b":{}})", "MESSAGE_CREATE", 42, order);
+    const std::string msg = wrap_dispatch(R"({"a":[1,"x"],"b":{}})", "MESSAGE_CREATE", 42, order);
     for (Options opt : kBoth) {
       Envelope env;
       ASSERT_EQ(Parse(p, msg, env, opt), Errc::kOk);
@@ -142,13 +139,11 @@ TEST(ParseEnvelope, SeqIsNulloptWhenNullOrAbsentAndCoversUint64) {
   EXPECT_EQ(env.s, uint64_t{1} << 63);
   ASSERT_EQ(Parse(p, R"({"op":0,"s":18446744073709551615})", env), Errc::kOk);
   EXPECT_EQ(env.s, UINT64_MAX);
-  for (std::string_view bad :
-       {"18446744073709551616", "99999999999999999999999", "-1", "1.5",
-        "1e3", "\"7\"", "true", "nul", "01", "[]", "{}"}) {
+  for (std::string_view bad : {"18446744073709551616", "99999999999999999999999", "-1", "1.5",
+                               "1e3", "\"7\"", "true", "nul", "01", "[]", "{}"}) {
     SCOPED_TRACE(bad);
     for (Options opt : kBoth) {
-      EXPECT_EQ(Parse(p, "{\"op\":0,\"s\":" + std::string(bad) + "}", env, opt),
-                Errc::kBadSeq);
+      EXPECT_EQ(Parse(p, "{\"op\":0,\"s\":" + std::string(bad) + "}", env, opt), Errc::kBadSeq);
     }
   }
 }
@@ -156,24 +151,20 @@ TEST(ParseEnvelope, SeqIsNulloptWhenNullOrAbsentAndCoversUint64) {
 TEST(ParseEnvelope, OpIsRequiredAndMustBeAnInt32) {
   Parser p;
   Envelope env;
-  EXPECT_EQ(Parse(p, R"({"s":1,"t":"READY","d":{}})", env),
-            Errc::kMissingOp);
+  EXPECT_EQ(Parse(p, R"({"s":1,"t":"READY","d":{}})", env), Errc::kMissingOp);
   EXPECT_EQ(Parse(p, R"({})", env), Errc::kMissingOp);
   ASSERT_EQ(Parse(p, R"({"op":2147483647})", env), Errc::kOk);
   EXPECT_EQ(env.op, 2147483647);
-  for (std::string_view bad :
-       {"2147483648", "-2147483649", "1.0", "\"0\"", "null", "[0]", "1e0"}) {
+  for (std::string_view bad : {"2147483648", "-2147483649", "1.0", "\"0\"", "null", "[0]", "1e0"}) {
     SCOPED_TRACE(bad);
-    EXPECT_EQ(Parse(p, "{\"op\":" + std::string(bad) + "}", env),
-              Errc::kBadOp);
+    EXPECT_EQ(Parse(p, "{\"op\":" + std::string(bad) + "}", env), Errc::kBadOp);
   }
 }
 
 TEST(ParseEnvelope, TypeIsNullOrAStringAndUnknownNamesAreKept) {
   Parser p;
   Envelope env;
-  ASSERT_EQ(Parse(p, R"({"op":0,"t":"SOMETHING_NEW","d":{}})", env),
-            Errc::kOk);
+  ASSERT_EQ(Parse(p, R"({"op":0,"t":"SOMETHING_NEW","d":{}})", env), Errc::kOk);
   EXPECT_EQ(env.type, EventType::kUnknown);
   EXPECT_EQ(env.t, "SOMETHING_NEW");
   ASSERT_EQ(Parse(p, R"({"op":0,"t":null})", env), Errc::kOk);
@@ -184,8 +175,7 @@ TEST(ParseEnvelope, TypeIsNullOrAStringAndUnknownNamesAreKept) {
   EXPECT_EQ(env.type, EventType::kUnknown);
   for (std::string_view bad : {"5", "true", "{}", "[\"READY\"]", "nul"}) {
     SCOPED_TRACE(bad);
-    EXPECT_EQ(Parse(p, "{\"op\":0,\"t\":" + std::string(bad) + "}", env),
-              Errc::kBadType);
+    EXPECT_EQ(Parse(p, "{\"op\":0,\"t\":" + std::string(bad) + "}", env), Errc::kBadType);
   }
 }
 
@@ -201,9 +191,7 @@ TEST(ParseEnvelope, TypeWithEscapesIsDecoded) {
 TEST(ParseEnvelope, EscapedKeysAreTheKeysTheyDecodeTo) {
   Parser p;
   Envelope env;
-  ASSERT_EQ(Parse(p, R"({"\u006fp":7,"\u0064":[1],"\u0073":3,"\u0074":"X"})",
-                  env),
-            Errc::kOk);
+  ASSERT_EQ(Parse(p, R"({"\u006fp":7,"\u0064":[1],"\u0073":3,"\u0074":"X"})", env), Errc::kOk);
   EXPECT_EQ(env.op, 7);
   EXPECT_EQ(env.d, "[1]");
   EXPECT_EQ(env.s, 3u);
@@ -211,10 +199,8 @@ TEST(ParseEnvelope, EscapedKeysAreTheKeysTheyDecodeTo) {
   EXPECT_EQ(Parse(p, R"({"op":1,"o\u0070":2})", env), Errc::kDuplicateKey);
   // Escaped keys that are not envelope keys, valid or not.
   for (Options opt : kBoth) {
-    EXPECT_EQ(Parse(p, R"({"op":0,"\u0078":1,"x\ny":[]})", env, opt),
-              Errc::kOk);
-    EXPECT_EQ(Parse(p, R"({"op":0,"\u0078":"a\u0041","\\\\d":2})", env, opt),
-              Errc::kOk);
+    EXPECT_EQ(Parse(p, R"({"op":0,"\u0078":1,"x\ny":[]})", env, opt), Errc::kOk);
+    EXPECT_EQ(Parse(p, R"({"op":0,"\u0078":"a\u0041","\\\\d":2})", env, opt), Errc::kOk);
     EXPECT_EQ(Parse(p, R"({"op":0,"a\qb":1})", env, opt), Errc::kBadJson);
     EXPECT_EQ(Parse(p, R"({"op":0,"ab\qb":1})", env, opt),
               opt.check == Check::kFull ? Errc::kBadJson : Errc::kOk);
@@ -223,9 +209,8 @@ TEST(ParseEnvelope, EscapedKeysAreTheKeysTheyDecodeTo) {
 
 TEST(ParseEnvelope, UnknownKeysAreSkipped) {
   Parser p;
-  const std::string msg =
-      R"({"_trace":["gw",{"micros":1,"calls":["x",[{"y":null}]]}],"op":0,)"
-      R"("t":"RESUMED","xs":"}]\"{[","s":30,"d":{"k":1},"z":-1.5e3})";
+  const std::string msg = R"({"_trace":["gw",{"micros":1,"calls":["x",[{"y":null}]]}],"op":0,)"
+                          R"("t":"RESUMED","xs":"}]\"{[","s":30,"d":{"k":1},"z":-1.5e3})";
   for (Options opt : kBoth) {
     Envelope env;
     ASSERT_EQ(Parse(p, msg, env, opt), Errc::kOk);
@@ -244,8 +229,7 @@ TEST(ParseEnvelope, GatewayStampIsReadWhenItIsAPlainUnsignedInteger) {
               Errc::kOk);
     EXPECT_EQ(env.stamp_ns, 1234567890123u);
     EXPECT_EQ(env.d, "{}");
-    ASSERT_EQ(Parse(p, R"({"op":0,"d":{},"_ts_ns":18446744073709551615})", env, opt),
-              Errc::kOk);
+    ASSERT_EQ(Parse(p, R"({"op":0,"d":{},"_ts_ns":18446744073709551615})", env, opt), Errc::kOk);
     EXPECT_EQ(env.stamp_ns, 18446744073709551615u);
     // Not a stamp: left at 0, and the message is still judged as JSON.
     for (std::string_view msg :
@@ -265,9 +249,8 @@ TEST(ParseEnvelope, GatewayStampIsReadWhenItIsAPlainUnsignedInteger) {
 TEST(ParseEnvelope, DuplicateEnvelopeKeysAreRefused) {
   Parser p;
   for (std::string_view dup :
-       {R"({"op":0,"op":1})", R"({"op":0,"s":1,"s":2})",
-        R"({"op":0,"t":"READY","t":"RESUMED"})", R"({"op":0,"d":1,"d":{}})",
-        R"({"d":null,"op":0,"d":null})"}) {
+       {R"({"op":0,"op":1})", R"({"op":0,"s":1,"s":2})", R"({"op":0,"t":"READY","t":"RESUMED"})",
+        R"({"op":0,"d":1,"d":{}})", R"({"d":null,"op":0,"d":null})"}) {
     SCOPED_TRACE(dup);
     for (Options opt : kBoth) {
       Envelope env;
@@ -314,10 +297,9 @@ TEST(ParseEnvelope, NotAnObjectOrTrailingDataIsRefused) {
 TEST(ParseEnvelope, MisplacedTokensAroundSkippedValuesAreRefusedInEveryMode) {
   Parser p;
   for (std::string_view msg :
-       {R"({"op":0,"x":"a":"b"})", R"({"op":0,"t":"X":"Y","d":1})",
-        R"({"op":0,"d":"x":"y"})", R"({"x":"a":"op","op":1})",
-        R"({"op":0,"d":{"a":1},"_t":"q":"r","s":1})", R"({"op":0,"x":],"d":1})",
-        R"({"op":0,"x":},"d":1})", R"({"op":0,"x":,"d":1})"}) {
+       {R"({"op":0,"x":"a":"b"})", R"({"op":0,"t":"X":"Y","d":1})", R"({"op":0,"d":"x":"y"})",
+        R"({"x":"a":"op","op":1})", R"({"op":0,"d":{"a":1},"_t":"q":"r","s":1})",
+        R"({"op":0,"x":],"d":1})", R"({"op":0,"x":},"d":1})", R"({"op":0,"x":,"d":1})"}) {
     SCOPED_TRACE(msg);
     for (Options opt : kBoth) {
       for (bool routing : {false, true}) {
@@ -328,8 +310,7 @@ TEST(ParseEnvelope, MisplacedTokensAroundSkippedValuesAreRefusedInEveryMode) {
     }
   }
   Envelope env;
-  for (std::string_view d :
-       {R"({"guild_id":"1":"2"})", R"({"a":],"b":[1]})", R"({"a":},"b":1})"}) {
+  for (std::string_view d : {R"({"guild_id":"1":"2"})", R"({"a":],"b":[1]})", R"({"a":},"b":1})"}) {
     EXPECT_NE(Parse(p, "{\"op\":0,\"d\":" + std::string(d) + "}", env,
                     {.check = Check::kEnvelope, .routing_keys = true}),
               Errc::kOk)
@@ -362,8 +343,7 @@ TEST(ParseEnvelope, TruncatedInputIsAnErrorAtEveryLength) {
         for (bool routing : {false, true}) {
           opt.routing_keys = routing;
           Envelope env;
-          EXPECT_NE(Parse(p, std::string_view(msg).substr(0, n), env, opt),
-                    Errc::kOk);
+          EXPECT_NE(Parse(p, std::string_view(msg).substr(0, n), env, opt), Errc::kOk);
         }
       }
     }
@@ -374,8 +354,8 @@ TEST(ParseEnvelope, TruncatedInputIsAnErrorAtEveryLength) {
 
 TEST(ParseEnvelope, InvalidUtf8InDOrTIsRefusedInEveryMode) {
   Parser p;
-  const std::string_view bad[] = {"\xff", "\xc0\xaf", "\xed\xa0\x80",
-                                  "\xf0\x9f\x98", "\x80", "\xf4\x90\x80\x80"};
+  const std::string_view bad[] = {"\xff",         "\xc0\xaf", "\xed\xa0\x80",
+                                  "\xf0\x9f\x98", "\x80",     "\xf4\x90\x80\x80"};
   for (std::string_view b : bad) {
     const std::string s(b);
     const std::string msgs[] = {
@@ -403,8 +383,7 @@ TEST(ParseEnvelope, ControlCharactersInStringsAreRefused) {
   Envelope env;
   for (Options opt : kBoth) {
     EXPECT_EQ(Parse(p, "{\"op\":0,\"d\":\"a\nb\"}", env, opt), Errc::kBadJson);
-    EXPECT_EQ(Parse(p, std::string("{\"op\":0,\"d\":[\"\0\"]}", 18), env, opt),
-              Errc::kBadJson);
+    EXPECT_EQ(Parse(p, std::string("{\"op\":0,\"d\":[\"\0\"]}", 18), env, opt), Errc::kBadJson);
   }
 }
 
@@ -412,19 +391,44 @@ TEST(ParseEnvelope, ControlCharactersInStringsAreRefused) {
 // catches what is wrong inside it.
 TEST(ParseEnvelope, InvalidJsonInsideDIsCaughtByTheFullCheck) {
   Parser p;
-  for (std::string_view d :
-       {"{]", "[}", "[1 2]", "{\"a\" 1}", "{\"a\":tru}", "{\"a\":nulll}",
-        "{\"a\":01}", "{\"a\":1.}", "{\"a\":-}", "{\"a\":.5}", "[1,]",
-        "{\"a\":1,}", "{\"a\"}", "{1:2}", "[\"\\q\"]", "[\"\\ud800\"]",
-        "[\"\\udc00x\"]", "[\"\\u12\"]", "{\"\\x\":1}", "[1]]", "[[1]",
-        "tru", "nul", "-", "1.5e", "+1", "0x10", "[,1]", "{,}", "[:]",
-        "[\"a\":\"b\"]", "{\"a\":\"b\":\"c\"}", "{\"a\":{\"b\":\"c\":1}}"}) {
+  for (std::string_view d : {"{]",
+                             "[}",
+                             "[1 2]",
+                             "{\"a\" 1}",
+                             "{\"a\":tru}",
+                             "{\"a\":nulll}",
+                             "{\"a\":01}",
+                             "{\"a\":1.}",
+                             "{\"a\":-}",
+                             "{\"a\":.5}",
+                             "[1,]",
+                             "{\"a\":1,}",
+                             "{\"a\"}",
+                             "{1:2}",
+                             "[\"\\q\"]",
+                             "[\"\\ud800\"]",
+                             "[\"\\udc00x\"]",
+                             "[\"\\u12\"]",
+                             "{\"\\x\":1}",
+                             "[1]]",
+                             "[[1]",
+                             "tru",
+                             "nul",
+                             "-",
+                             "1.5e",
+                             "+1",
+                             "0x10",
+                             "[,1]",
+                             "{,}",
+                             "[:]",
+                             "[\"a\":\"b\"]",
+                             "{\"a\":\"b\":\"c\"}",
+                             "{\"a\":{\"b\":\"c\":1}}"}) {
     SCOPED_TRACE(d);
     const std::string msg = "{\"op\":0,\"d\":" + std::string(d) + "}";
     Envelope env;
     const Errc full = Parse(p, msg, env);
-    EXPECT_TRUE(full == Errc::kBadD || full == Errc::kBadJson ||
-                full == Errc::kTrailingData)
+    EXPECT_TRUE(full == Errc::kBadD || full == Errc::kBadJson || full == Errc::kTrailingData)
         << to_string(full);
     const Errc fast = Parse(p, msg, env, kFast);
     if (fast == Errc::kOk) {
@@ -438,8 +442,7 @@ TEST(ParseEnvelope, InvalidJsonInsideDIsCaughtByTheFullCheck) {
 // formed, what is below it is only bracket-counted.
 TEST(ParseEnvelope, EnvelopeCheckLeavesWhatIsBelowDsTopLevelUnchecked) {
   Parser p;
-  for (std::string_view d : {R"({"a":{]})", R"([[1 2]])", R"({"a":["\q"]})",
-                             R"({"a":[tru]})"}) {
+  for (std::string_view d : {R"({"a":{]})", R"([[1 2]])", R"({"a":["\q"]})", R"({"a":[tru]})"}) {
     SCOPED_TRACE(d);
     const std::string msg = "{\"op\":0,\"d\":" + std::string(d) + "}";
     Envelope env;
@@ -447,12 +450,11 @@ TEST(ParseEnvelope, EnvelopeCheckLeavesWhatIsBelowDsTopLevelUnchecked) {
     EXPECT_EQ(env.d, d);
     EXPECT_EQ(Parse(p, msg, env), Errc::kBadD);
   }
-  for (std::string_view d : {R"({"a" 1})", R"({"a":1,})", R"([1 2])",
-                             R"([1,])", R"({"a":])", R"([,1])"}) {
+  for (std::string_view d :
+       {R"({"a" 1})", R"({"a":1,})", R"([1 2])", R"([1,])", R"({"a":])", R"([,1])"}) {
     SCOPED_TRACE(d);
     Envelope env;
-    EXPECT_NE(Parse(p, "{\"op\":0,\"d\":" + std::string(d) + "}", env, kFast),
-              Errc::kOk);
+    EXPECT_NE(Parse(p, "{\"op\":0,\"d\":" + std::string(d) + "}", env, kFast), Errc::kOk);
   }
 }
 
@@ -481,8 +483,7 @@ TEST(ParseEnvelope, FullCheckRefusesNestingDeeperThanMaxDepth) {
     Padded d_ok(Nested(kMaxDepth - 1, objects));
     EXPECT_EQ(p.validate_d(d_ok.view()), Errc::kOk);
     // Unknown keys are checked the same way.
-    const std::string deep_extra =
-        "{\"op\":0,\"_x\":" + Nested(kMaxDepth, objects) + "}";
+    const std::string deep_extra = "{\"op\":0,\"_x\":" + Nested(kMaxDepth, objects) + "}";
     EXPECT_EQ(Parse(p, deep_extra, env), Errc::kTooDeep);
   }
 }
@@ -511,14 +512,10 @@ TEST(ParseEnvelope, RoutingKeysComeFromDsTopLevelOnly) {
     std::optional<uint64_t> guild, channel;
   };
   const Case cases[] = {
-      {R"({"guild_id":"81384788765712384","channel_id":"1"})",
-       81384788765712384u, 1u},
-      {R"({"channel_id":"18446744073709551615","x":{"guild_id":"5"}})",
-       std::nullopt, UINT64_MAX},
-      {R"({"message":{"guild_id":"5","channel_id":"6"}})", std::nullopt,
-       std::nullopt},
-      {R"({"guild_id":null,"channel_id":"18446744073709551616"})",
-       std::nullopt, std::nullopt},
+      {R"({"guild_id":"81384788765712384","channel_id":"1"})", 81384788765712384u, 1u},
+      {R"({"channel_id":"18446744073709551615","x":{"guild_id":"5"}})", std::nullopt, UINT64_MAX},
+      {R"({"message":{"guild_id":"5","channel_id":"6"}})", std::nullopt, std::nullopt},
+      {R"({"guild_id":null,"channel_id":"18446744073709551616"})", std::nullopt, std::nullopt},
       {R"({"guild_id":5,"channel_id":""})", std::nullopt, std::nullopt},
       {R"({"guild_id":"12a","channel_id":" 1"})", std::nullopt, std::nullopt},
       {R"([{"guild_id":"5"}])", std::nullopt, std::nullopt},
@@ -547,8 +544,7 @@ TEST(ParseEnvelope, RoutingKeysComeFromDsTopLevelOnly) {
   }
   // Not asked for: not filled.
   Envelope env;
-  ASSERT_EQ(Parse(p, wrap_dispatch(R"({"guild_id":"1"})", "X", 1), env),
-            Errc::kOk);
+  ASSERT_EQ(Parse(p, wrap_dispatch(R"({"guild_id":"1"})", "X", 1), env), Errc::kOk);
   EXPECT_FALSE(env.routing.guild_id.has_value());
 }
 
@@ -562,15 +558,12 @@ TEST(ParseEventType, ReadsTheNameInAnyLayout) {
   const Case cases[] = {
       {R"({"t":"MESSAGE_CREATE","s":1,"op":0,"d":{}})", "MESSAGE_CREATE",
        EventType::kMessageCreate},
-      {R"({"t":null,"s":null,"op":11,"d":null})", std::nullopt,
-       EventType::kNone},
-      {R"({"op":0,"d":{"t":"READY"},"t":"GUILD_CREATE","s":1})",
-       "GUILD_CREATE", EventType::kGuildCreate},
+      {R"({"t":null,"s":null,"op":11,"d":null})", std::nullopt, EventType::kNone},
+      {R"({"op":0,"d":{"t":"READY"},"t":"GUILD_CREATE","s":1})", "GUILD_CREATE",
+       EventType::kGuildCreate},
       {R"({ "t" : "READY" })", "READY", EventType::kReady},
-      {R"({"op":10,"d":{"heartbeat_interval":1}})", std::nullopt,
-       EventType::kNone},
-      {R"({"t":"MESSAGE\u005fCREATE","op":0})", "MESSAGE_CREATE",
-       EventType::kMessageCreate},
+      {R"({"op":10,"d":{"heartbeat_interval":1}})", std::nullopt, EventType::kNone},
+      {R"({"t":"MESSAGE\u005fCREATE","op":0})", "MESSAGE_CREATE", EventType::kMessageCreate},
       {"{\"t\":\"CAF\xc3\x89\",\"op\":0}", "CAF\xc3\x89", EventType::kUnknown},
       {R"({"t":"NEW_THING","op":0})", "NEW_THING", EventType::kUnknown},
       {R"({"t":null})", std::nullopt, EventType::kNone},

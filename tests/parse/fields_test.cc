@@ -18,33 +18,81 @@ using testing::Padded;
 
 // Discord v10 "Receive Events" dispatch names.
 constexpr std::string_view kDiscordEvents[] = {
-    "READY", "RESUMED", "APPLICATION_COMMAND_PERMISSIONS_UPDATE",
-    "AUTO_MODERATION_RULE_CREATE", "AUTO_MODERATION_RULE_UPDATE",
-    "AUTO_MODERATION_RULE_DELETE", "AUTO_MODERATION_ACTION_EXECUTION",
-    "CHANNEL_CREATE", "CHANNEL_UPDATE", "CHANNEL_DELETE",
-    "CHANNEL_PINS_UPDATE", "THREAD_CREATE", "THREAD_UPDATE", "THREAD_DELETE",
-    "THREAD_LIST_SYNC", "THREAD_MEMBER_UPDATE", "THREAD_MEMBERS_UPDATE",
-    "ENTITLEMENT_CREATE", "ENTITLEMENT_UPDATE", "ENTITLEMENT_DELETE",
-    "GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE",
-    "GUILD_AUDIT_LOG_ENTRY_CREATE", "GUILD_BAN_ADD", "GUILD_BAN_REMOVE",
-    "GUILD_EMOJIS_UPDATE", "GUILD_STICKERS_UPDATE",
-    "GUILD_INTEGRATIONS_UPDATE", "GUILD_MEMBER_ADD", "GUILD_MEMBER_REMOVE",
-    "GUILD_MEMBER_UPDATE", "GUILD_MEMBERS_CHUNK", "GUILD_ROLE_CREATE",
-    "GUILD_ROLE_UPDATE", "GUILD_ROLE_DELETE", "GUILD_SCHEDULED_EVENT_CREATE",
-    "GUILD_SCHEDULED_EVENT_UPDATE", "GUILD_SCHEDULED_EVENT_DELETE",
-    "GUILD_SCHEDULED_EVENT_USER_ADD", "GUILD_SCHEDULED_EVENT_USER_REMOVE",
-    "GUILD_SOUNDBOARD_SOUND_CREATE", "GUILD_SOUNDBOARD_SOUND_UPDATE",
-    "GUILD_SOUNDBOARD_SOUND_DELETE", "GUILD_SOUNDBOARD_SOUNDS_UPDATE",
-    "SOUNDBOARD_SOUNDS", "INTEGRATION_CREATE", "INTEGRATION_UPDATE",
-    "INTEGRATION_DELETE", "INTERACTION_CREATE", "INVITE_CREATE",
-    "INVITE_DELETE", "MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE",
-    "MESSAGE_DELETE_BULK", "MESSAGE_REACTION_ADD", "MESSAGE_REACTION_REMOVE",
-    "MESSAGE_REACTION_REMOVE_ALL", "MESSAGE_REACTION_REMOVE_EMOJI",
-    "MESSAGE_POLL_VOTE_ADD", "MESSAGE_POLL_VOTE_REMOVE", "PRESENCE_UPDATE",
-    "RATE_LIMITED", "STAGE_INSTANCE_CREATE", "STAGE_INSTANCE_UPDATE",
-    "STAGE_INSTANCE_DELETE", "SUBSCRIPTION_CREATE", "SUBSCRIPTION_UPDATE",
-    "SUBSCRIPTION_DELETE", "TYPING_START", "USER_UPDATE",
-    "VOICE_CHANNEL_EFFECT_SEND", "VOICE_STATE_UPDATE", "VOICE_SERVER_UPDATE",
+    "READY",
+    "RESUMED",
+    "APPLICATION_COMMAND_PERMISSIONS_UPDATE",
+    "AUTO_MODERATION_RULE_CREATE",
+    "AUTO_MODERATION_RULE_UPDATE",
+    "AUTO_MODERATION_RULE_DELETE",
+    "AUTO_MODERATION_ACTION_EXECUTION",
+    "CHANNEL_CREATE",
+    "CHANNEL_UPDATE",
+    "CHANNEL_DELETE",
+    "CHANNEL_PINS_UPDATE",
+    "THREAD_CREATE",
+    "THREAD_UPDATE",
+    "THREAD_DELETE",
+    "THREAD_LIST_SYNC",
+    "THREAD_MEMBER_UPDATE",
+    "THREAD_MEMBERS_UPDATE",
+    "ENTITLEMENT_CREATE",
+    "ENTITLEMENT_UPDATE",
+    "ENTITLEMENT_DELETE",
+    "GUILD_CREATE",
+    "GUILD_UPDATE",
+    "GUILD_DELETE",
+    "GUILD_AUDIT_LOG_ENTRY_CREATE",
+    "GUILD_BAN_ADD",
+    "GUILD_BAN_REMOVE",
+    "GUILD_EMOJIS_UPDATE",
+    "GUILD_STICKERS_UPDATE",
+    "GUILD_INTEGRATIONS_UPDATE",
+    "GUILD_MEMBER_ADD",
+    "GUILD_MEMBER_REMOVE",
+    "GUILD_MEMBER_UPDATE",
+    "GUILD_MEMBERS_CHUNK",
+    "GUILD_ROLE_CREATE",
+    "GUILD_ROLE_UPDATE",
+    "GUILD_ROLE_DELETE",
+    "GUILD_SCHEDULED_EVENT_CREATE",
+    "GUILD_SCHEDULED_EVENT_UPDATE",
+    "GUILD_SCHEDULED_EVENT_DELETE",
+    "GUILD_SCHEDULED_EVENT_USER_ADD",
+    "GUILD_SCHEDULED_EVENT_USER_REMOVE",
+    "GUILD_SOUNDBOARD_SOUND_CREATE",
+    "GUILD_SOUNDBOARD_SOUND_UPDATE",
+    "GUILD_SOUNDBOARD_SOUND_DELETE",
+    "GUILD_SOUNDBOARD_SOUNDS_UPDATE",
+    "SOUNDBOARD_SOUNDS",
+    "INTEGRATION_CREATE",
+    "INTEGRATION_UPDATE",
+    "INTEGRATION_DELETE",
+    "INTERACTION_CREATE",
+    "INVITE_CREATE",
+    "INVITE_DELETE",
+    "MESSAGE_CREATE",
+    "MESSAGE_UPDATE",
+    "MESSAGE_DELETE",
+    "MESSAGE_DELETE_BULK",
+    "MESSAGE_REACTION_ADD",
+    "MESSAGE_REACTION_REMOVE",
+    "MESSAGE_REACTION_REMOVE_ALL",
+    "MESSAGE_REACTION_REMOVE_EMOJI",
+    "MESSAGE_POLL_VOTE_ADD",
+    "MESSAGE_POLL_VOTE_REMOVE",
+    "PRESENCE_UPDATE",
+    "RATE_LIMITED",
+    "STAGE_INSTANCE_CREATE",
+    "STAGE_INSTANCE_UPDATE",
+    "STAGE_INSTANCE_DELETE",
+    "SUBSCRIPTION_CREATE",
+    "SUBSCRIPTION_UPDATE",
+    "SUBSCRIPTION_DELETE",
+    "TYPING_START",
+    "USER_UPDATE",
+    "VOICE_CHANNEL_EFFECT_SEND",
+    "VOICE_STATE_UPDATE",
+    "VOICE_SERVER_UPDATE",
     "WEBHOOKS_UPDATE",
 };
 
@@ -63,13 +111,12 @@ TEST(EventType, EveryDiscordDispatchHasItsOwnValueAndName) {
 
 TEST(EventType, NearMissesAreUnknown) {
   for (std::string_view name :
-       {"", "ready", "READY ", " READY", "READ", "READYY", "MESSAGE_CREAT",
-        "MESSAGE_CREATEE", "XESSAGE_CREATE", "MESSAGE_CREATX",
-        "GUILD_MEMBER_UPDATE_", "THIS_IS_A_VERY_LONG_NAME_THAT_NO_EVENT_HAS_AT_ALL_X"}) {
+       {"", "ready", "READY ", " READY", "READ", "READYY", "MESSAGE_CREAT", "MESSAGE_CREATEE",
+        "XESSAGE_CREATE", "MESSAGE_CREATX", "GUILD_MEMBER_UPDATE_",
+        "THIS_IS_A_VERY_LONG_NAME_THAT_NO_EVENT_HAS_AT_ALL_X"}) {
     EXPECT_EQ(event_type_from_name(name), EventType::kUnknown) << name;
   }
-  EXPECT_EQ(event_type_from_name(std::string_view("READY\0", 6)),
-            EventType::kUnknown);
+  EXPECT_EQ(event_type_from_name(std::string_view("READY\0", 6)), EventType::kUnknown);
   EXPECT_EQ(to_string(EventType::kNone), "");
   EXPECT_EQ(to_string(EventType::kUnknown), "UNKNOWN");
 }
@@ -117,74 +164,57 @@ std::string DOf(Parser& p, std::string_view frame) {
 TEST(SessionFields, HelloIntervalFromRealHellos) {
   Parser p;
   uint64_t ms = 0;
-  ASSERT_EQ(p.hello_interval(
-                Padded(DOf(p, CorpusFile("dad_op10_hello.json"))).view(), ms),
+  ASSERT_EQ(p.hello_interval(Padded(DOf(p, CorpusFile("dad_op10_hello.json"))).view(), ms),
             Errc::kOk);
   EXPECT_EQ(ms, 45000u);
-  ASSERT_EQ(
-      p.hello_interval(
-          Padded(DOf(p, CorpusFile("disgord_op10_hello.json"))).view(), ms),
-      Errc::kOk);
+  ASSERT_EQ(p.hello_interval(Padded(DOf(p, CorpusFile("disgord_op10_hello.json"))).view(), ms),
+            Errc::kOk);
   EXPECT_EQ(ms, 41250u);
-  EXPECT_EQ(p.hello_interval(Padded(R"({"_trace":[]})").view(), ms),
-            Errc::kMissingField);
-  EXPECT_EQ(p.hello_interval(Padded(R"({"heartbeat_interval":0})").view(), ms),
-            Errc::kBadField);
-  EXPECT_EQ(
-      p.hello_interval(Padded(R"({"heartbeat_interval":"1"})").view(), ms),
-      Errc::kBadField);
+  EXPECT_EQ(p.hello_interval(Padded(R"({"_trace":[]})").view(), ms), Errc::kMissingField);
+  EXPECT_EQ(p.hello_interval(Padded(R"({"heartbeat_interval":0})").view(), ms), Errc::kBadField);
+  EXPECT_EQ(p.hello_interval(Padded(R"({"heartbeat_interval":"1"})").view(), ms), Errc::kBadField);
   EXPECT_EQ(p.hello_interval(Padded("null").view(), ms), Errc::kNotObject);
 }
 
 TEST(SessionFields, ReadyInfoFromRealReadies) {
   Parser p;
   ReadyInfo info;
-  ASSERT_EQ(p.ready_info(
-                Padded(DOf(p, CorpusFile("kord_op0_ready.json"))).view(), info),
+  ASSERT_EQ(p.ready_info(Padded(DOf(p, CorpusFile("kord_op0_ready.json"))).view(), info),
             Errc::kOk);
   EXPECT_FALSE(info.session_id.empty());
   EXPECT_FALSE(info.resume_gateway_url.empty());
-  EXPECT_TRUE(info.resume_gateway_url.starts_with("wss://"))
-      << info.resume_gateway_url;
+  EXPECT_TRUE(info.resume_gateway_url.starts_with("wss://")) << info.resume_gateway_url;
   // Pre-2022 READY: no resume_gateway_url.
-  ASSERT_EQ(p.ready_info(
-                Padded(DOf(p, CorpusFile("disgord_op0_ready.json"))).view(),
-                info),
+  ASSERT_EQ(p.ready_info(Padded(DOf(p, CorpusFile("disgord_op0_ready.json"))).view(), info),
             Errc::kOk);
   EXPECT_FALSE(info.session_id.empty());
   EXPECT_TRUE(info.resume_gateway_url.empty());
   ASSERT_EQ(
-      p.ready_info(Padded(R"({"session_id":"a\"b","resume_gateway_url":"wss://x"})")
-                       .view(),
-                   info),
+      p.ready_info(Padded(R"({"session_id":"a\"b","resume_gateway_url":"wss://x"})").view(), info),
       Errc::kOk);
   EXPECT_EQ(info.session_id, "a\"b");
   EXPECT_EQ(info.resume_gateway_url, "wss://x");
-  EXPECT_EQ(p.ready_info(Padded(R"({"v":10})").view(), info),
-            Errc::kMissingField);
-  EXPECT_EQ(p.ready_info(Padded(R"({"session_id":5})").view(), info),
-            Errc::kBadField);
+  EXPECT_EQ(p.ready_info(Padded(R"({"v":10})").view(), info), Errc::kMissingField);
+  EXPECT_EQ(p.ready_info(Padded(R"({"session_id":5})").view(), info), Errc::kBadField);
 }
 
 TEST(SessionFields, InvalidSessionDIsABoolean) {
   Parser p;
   bool resumable = true;
-  ASSERT_EQ(invalid_session_resumable(
-                DOf(p, CorpusFile("dad_op9_invalid_session.json")), resumable),
-            Errc::kOk);
+  ASSERT_EQ(
+      invalid_session_resumable(DOf(p, CorpusFile("dad_op9_invalid_session.json")), resumable),
+      Errc::kOk);
   EXPECT_FALSE(resumable);
   ASSERT_EQ(invalid_session_resumable("true", resumable), Errc::kOk);
   EXPECT_TRUE(resumable);
   for (std::string_view bad : {"", "null", "1", "\"true\"", "truee", "{}"}) {
-    EXPECT_EQ(invalid_session_resumable(bad, resumable), Errc::kBadField)
-        << bad;
+    EXPECT_EQ(invalid_session_resumable(bad, resumable), Errc::kBadField) << bad;
   }
 }
 
 TEST(GatewayBot, ReadsTheDocumentedExample) {
   GatewayBot bot;
-  ASSERT_EQ(parse_gateway_bot(CorpusFile("dad_rest_get_gateway_bot.json"), bot),
-            Errc::kOk);
+  ASSERT_EQ(parse_gateway_bot(CorpusFile("dad_rest_get_gateway_bot.json"), bot), Errc::kOk);
   EXPECT_EQ(bot.url, "wss://gateway.discord.gg/");
   EXPECT_EQ(bot.shards, 9u);
   EXPECT_EQ(bot.total, 1000u);
@@ -194,23 +224,19 @@ TEST(GatewayBot, ReadsTheDocumentedExample) {
 }
 
 TEST(GatewayBot, NamesTheMissingOrBadField) {
-  const std::string full =
-      R"({"url":"wss://g","shards":2,"session_start_limit":{"total":1,)"
-      R"("remaining":1,"reset_after":5,"max_concurrency":16}})";
+  const std::string full = R"({"url":"wss://g","shards":2,"session_start_limit":{"total":1,)"
+                           R"("remaining":1,"reset_after":5,"max_concurrency":16}})";
   GatewayBot bot;
   ASSERT_EQ(parse_gateway_bot(full, bot), Errc::kOk);
   EXPECT_EQ(bot.max_concurrency, 16u);
   struct Case {
     std::string_view remove, field;
   };
-  for (const Case& c : {Case{R"("url":"wss://g",)", "url"},
-                        Case{R"("shards":2,)", "shards"},
+  for (const Case& c : {Case{R"("url":"wss://g",)", "url"}, Case{R"("shards":2,)", "shards"},
                         Case{R"("total":1,)", "session_start_limit.total"},
                         Case{R"("remaining":1,)", "session_start_limit.remaining"},
-                        Case{R"("reset_after":5,)",
-                             "session_start_limit.reset_after"},
-                        Case{R"(,"max_concurrency":16)",
-                             "session_start_limit.max_concurrency"}}) {
+                        Case{R"("reset_after":5,)", "session_start_limit.reset_after"},
+                        Case{R"(,"max_concurrency":16)", "session_start_limit.max_concurrency"}}) {
     std::string body = full;
     body.erase(body.find(c.remove), c.remove.size());
     std::string_view field;

@@ -24,9 +24,9 @@ std::span<const std::byte> bytes(std::string_view s) {
 }
 
 std::string event(uint64_t seq) {
-  return "{\"t\":\"MESSAGE_CREATE\",\"s\":" + std::to_string(seq) +
-         ",\"op\":0,\"d\":{\"id\":\"1" + std::to_string(seq * 7919) +
-         "\",\"content\":\"h\xc3\xa9llo w\xc3\xb6rld " + std::to_string(seq) +
+  return "{\"t\":\"MESSAGE_CREATE\",\"s\":" + std::to_string(seq) + ",\"op\":0,\"d\":{\"id\":\"1" +
+         std::to_string(seq * 7919) + "\",\"content\":\"h\xc3\xa9llo w\xc3\xb6rld " +
+         std::to_string(seq) +
          "\",\"channel_id\":\"81384788765712384\",\"guild_id\":\"41771983423143937\"}}";
 }
 
@@ -48,8 +48,7 @@ INSTANTIATE_TEST_SUITE_P(Both, StreamTest,
                          });
 
 TEST(Compression, NamesRoundTrip) {
-  for (Compression c :
-       {Compression::kNone, Compression::kZlibStream, Compression::kZstdStream}) {
+  for (Compression c : {Compression::kNone, Compression::kZlibStream, Compression::kZstdStream}) {
     EXPECT_EQ(compression_from_name(to_string(c)), c);
   }
   EXPECT_EQ(compression_from_name("zlib"), std::nullopt);
@@ -157,7 +156,8 @@ TEST_P(StreamTest, AFlippedByteInAWarmStreamNeverCrashesAndNeverPassesUnnoticed)
     Inflater inf(GetParam());
     InflateBuffer out;
     std::string_view got;
-    for (size_t k = 0; k < 10; ++k) ASSERT_EQ(inf.inflate(bytes(msgs[k]), out, &got), InflateErrc::kOk);
+    for (size_t k = 0; k < 10; ++k)
+      ASSERT_EQ(inf.inflate(bytes(msgs[k]), out, &got), InflateErrc::kOk);
     std::string bad = victim;
     bad[at] = static_cast<char>(bad[at] ^ 0x55);
     const InflateErrc e = inf.inflate(bytes(bad), out, &got);

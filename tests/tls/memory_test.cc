@@ -121,8 +121,8 @@ TEST(TlsMemory, IdleSessionsAfterTheHandshakeHoldAFewKilobytes) {
   std::printf(
       "wolfSSL heap per idle session: client %ld B (resumed: %s), server %ld B;"
       " our buffers per client %zu B; sizeof(Session) %zu B\n",
-      per_client, clients.back().is_resumed() ? "yes" : "no", per_server,
-      our_buffers / kSessions, sizeof(Session));
+      per_client, clients.back().is_resumed() ? "yes" : "no", per_server, our_buffers / kSessions,
+      sizeof(Session));
   RecordProperty("client_bytes", static_cast<int>(per_client));
   RecordProperty("server_bytes", static_cast<int>(per_server));
   EXPECT_LE(per_client, kMaxIdleClientBytes);

@@ -46,8 +46,7 @@ Context MakeClientContext(ClientOptions o = TrustingTestCa()) {
   return std::move(ctx).value();
 }
 
-Context MakeServerContext(std::string cert = Pki().server_chain,
-                          std::string key = Pki().server_key,
+Context MakeServerContext(std::string cert = Pki().server_chain, std::string key = Pki().server_key,
                           Versions versions = Versions::kTls12OrNewer,
                           std::string cipher_list = "") {
   ServerOptions o;
@@ -109,8 +108,7 @@ TEST(TlsSession, ApplicationDataRoundTripsInBothDirections) {
   ASSERT_TRUE(Handshake(p.client, p.server).ok());
   ASSERT_EQ(p.client.write_plaintext(AsBytes("GET / HTTP/1.1\r\n\r\n")), Errc::kOk);
   Errc last;
-  EXPECT_EQ(Transfer(p.client, p.server, SIZE_MAX, 1 << 16, &last),
-            "GET / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(Transfer(p.client, p.server, SIZE_MAX, 1 << 16, &last), "GET / HTTP/1.1\r\n\r\n");
   EXPECT_EQ(last, Errc::kWantRead);
   EXPECT_EQ(p.server.unread_ciphertext(), 0u);
   ASSERT_EQ(p.server.write_plaintext(AsBytes("HTTP/1.1 101 ")), Errc::kOk);
@@ -161,11 +159,9 @@ TEST(TlsSession, SameRecordsWhereverTheReadSplits) {
   write_three();
   const std::vector<std::byte> first = Drain(p.server);
   const size_t length = first.size();
-  ASSERT_EQ(FeedInChunks(p.client, first, SIZE_MAX, [] { return Errc::kOk; }),
-            Errc::kOk);
+  ASSERT_EQ(FeedInChunks(p.client, first, SIZE_MAX, [] { return Errc::kOk; }), Errc::kOk);
   Errc last;
-  ASSERT_EQ(Transfer(p.server, p.client, SIZE_MAX, 1 << 16, &last),
-            "alphabetagamma");
+  ASSERT_EQ(Transfer(p.server, p.client, SIZE_MAX, 1 << 16, &last), "alphabetagamma");
   for (size_t cut = 0; cut <= length; ++cut) write_three();
   const std::vector<std::byte> all = Drain(p.server);
   ASSERT_EQ(all.size(), (length + 1) * length);
@@ -350,8 +346,8 @@ TEST(TlsSession, SecondConnectionResumesWithTheTls13Ticket) {
 TEST(TlsSession, Tls12HandshakeResumesFromTheCacheToo) {
   Context client_ctx = MakeClientContext();
   // A server that stops at TLS 1.2: the client follows it down.
-  Context server_ctx = MakeServerContext(Pki().server_chain, Pki().server_key,
-                                         Versions::kTls12Only);
+  Context server_ctx =
+      MakeServerContext(Pki().server_chain, Pki().server_key, Versions::kTls12Only);
   SessionCache cache;
   {
     Session client = MakeClient(client_ctx, "localhost", &cache);
@@ -364,9 +360,8 @@ TEST(TlsSession, Tls12HandshakeResumesFromTheCacheToo) {
   Session client = MakeClient(client_ctx, "localhost", &cache);
   Session server = MakeServer(server_ctx);
   auto r = Handshake(client, server);
-  ASSERT_TRUE(r.ok()) << to_string(r.client) << " " << to_string(r.server)
-                      << " " << client.error_detail() << " / "
-                      << server.error_detail();
+  ASSERT_TRUE(r.ok()) << to_string(r.client) << " " << to_string(r.server) << " "
+                      << client.error_detail() << " / " << server.error_detail();
   EXPECT_TRUE(client.is_resumed());
   ASSERT_EQ(client.write_plaintext(AsBytes("tls12")), Errc::kOk);
   EXPECT_EQ(Transfer(client, server), "tls12");
@@ -376,8 +371,8 @@ TEST(TlsSession, Tls13OnlyClientRefusesATls12OnlyServer) {
   ClientOptions o = TrustingTestCa();
   o.versions = Versions::kTls13Only;
   Context client_ctx = MakeClientContext(o);
-  Context server_ctx = MakeServerContext(Pki().server_chain, Pki().server_key,
-                                         Versions::kTls12Only);
+  Context server_ctx =
+      MakeServerContext(Pki().server_chain, Pki().server_key, Versions::kTls12Only);
   Session client = MakeClient(client_ctx);
   Session server = MakeServer(server_ctx);
   auto r = Handshake(client, server);
@@ -443,10 +438,9 @@ TEST(TlsSession, GarbageClientHelloFailsTheServerHandshake) {
     std::string garbage = RandomText(300, seed);
     if (seed % 2 == 0) garbage[0] = 0x16;  // a handshake record header
     if (seed % 4 == 0) garbage[1] = 0x03;
-    Errc e = FeedInChunks(server, AsBytes(garbage), 1 + seed * 7,
-                          [&] { return server.handshake(); });
-    EXPECT_TRUE(e == Errc::kWantRead || e == Errc::kHandshakeFailed)
-        << to_string(e);
+    Errc e =
+        FeedInChunks(server, AsBytes(garbage), 1 + seed * 7, [&] { return server.handshake(); });
+    EXPECT_TRUE(e == Errc::kWantRead || e == Errc::kHandshakeFailed) << to_string(e);
   }
 }
 
@@ -495,8 +489,7 @@ TEST(TlsSession, RandomBytesAfterHandshakeNeverCrash) {
       return s;
     }();
     EXPECT_EQ(out, "");
-    EXPECT_TRUE(last == Errc::kProtocol || last == Errc::kWantRead)
-        << to_string(last);
+    EXPECT_TRUE(last == Errc::kProtocol || last == Errc::kWantRead) << to_string(last);
   }
 }
 
@@ -621,8 +614,7 @@ TEST(TlsContext, BadServerFilesAreNamed) {
   EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(d.status().message()), HasSubstr(Pki().unknown_key));
   EXPECT_THAT(std::string(d.status().message()),
-              ::testing::AnyOf(HasSubstr("does not match"),
-                               HasSubstr("does the key match")));
+              ::testing::AnyOf(HasSubstr("does not match"), HasSubstr("does the key match")));
 }
 
 TEST(TlsContext, BadCipherListIsInvalidArgument) {

@@ -72,8 +72,7 @@ struct PkiHolder {
   PkiHolder() {
     std::error_code ec;
     std::string templ =
-        (std::filesystem::temp_directory_path(ec) / "shardring-tls-XXXXXX")
-            .string();
+        (std::filesystem::temp_directory_path(ec) / "shardring-tls-XXXXXX").string();
     if (::mkdtemp(templ.data()) == nullptr) {
       error = "mkdtemp failed for " + templ;
       return;
@@ -83,14 +82,12 @@ struct PkiHolder {
       std::ofstream script(dir / "make.sh");
       script << kScript;
     }
-    const std::string cmd =
-        "cd '" + dir.string() + "' && bash make.sh > make.log 2>&1";
+    const std::string cmd = "cd '" + dir.string() + "' && bash make.sh > make.log 2>&1";
     if (std::system(cmd.c_str()) != 0) {
       std::ifstream log(dir / "make.log");
       std::stringstream text;
       text << log.rdbuf();
-      error = "openssl failed making test certificates in " + dir.string() +
-              ":\n" + text.str();
+      error = "openssl failed making test certificates in " + dir.string() + ":\n" + text.str();
       return;
     }
     auto f = [&](const char* name) { return (dir / name).string(); };

@@ -16,9 +16,9 @@ struct TestPki {
   std::string other_ca_cert;  // a CA nobody trusts
   std::string unknown_cert;   // localhost leaf issued by other_ca_cert
   std::string unknown_key;
-  std::string expired_cert;   // localhost leaf by ca_cert, expired in 2020
+  std::string expired_cert;  // localhost leaf by ca_cert, expired in 2020
   std::string expired_key;
-  std::string not_a_cert;     // a text file that holds no PEM at all
+  std::string not_a_cert;  // a text file that holds no PEM at all
 };
 
 // Makes the files on first use (about a second); the folder is removed when

@@ -25,8 +25,7 @@ inline std::span<const std::byte> AsBytes(std::string_view s) {
 // code, which it returns; otherwise returns the last code. Bytes `to` has not
 // consumed are copied into it before `wire` goes away.
 template <typename Op>
-Errc FeedInChunks(Session& to, std::span<const std::byte> wire, size_t chunk,
-                  Op op) {
+Errc FeedInChunks(Session& to, std::span<const std::byte> wire, size_t chunk, Op op) {
   if (wire.empty()) return op();
   Errc last = Errc::kWantRead;
   chunk = std::max<size_t>(chunk, 1);
@@ -55,15 +54,13 @@ struct HandshakeResult {
 
 // Pumps handshake flights between the two sessions, delivering each flight
 // in pieces of `chunk` bytes, until both finish or one fails.
-inline HandshakeResult Handshake(Session& client, Session& server,
-                                 size_t chunk = SIZE_MAX) {
+inline HandshakeResult Handshake(Session& client, Session& server, size_t chunk = SIZE_MAX) {
   HandshakeResult r;
   r.client = client.handshake();
   for (int round = 0; round < 16 && !is_fatal(r.client); ++round) {
     std::vector<std::byte> to_server = Drain(client);
     if (!to_server.empty() || round == 0) {
-      r.server = FeedInChunks(server, to_server, chunk,
-                              [&] { return server.handshake(); });
+      r.server = FeedInChunks(server, to_server, chunk, [&] { return server.handshake(); });
     }
     std::vector<std::byte> to_client = Drain(server);
     if (is_fatal(r.server)) {
@@ -71,8 +68,7 @@ inline HandshakeResult Handshake(Session& client, Session& server,
       FeedInChunks(client, to_client, chunk, [&] { return client.handshake(); });
       break;
     }
-    r.client = FeedInChunks(client, to_client, chunk,
-                            [&] { return client.handshake(); });
+    r.client = FeedInChunks(client, to_client, chunk, [&] { return client.handshake(); });
     if (r.ok() && client.pending_ciphertext().empty()) break;
   }
   return r;

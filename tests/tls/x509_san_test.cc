@@ -20,8 +20,8 @@ std::vector<uint8_t> ServerCertDer() {
   const auto& pki = testing::GetTestPki(&error);
   EXPECT_EQ(error, "");
   const std::string der = pki.dir + "/server.der";
-  const std::string cmd = "openssl x509 -in '" + pki.server_cert +
-                          "' -outform der -out '" + der + "'";
+  const std::string cmd =
+      "openssl x509 -in '" + pki.server_cert + "' -outform der -out '" + der + "'";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
   std::ifstream in(der, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), {}};

@@ -46,8 +46,7 @@ TEST(WsDecoder, DecodesTheRfcSingleFrameUnmaskedTextExample) {
 }
 
 TEST(WsDecoder, DecodesTheRfcSingleFrameMaskedTextExampleAsAServer) {
-  std::string wire = Bytes(
-      {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58});
+  std::string wire = Bytes({0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58});
   Decoder dec = Server();
   dec.feed(AsMutableBytes(wire));
   Message m;
@@ -60,8 +59,7 @@ TEST(WsDecoder, DecodesTheRfcSingleFrameMaskedTextExampleAsAServer) {
 }
 
 TEST(WsDecoder, JoinsTheRfcFragmentedTextExample) {
-  std::string wire = Bytes({0x01, 0x03, 0x48, 0x65, 0x6c}) +
-                     Bytes({0x80, 0x02, 0x6c, 0x6f});
+  std::string wire = Bytes({0x01, 0x03, 0x48, 0x65, 0x6c}) + Bytes({0x80, 0x02, 0x6c, 0x6f});
   Decoder dec = Client();
   dec.feed(AsMutableBytes(wire));
   Message m;
@@ -76,8 +74,7 @@ TEST(WsDecoder, DecodesTheRfcPingAndMaskedPongExamples) {
   std::string ping = Bytes({0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f});
   Decoder client = Client();
   EXPECT_THAT(DecodeWhole(client, ping).messages, ElementsAre("ping:Hello"));
-  std::string pong = Bytes(
-      {0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58});
+  std::string pong = Bytes({0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58});
   Decoder server = Server();
   EXPECT_THAT(DecodeWhole(server, pong).messages, ElementsAre("pong:Hello"));
 }
@@ -93,9 +90,7 @@ TEST(WsDecoder, DecodesTheRfc256ByteAnd64KiBBinaryHeaders) {
   EXPECT_EQ(m.text(), p256);
 
   const std::string p64k(65536, '\xa5');
-  std::string w64k =
-      Bytes({0x82, 0x7F, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00}) +
-      p64k;
+  std::string w64k = Bytes({0x82, 0x7F, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00}) + p64k;
   Decoder b = Client();
   b.feed(AsMutableBytes(w64k));
   ASSERT_EQ(b.next(m), Errc::kOk);
@@ -106,15 +101,12 @@ TEST(WsDecoder, DecodesTheRfc256ByteAnd64KiBBinaryHeaders) {
 // ---- Splits: framing must not depend on how reads chunk the stream ----------
 
 std::string MixedWire(bool masked) {
-  return Frame("hello", 0x1, true, masked) +
-         Frame(std::string(200, 'b'), 0x2, true, masked) +
+  return Frame("hello", 0x1, true, masked) + Frame(std::string(200, 'b'), 0x2, true, masked) +
          Frame("frag", 0x1, false, masked) +
-         Frame("ping!", 0x9, true, masked) +  // between fragments
+         Frame("ping!", 0x9, true, masked) +      // between fragments
          Frame("\xE2\x82", 0x0, false, masked) +  // "€" split across frames
-         Frame("\xAC-end", 0x0, true, masked) +
-         Frame(std::string(300, 'L'), 0x1, true, masked) +
-         Frame("", 0xA, true, masked) +
-         CloseFrame(1000, "bye", masked);
+         Frame("\xAC-end", 0x0, true, masked) + Frame(std::string(300, 'L'), 0x1, true, masked) +
+         Frame("", 0xA, true, masked) + CloseFrame(1000, "bye", masked);
 }
 
 std::vector<std::string> MixedExpected() {
@@ -141,12 +133,10 @@ TEST(WsDecoder, SameMessagesWhereverTheReadSplits) {
 }
 
 TEST(WsDecoder, SameMessagesWhereverTwoReadSplitsFall) {
-  const std::string wire = Frame("ab", 0x1, false, true) +
-                           Frame("p", 0x9, true, true) +
+  const std::string wire = Frame("ab", 0x1, false, true) + Frame("p", 0x9, true, true) +
                            Frame("cd", 0x0, true, true) +
                            Frame(std::string(130, 'x'), 0x2, true, true);
-  const std::vector<std::string> want = {"ping:p", "text:abcd",
-                                         "binary:" + std::string(130, 'x')};
+  const std::vector<std::string> want = {"ping:p", "text:abcd", "binary:" + std::string(130, 'x')};
   for (size_t a = 0; a <= wire.size(); ++a) {
     for (size_t b = a; b <= wire.size(); ++b) {
       SCOPED_TRACE(testing::Message() << "cuts " << a << "," << b);
@@ -183,8 +173,7 @@ TEST(WsDecoder, AssemblesA64KiBMessageArrivingInSmallReads) {
 // ---- Copies, views and padding ---------------------------------------------
 
 TEST(WsDecoder, ReturnsAWholeFrameAsAViewIntoTheFedBuffer) {
-  std::string wire = Frame("{\"op\":11}", 0x1, true, false) +
-                     std::string(kPadding, ' ');
+  std::string wire = Frame("{\"op\":11}", 0x1, true, false) + std::string(kPadding, ' ');
   Decoder dec = Client();
   dec.feed(AsMutableBytes(wire).first(wire.size() - kPadding));
   Message m;
@@ -219,8 +208,7 @@ TEST(WsDecoder, CountsDeclaredSlackAndFollowingFramesAsPadding) {
 }
 
 TEST(WsDecoder, KeepsZeroedPaddingAfterAnAssembledMessage) {
-  const std::string wire = Frame("abc", 0x1, false, false) +
-                           Frame("def", 0x0, true, false);
+  const std::string wire = Frame("abc", 0x1, false, false) + Frame("def", 0x0, true, false);
   Decoder dec = Client();
   std::string copy = wire;
   dec.feed(AsMutableBytes(copy));
@@ -274,9 +262,7 @@ TEST(WsDecoder, FreesALargeBufferOnceItsMessageWasHandedOut) {
 
 // ---- 5.2 framing errors -----------------------------------------------------
 
-Errc FirstError(Decoder& dec, std::string wire) {
-  return DecodeWhole(dec, wire).last;
-}
+Errc FirstError(Decoder& dec, std::string wire) { return DecodeWhole(dec, wire).last; }
 
 TEST(WsDecoder, RejectsEachReservedBitWithoutAnExtension) {
   for (int rsv : {0x40, 0x20, 0x10}) {
@@ -320,22 +306,18 @@ TEST(WsDecoder, RejectsControlFramesOver125BytesOrFragmented) {
     EXPECT_EQ(FirstError(big, Frame(std::string(126, 'p'), op, true, false)),
               Errc::kBadControlFrame);
     Decoder frag = Client();
-    EXPECT_EQ(FirstError(frag, Frame("p", op, false, false)),
-              Errc::kBadControlFrame);
+    EXPECT_EQ(FirstError(frag, Frame("p", op, false, false)), Errc::kBadControlFrame);
   }
   Decoder ok = Client();
-  EXPECT_THAT(DecodeWhole(ok, Frame(std::string(125, 'p'), 0x9, true, false))
-                  .messages,
+  EXPECT_THAT(DecodeWhole(ok, Frame(std::string(125, 'p'), 0x9, true, false)).messages,
               ElementsAre("ping:" + std::string(125, 'p')));
 }
 
 TEST(WsDecoder, ClientRejectsMaskedFramesAndServerRejectsUnmaskedOnes) {
   Decoder client = Client();
-  EXPECT_EQ(FirstError(client, Frame("x", 0x1, true, true)),
-            Errc::kMaskedFrame);
+  EXPECT_EQ(FirstError(client, Frame("x", 0x1, true, true)), Errc::kMaskedFrame);
   Decoder server = Server();
-  EXPECT_EQ(FirstError(server, Frame("x", 0x1, true, false)),
-            Errc::kUnmaskedFrame);
+  EXPECT_EQ(FirstError(server, Frame("x", 0x1, true, false)), Errc::kUnmaskedFrame);
   EXPECT_EQ(close_code(Errc::kMaskedFrame), 1002);
   EXPECT_EQ(close_code(Errc::kUnmaskedFrame), 1002);
 }
@@ -347,8 +329,7 @@ TEST(WsDecoder, RejectsNonMinimalLengthEncodings) {
   EXPECT_EQ(FirstError(a, Frame(std::string(125, 'a'), f)), Errc::kBadLength);
   f.force_length_bytes = 8;
   Decoder b = Client();
-  EXPECT_EQ(FirstError(b, Frame(std::string(65535, 'a'), f)),
-            Errc::kBadLength);
+  EXPECT_EQ(FirstError(b, Frame(std::string(65535, 'a'), f)), Errc::kBadLength);
   f.force_length_bytes = 2;
   Decoder c = Client();
   EXPECT_THAT(DecodeWhole(c, Frame(std::string(126, 'a'), f)).messages,
@@ -356,8 +337,7 @@ TEST(WsDecoder, RejectsNonMinimalLengthEncodings) {
 }
 
 TEST(WsDecoder, RejectsA64BitLengthWithTheTopBitSet) {
-  std::string wire =
-      Bytes({0x82, 0x7F, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01});
+  std::string wire = Bytes({0x82, 0x7F, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01});
   Decoder dec = Client();
   const Errc e = FirstError(dec, wire);
   EXPECT_EQ(e, Errc::kBadLength);
@@ -368,41 +348,34 @@ TEST(WsDecoder, RejectsA64BitLengthWithTheTopBitSet) {
 
 TEST(WsDecoder, RejectsAContinuationWithNoMessageStarted) {
   Decoder dec = Client();
-  EXPECT_EQ(FirstError(dec, Frame("x", 0x0, true, false)),
-            Errc::kUnexpectedContinuation);
+  EXPECT_EQ(FirstError(dec, Frame("x", 0x0, true, false)), Errc::kUnexpectedContinuation);
   Decoder after = Client();  // a whole message does not leave one open
-  EXPECT_EQ(FirstError(after, Frame("a", 0x1, true, false) +
-                                  Frame("x", 0x0, true, false)),
+  EXPECT_EQ(FirstError(after, Frame("a", 0x1, true, false) + Frame("x", 0x0, true, false)),
             Errc::kUnexpectedContinuation);
 }
 
 TEST(WsDecoder, RejectsANewDataFrameInsideAFragmentedMessage) {
   for (int op : {0x1, 0x2}) {
     Decoder dec = Client();
-    EXPECT_EQ(FirstError(dec, Frame("a", 0x1, false, false) +
-                                  Frame("b", op, true, false)),
+    EXPECT_EQ(FirstError(dec, Frame("a", 0x1, false, false) + Frame("b", op, true, false)),
               Errc::kExpectedContinuation);
   }
 }
 
 TEST(WsDecoder, DeliversPingsPongsAndClosesBetweenFragments) {
-  const std::string wire =
-      Frame("a", 0x2, false, false) + Frame("1", 0x9, true, false) +
-      Frame("b", 0x0, false, false) + Frame("2", 0xA, true, false) +
-      Frame("", 0x0, false, false) + Frame("c", 0x0, true, false);
+  const std::string wire = Frame("a", 0x2, false, false) + Frame("1", 0x9, true, false) +
+                           Frame("b", 0x0, false, false) + Frame("2", 0xA, true, false) +
+                           Frame("", 0x0, false, false) + Frame("c", 0x0, true, false);
   Decoder dec = Client();
-  EXPECT_THAT(DecodeWhole(dec, wire).messages,
-              ElementsAre("ping:1", "pong:2", "binary:abc"));
+  EXPECT_THAT(DecodeWhole(dec, wire).messages, ElementsAre("ping:1", "pong:2", "binary:abc"));
 }
 
 TEST(WsDecoder, AcceptsEmptyMessagesAndEmptyFragments) {
-  const std::string wire = Frame("", 0x1, true, false) +
-                           Frame("", 0x2, false, false) +
-                           Frame("", 0x0, true, false);
+  const std::string wire =
+      Frame("", 0x1, true, false) + Frame("", 0x2, false, false) + Frame("", 0x0, true, false);
   for (size_t cut = 0; cut <= wire.size(); ++cut) {
     Decoder dec = Client();
-    EXPECT_THAT(DecodePieces(dec, wire, {cut}).messages,
-                ElementsAre("text:", "binary:"));
+    EXPECT_THAT(DecodePieces(dec, wire, {cut}).messages, ElementsAre("text:", "binary:"));
   }
 }
 
@@ -411,15 +384,12 @@ TEST(WsDecoder, AcceptsEmptyMessagesAndEmptyFragments) {
 TEST(WsDecoder, RejectsAFrameOverTheMessageLimitBeforeItsPayloadArrives) {
   Decoder dec = Client(/*max=*/1000);
   // Only the header of a 1001-byte frame: refused right away.
-  const std::string header = Frame(std::string(1001, 'x'), 0x2, true, false)
-                                 .substr(0, 4);
+  const std::string header = Frame(std::string(1001, 'x'), 0x2, true, false).substr(0, 4);
   const Errc e = FirstError(dec, header);
   EXPECT_EQ(e, Errc::kMessageTooBig);
   EXPECT_EQ(close_code(e), 1009);
   Decoder at_limit = Client(1000);
-  EXPECT_EQ(DecodeWhole(at_limit, Frame(std::string(1000, 'x'), 0x2, true,
-                                        false))
-                .messages.size(),
+  EXPECT_EQ(DecodeWhole(at_limit, Frame(std::string(1000, 'x'), 0x2, true, false)).messages.size(),
             1u);
 }
 
@@ -435,8 +405,7 @@ TEST(WsDecoder, RejectsAFragmentedMessageWhoseFragmentsCrossTheLimit) {
 
 TEST(WsDecoder, DefaultMessageLimitIsSixteenMiB) {
   EXPECT_EQ(kMaxMessageBytes, size_t{16} << 20);
-  std::string header =
-      Bytes({0x82, 0x7F, 0, 0, 0, 0, 0x01, 0x00, 0x00, 0x01});  // 16 MiB + 1
+  std::string header = Bytes({0x82, 0x7F, 0, 0, 0, 0, 0x01, 0x00, 0x00, 0x01});  // 16 MiB + 1
   Decoder dec = Client();
   EXPECT_EQ(FirstError(dec, header), Errc::kMessageTooBig);
   std::string at = Bytes({0x82, 0x7F, 0, 0, 0, 0, 0x01, 0x00, 0x00, 0x00});
@@ -448,8 +417,7 @@ TEST(WsDecoder, DefaultMessageLimitIsSixteenMiB) {
 
 TEST(WsDecoder, AcceptsExactlyTheCloseCodesRfc6455Allows) {
   for (uint32_t code = 0; code <= 0xFFFF; ++code) {
-    const bool want = (code >= 1000 && code <= 1003) ||
-                      (code >= 1007 && code <= 1011) ||
+    const bool want = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
                       (code >= 3000 && code <= 4999);
     Decoder dec = Client();
     const Decoded d = DecodeWhole(dec, CloseFrame(code, "", false));
@@ -471,8 +439,7 @@ TEST(WsDecoder, AcceptsExactlyTheCloseCodesRfc6455Allows) {
 
 TEST(WsDecoder, ReportsAnEmptyCloseAsNoStatusReceived) {
   Decoder dec = Client();
-  EXPECT_THAT(DecodeWhole(dec, Frame("", 0x8, true, false)).messages,
-              ElementsAre("close:1005:"));
+  EXPECT_THAT(DecodeWhole(dec, Frame("", 0x8, true, false)).messages, ElementsAre("close:1005:"));
 }
 
 TEST(WsDecoder, RejectsAOneByteClosePayload) {
@@ -489,15 +456,13 @@ TEST(WsDecoder, RejectsACloseReasonThatIsNotUtf8) {
   EXPECT_EQ(close_code(e), 1007);
   Decoder fine = Client();
   EXPECT_THAT(
-      DecodeWhole(fine, CloseFrame(4004, "Authentication failed \xE2\x9C\x93",
-                                   false))
-          .messages,
+      DecodeWhole(fine, CloseFrame(4004, "Authentication failed \xE2\x9C\x93", false)).messages,
       ElementsAre("close:4004:Authentication failed \xE2\x9C\x93"));
 }
 
 TEST(WsDecoder, IgnoresEverythingAfterTheCloseFrame) {
-  const std::string wire = CloseFrame(1001, "away", false) +
-                           Frame("late", 0x1, true, false) + "\xFF\xFF";
+  const std::string wire =
+      CloseFrame(1001, "away", false) + Frame("late", 0x1, true, false) + "\xFF\xFF";
   Decoder dec = Client();
   const Decoded d = DecodeWhole(dec, wire);
   EXPECT_THAT(d.messages, ElementsAre("close:1001:away"));
@@ -510,16 +475,15 @@ TEST(WsDecoder, IgnoresEverythingAfterTheCloseFrame) {
 // ---- 8.1: UTF-8 in text messages -----------------------------------------
 
 TEST(WsDecoder, RejectsInvalidUtf8InASingleFrameText) {
-  for (std::string bad : {"\xC0\x80", "\xED\xA0\x80", "\xF4\x90\x80\x80",
-                          "abc\xE2\x82", "\x80", "\xFF"}) {
+  for (std::string bad :
+       {"\xC0\x80", "\xED\xA0\x80", "\xF4\x90\x80\x80", "abc\xE2\x82", "\x80", "\xFF"}) {
     Decoder dec = Client();
     const Errc e = FirstError(dec, Frame(bad, 0x1, true, false));
     EXPECT_EQ(e, Errc::kInvalidUtf8);
     EXPECT_EQ(close_code(e), 1007);
   }
   Decoder bin = Client();  // binary messages are not UTF-8 checked
-  EXPECT_EQ(DecodeWhole(bin, Frame("\xFF", 0x2, true, false)).messages.size(),
-            1u);
+  EXPECT_EQ(DecodeWhole(bin, Frame("\xFF", 0x2, true, false)).messages.size(), 1u);
 }
 
 TEST(WsDecoder, LeavesTheUtf8CheckToTheOwnerWhenAsked) {
@@ -532,9 +496,10 @@ TEST(WsDecoder, LeavesTheUtf8CheckToTheOwnerWhenAsked) {
   EXPECT_THAT(DecodeWhole(one, Frame("a\xFF", 0x1, true, false)).messages,
               ElementsAre("text:a\xFF"));
   Decoder frag(Role::kClient, opts);
-  EXPECT_THAT(DecodeWhole(frag, Frame("ok\xE2", 0x1, false, false) +
-                                    Frame("\xC0", 0x0, true, false)).messages,
-              ElementsAre("text:ok\xE2\xC0"));
+  EXPECT_THAT(
+      DecodeWhole(frag, Frame("ok\xE2", 0x1, false, false) + Frame("\xC0", 0x0, true, false))
+          .messages,
+      ElementsAre("text:ok\xE2\xC0"));
   Decoder close(Role::kClient, opts);
   EXPECT_EQ(FirstError(close, Frame(std::string("\x03\xE8\xFF"), 0x8, true, false)),
             Errc::kInvalidUtf8);
@@ -543,27 +508,24 @@ TEST(WsDecoder, LeavesTheUtf8CheckToTheOwnerWhenAsked) {
 TEST(WsDecoder, AcceptsACodePointSplitAcrossFragmentsAndReads) {
   const std::string s = "\xF0\x9F\x98\x80";  // U+1F600
   for (size_t at = 0; at <= 4; ++at) {
-    const std::string wire = Frame(s.substr(0, at), 0x1, false, true) +
-                             Frame(s.substr(at), 0x0, true, true);
+    const std::string wire =
+        Frame(s.substr(0, at), 0x1, false, true) + Frame(s.substr(at), 0x0, true, true);
     for (size_t cut = 0; cut <= wire.size(); ++cut) {
       Decoder dec = Server();
-      ASSERT_THAT(DecodePieces(dec, wire, {cut}).messages,
-                  ElementsAre("text:" + s));
+      ASSERT_THAT(DecodePieces(dec, wire, {cut}).messages, ElementsAre("text:" + s));
     }
   }
 }
 
 TEST(WsDecoder, FailsFastOnInvalidUtf8InAnEarlyFragment) {
   // The second fragment makes it invalid; the final one never arrives.
-  const std::string wire = Frame("ok\xE2", 0x1, false, false) +
-                           Frame("A", 0x0, false, false);
+  const std::string wire = Frame("ok\xE2", 0x1, false, false) + Frame("A", 0x0, false, false);
   Decoder dec = Client();
   EXPECT_EQ(FirstError(dec, wire), Errc::kInvalidUtf8);
 }
 
 TEST(WsDecoder, RejectsATextMessageEndingInsideACodePoint) {
-  const std::string wire = Frame("ok\xE2\x82", 0x1, false, false) +
-                           Frame("", 0x0, true, false);
+  const std::string wire = Frame("ok\xE2\x82", 0x1, false, false) + Frame("", 0x0, true, false);
   Decoder dec = Client();
   EXPECT_EQ(FirstError(dec, wire), Errc::kInvalidUtf8);
 }
@@ -607,10 +569,8 @@ TEST(WsDecoder, MatchesAnEncoderFreeReferenceOnRandomMessageStreams) {
       const int frags = 1 + static_cast<int>(rng() % 3);
       size_t at = 0;
       for (int f = 0; f < frags; ++f) {
-        const size_t len = f + 1 == frags ? p.size() - at
-                                          : rng() % (p.size() - at + 1);
-        wire += Frame(p.substr(at, len), f == 0 ? 0x1 : 0x0, f + 1 == frags,
-                      true);
+        const size_t len = f + 1 == frags ? p.size() - at : rng() % (p.size() - at + 1);
+        wire += Frame(p.substr(at, len), f == 0 ? 0x1 : 0x0, f + 1 == frags, true);
         at += len;
       }
       want.push_back("text:" + p);

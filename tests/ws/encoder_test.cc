@@ -16,8 +16,7 @@ namespace {
 
 using namespace testing_util;
 
-constexpr MaskKey kRfcKey = {std::byte{0x37}, std::byte{0xfa}, std::byte{0x21},
-                             std::byte{0x3d}};
+constexpr MaskKey kRfcKey = {std::byte{0x37}, std::byte{0xfa}, std::byte{0x21}, std::byte{0x3d}};
 
 TEST(WsEncoder, WritesTheRfcUnmaskedTextExampleAsAServer) {
   Encoder enc(Role::kServer);
@@ -30,20 +29,16 @@ TEST(WsEncoder, WritesTheRfcMaskedTextExampleAsAClient) {
   Encoder enc(Role::kClient);
   std::string out;
   ASSERT_EQ(enc.text(out, "Hello", kRfcKey), Errc::kOk);
-  EXPECT_EQ(out, Bytes({0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d,
-                        0x51, 0x58}));
+  EXPECT_EQ(out, Bytes({0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}));
 }
 
 TEST(WsEncoder, WritesTheRfcFragmentedTextExample) {
   Encoder enc(Role::kServer);
   std::string out;
-  ASSERT_EQ(enc.fragment(out, Opcode::kText, false, AsBytes("Hel")),
-            Errc::kOk);
-  ASSERT_EQ(enc.fragment(out, Opcode::kContinuation, true, AsBytes("lo")),
-            Errc::kOk);
+  ASSERT_EQ(enc.fragment(out, Opcode::kText, false, AsBytes("Hel")), Errc::kOk);
+  ASSERT_EQ(enc.fragment(out, Opcode::kContinuation, true, AsBytes("lo")), Errc::kOk);
   EXPECT_EQ(out, Bytes({0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f}));
-  EXPECT_EQ(enc.fragment(out, Opcode::kPing, true, {}),
-            Errc::kBadControlFrame);
+  EXPECT_EQ(enc.fragment(out, Opcode::kPing, true, {}), Errc::kBadControlFrame);
 }
 
 TEST(WsEncoder, WritesTheRfcPingAndMaskedPongExamples) {
@@ -54,8 +49,7 @@ TEST(WsEncoder, WritesTheRfcPingAndMaskedPongExamples) {
   Encoder client(Role::kClient);
   std::string pong;
   ASSERT_EQ(client.pong(pong, AsBytes("Hello"), kRfcKey), Errc::kOk);
-  EXPECT_EQ(pong, Bytes({0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d,
-                         0x51, 0x58}));
+  EXPECT_EQ(pong, Bytes({0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}));
 }
 
 TEST(WsEncoder, WritesTheRfc256ByteAnd64KiBBinaryHeaders) {
@@ -68,8 +62,7 @@ TEST(WsEncoder, WritesTheRfc256ByteAnd64KiBBinaryHeaders) {
   out.clear();
   const std::string p64k(65536, 'r');
   ASSERT_EQ(enc.binary(out, AsBytes(p64k)), Errc::kOk);
-  EXPECT_EQ(out.substr(0, 10), Bytes({0x82, 0x7F, 0x00, 0x00, 0x00, 0x00, 0x00,
-                                      0x01, 0x00, 0x00}));
+  EXPECT_EQ(out.substr(0, 10), Bytes({0x82, 0x7F, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00}));
   EXPECT_EQ(out.size(), 10u + 65536u);
 }
 
@@ -90,8 +83,7 @@ TEST(WsEncoder, RoundTripsThroughTheDecoderInBothRoles) {
   std::mt19937 rng(99);
   for (Role from : {Role::kClient, Role::kServer}) {
     Encoder enc(from);
-    for (size_t n : {0, 1, 3, 7, 8, 15, 16, 17, 125, 126, 127, 1000, 65535,
-                     65536, 70001}) {
+    for (size_t n : {0, 1, 3, 7, 8, 15, 16, 17, 125, 126, 127, 1000, 65535, 65536, 70001}) {
       std::string p(n, '\0');
       for (char& c : p) c = static_cast<char>(rng());
       MaskKey key;
@@ -139,10 +131,8 @@ TEST(WsEncoder, RefusesCloseCodesAndReasonsThatMayNotBeSent) {
   EXPECT_EQ(enc.close(out, 1006), Errc::kBadCloseCode);
   EXPECT_EQ(enc.close(out, 1015), Errc::kBadCloseCode);
   EXPECT_EQ(enc.close(out, 5000), Errc::kBadCloseCode);
-  EXPECT_EQ(enc.close(out, CloseCode::kNoStatusReceived, "why"),
-            Errc::kBadCloseCode);
-  EXPECT_EQ(enc.close(out, 1000, std::string(124, 'r')),
-            Errc::kBadControlFrame);
+  EXPECT_EQ(enc.close(out, CloseCode::kNoStatusReceived, "why"), Errc::kBadCloseCode);
+  EXPECT_EQ(enc.close(out, 1000, std::string(124, 'r')), Errc::kBadControlFrame);
   EXPECT_EQ(enc.close(out, 1000, "\xC3"), Errc::kInvalidUtf8);
   EXPECT_TRUE(out.empty());
   EXPECT_FALSE(enc.close_sent());
@@ -153,10 +143,8 @@ TEST(WsEncoder, RefusesCloseCodesAndReasonsThatMayNotBeSent) {
 TEST(WsEncoder, RefusesControlPayloadsOver125Bytes) {
   Encoder enc(Role::kClient);
   std::string out;
-  EXPECT_EQ(enc.ping(out, AsBytes(std::string(126, 'p'))),
-            Errc::kBadControlFrame);
-  EXPECT_EQ(enc.pong(out, AsBytes(std::string(126, 'p'))),
-            Errc::kBadControlFrame);
+  EXPECT_EQ(enc.ping(out, AsBytes(std::string(126, 'p'))), Errc::kBadControlFrame);
+  EXPECT_EQ(enc.pong(out, AsBytes(std::string(126, 'p'))), Errc::kBadControlFrame);
   EXPECT_TRUE(out.empty());
 }
 
@@ -181,8 +169,7 @@ TEST(WsEncoder, AnswersAPingWithAPongCarryingTheSamePayload) {
   std::string out;
   ASSERT_EQ(enc.reply(out, m, kRfcKey), Errc::kOk);
   Decoder server(Role::kServer);
-  EXPECT_THAT(DecodeWhole(server, out).messages,
-              testing::ElementsAre("pong:beat-42"));
+  EXPECT_THAT(DecodeWhole(server, out).messages, testing::ElementsAre("pong:beat-42"));
 }
 
 TEST(WsEncoder, AnswersDataAndPongsWithNothing) {
@@ -244,12 +231,10 @@ TEST(WsEncoder, WriteFrameFillsACallerBufferExactly) {
   Encoder enc(Role::kClient);
   std::byte buf[64];
   std::memset(buf, 0xEE, sizeof buf);
-  const size_t n = enc.write_frame(buf, Opcode::kText, true, AsBytes("Hello"),
-                                   kRfcKey);
+  const size_t n = enc.write_frame(buf, Opcode::kText, true, AsBytes("Hello"), kRfcKey);
   ASSERT_EQ(n, 11u);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(buf), n),
-            Bytes({0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51,
-                   0x58}));
+            Bytes({0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}));
   EXPECT_EQ(buf[n], std::byte{0xEE});
 }
 

@@ -34,8 +34,7 @@ template <typename Fn>
 void ForEachPiece(const Plan& p, Fn&& fn) {
   size_t at = 0, k = 0;
   while (at < p.stream.size()) {
-    const size_t len = std::min(p.sizes[k++ % p.sizes.size()],
-                                p.stream.size() - at);
+    const size_t len = std::min(p.sizes[k++ % p.sizes.size()], p.stream.size() - at);
     std::vector<std::byte> piece(len);
     for (size_t i = 0; i < len; ++i) piece[i] = std::byte(p.stream[at + i]);
     at += len;

@@ -16,9 +16,8 @@
 #include "ws/encoder.h"
 #include "ws/utf8.h"
 
-
-#define CHECK(cond) \
-  do {              \
+#define CHECK(cond)            \
+  do {                         \
     if (!(cond)) std::abort(); \
   } while (0)
 
@@ -43,10 +42,8 @@ inline int RunDecoder(Role role, const uint8_t* data, size_t size) {
     Errc e;
     while ((e = dec.next(m)) == Errc::kOk) {
       // The limit covers data messages; control frames have their own 125.
-      const bool data = m.kind == MessageKind::kText ||
-                        m.kind == MessageKind::kBinary;
-      CHECK(m.payload.size() <=
-            (data ? opts.max_message_bytes : kMaxControlPayload));
+      const bool data = m.kind == MessageKind::kText || m.kind == MessageKind::kBinary;
+      CHECK(m.payload.size() <= (data ? opts.max_message_bytes : kMaxControlPayload));
       if (m.in_place) {
         CHECK(m.payload.data() >= piece.data() &&
               m.payload.data() + m.payload.size() <= piece.data() + piece.size());
@@ -66,16 +63,15 @@ inline int RunDecoder(Role role, const uint8_t* data, size_t size) {
         case MessageKind::kPong:
           break;
         case MessageKind::kClose:
-          CHECK(m.close_code == CloseCode::kNoStatusReceived ||
-                is_valid_close_code(m.close_code));
+          CHECK(m.close_code == CloseCode::kNoStatusReceived || is_valid_close_code(m.close_code));
           CHECK(is_valid_utf8(m.close_reason));
           break;
         case MessageKind::kBinary:
           break;
       }
       replies.clear();
-      const Errc r = enc.reply(replies, m, MaskKey{std::byte{1}, std::byte{2},
-                                                   std::byte{3}, std::byte{4}});
+      const Errc r =
+          enc.reply(replies, m, MaskKey{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}});
       CHECK(r == Errc::kOk || r == Errc::kClosed);
     }
     if (e != Errc::kNeedMore) {

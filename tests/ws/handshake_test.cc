@@ -41,12 +41,10 @@ const std::string kRfcRequest =
 
 // Feeds `wire` split at `cut`; returns the result and the bytes left over.
 template <typename H>
-Errc FeedSplit(H& h, const std::string& wire, size_t cut,
-               std::string* leftover = nullptr) {
+Errc FeedSplit(H& h, const std::string& wire, size_t cut, std::string* leftover = nullptr) {
   Errc e = Errc::kNeedMore;
   for (std::string_view piece :
-       {std::string_view(wire).substr(0, cut),
-        std::string_view(wire).substr(cut)}) {
+       {std::string_view(wire).substr(0, cut), std::string_view(wire).substr(cut)}) {
     size_t consumed = 0;
     e = h.feed(AsBytes(piece), consumed);
     if (e != Errc::kNeedMore) {
@@ -76,9 +74,7 @@ TEST(WsClientHandshake, WritesTheUpgradeRequestWithTheCallersNonce) {
   EXPECT_EQ(hs.expected_accept(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
   std::string out;
   const Header extra[] = {{"User-Agent", "shardring/0.1"}};
-  ASSERT_EQ(hs.write_request(out, "gateway.discord.gg",
-                             "/?v=10&encoding=json", extra),
-            Errc::kOk);
+  ASSERT_EQ(hs.write_request(out, "gateway.discord.gg", "/?v=10&encoding=json", extra), Errc::kOk);
   EXPECT_EQ(out,
             "GET /?v=10&encoding=json HTTP/1.1\r\n"
             "Host: gateway.discord.gg\r\n"
@@ -125,8 +121,7 @@ TEST(WsClientHandshake, AcceptsTheResponseOneByteAtATime) {
 
 TEST(WsClientHandshake, HandsBackTheFramesThatShareTheLastRead) {
   const std::string hello =
-      Frame("{\"op\":10,\"d\":{\"heartbeat_interval\":41250}}", 0x1, true,
-            false);
+      Frame("{\"op\":10,\"d\":{\"heartbeat_interval\":41250}}", 0x1, true, false);
   const std::string wire = kRfcResponse + hello;
   for (size_t cut = 0; cut <= wire.size(); ++cut) {
     ClientHandshake hs(SampleNonce());
@@ -134,13 +129,11 @@ TEST(WsClientHandshake, HandsBackTheFramesThatShareTheLastRead) {
     ASSERT_EQ(FeedSplit(hs, wire, cut, &left), Errc::kOk);
     // What came after the head in the completing read, plus any later
     // read, is exactly the frame.
-    const std::string rest =
-        cut >= kRfcResponse.size() ? left + wire.substr(cut) : left;
+    const std::string rest = cut >= kRfcResponse.size() ? left + wire.substr(cut) : left;
     EXPECT_EQ(rest, hello) << cut;
     Decoder dec(Role::kClient);
     EXPECT_THAT(DecodeWhole(dec, hello).messages,
-                testing::ElementsAre(
-                    "text:{\"op\":10,\"d\":{\"heartbeat_interval\":41250}}"));
+                testing::ElementsAre("text:{\"op\":10,\"d\":{\"heartbeat_interval\":41250}}"));
   }
 }
 
@@ -165,8 +158,7 @@ TEST(WsClientHandshake, KeepsTheStatusOfARefusal) {
 }
 
 TEST(WsClientHandshake, NamesEachMissingOrWrongHeader) {
-  const std::string accept =
-      "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n";
+  const std::string accept = "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n";
   const std::string up = "Upgrade: websocket\r\n";
   const std::string conn = "Connection: Upgrade\r\n";
   struct Case {
@@ -178,13 +170,11 @@ TEST(WsClientHandshake, NamesEachMissingOrWrongHeader) {
       {up + accept, Errc::kMissingConnection},
       {up + "Connection: close\r\n" + accept, Errc::kMissingConnection},
       {up + conn, Errc::kBadAccept},
-      {up + conn + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo\r\n",
-       Errc::kBadAccept},
+      {up + conn + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo\r\n", Errc::kBadAccept},
       {up + conn + accept + accept, Errc::kBadAccept},
       {up + conn + accept + "Sec-WebSocket-Extensions: permessage-deflate\r\n",
        Errc::kUnrequestedExtension},
-      {up + conn + accept + "Sec-WebSocket-Protocol: chat\r\n",
-       Errc::kUnrequestedProtocol},
+      {up + conn + accept + "Sec-WebSocket-Protocol: chat\r\n", Errc::kUnrequestedProtocol},
   };
   for (const Case& c : cases) {
     ClientHandshake hs(SampleNonce());
@@ -197,11 +187,8 @@ TEST(WsClientHandshake, RefusesMalformedHeads) {
   for (std::string bad :
        {std::string("HTTP/1.1 1O1 Switching\r\n\r\n"), std::string("HTTP/1.1\r\n\r\n"),
         std::string("ICY 101 x\r\n\r\n"), std::string("\r\n\r\n"),
-        Response("Upgrade: websocket\r\n folded\r\n"),
-        Response("Upgrade : websocket\r\n"),
-        Response("NoColonHere\r\n"),
-        Response("X: a\x01z\r\n"),
-        Response("X: a\nb\r\n")}) {
+        Response("Upgrade: websocket\r\n folded\r\n"), Response("Upgrade : websocket\r\n"),
+        Response("NoColonHere\r\n"), Response("X: a\x01z\r\n"), Response("X: a\nb\r\n")}) {
     ClientHandshake hs(SampleNonce());
     EXPECT_EQ(FeedAll(hs, bad), Errc::kMalformed) << testing::PrintToString(bad);
   }
@@ -214,17 +201,17 @@ TEST(WsClientHandshake, RefusesAHeadLargerThanTheLimit) {
   size_t consumed = 0;
   Errc e = Errc::kNeedMore;
   for (size_t at = 0; at < big.size() && e == Errc::kNeedMore; at += 1000) {
-    e = hs.feed(AsBytes(big).subspan(at, std::min<size_t>(1000, big.size() - at)),
-                consumed);
+    e = hs.feed(AsBytes(big).subspan(at, std::min<size_t>(1000, big.size() - at)), consumed);
   }
   EXPECT_EQ(e, Errc::kHeaderTooLarge);
   EXPECT_EQ(hs.feed(AsBytes("\r\n\r\n"), consumed), Errc::kHeaderTooLarge);
 }
 
 TEST(WsClientHandshake, AcceptsAHeadOfExactlyTheLimit) {
-  std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Accept: "
-                     "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-Pad: ";
+  std::string head =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+      "Connection: Upgrade\r\nSec-WebSocket-Accept: "
+      "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-Pad: ";
   head += std::string(kMaxHandshakeBytes - head.size() - 4, 'p') + "\r\n\r\n";
   ASSERT_EQ(head.size(), kMaxHandshakeBytes);
   ClientHandshake hs(SampleNonce());
@@ -275,18 +262,16 @@ TEST(WsServerHandshake, ReportsAPlainGetAsNotAnUpgrade) {
   EXPECT_EQ(hs.query(), "");
   EXPECT_EQ(hs.header("authorization"), "Bot abc");
   ServerHandshake post;
-  EXPECT_EQ(FeedAll(post, "POST /x HTTP/1.1\r\nHost: h\r\n\r\n"),
-            Errc::kNotUpgrade);
+  EXPECT_EQ(FeedAll(post, "POST /x HTTP/1.1\r\nHost: h\r\n\r\n"), Errc::kNotUpgrade);
   EXPECT_EQ(post.method(), "POST");
   ServerHandshake http10;
   EXPECT_EQ(FeedAll(http10, "GET / HTTP/1.0\r\n\r\n"), Errc::kNotUpgrade);
 }
 
 TEST(WsServerHandshake, NamesEachBadUpgradeAndPicksItsStatus) {
-  auto req = [](std::string_view method, std::string_view version,
-                std::string_view headers) {
-    return std::string(method) + " / " + std::string(version) + "\r\n" +
-           std::string(headers) + "\r\n";
+  auto req = [](std::string_view method, std::string_view version, std::string_view headers) {
+    return std::string(method) + " / " + std::string(version) + "\r\n" + std::string(headers) +
+           "\r\n";
   };
   const std::string host = "Host: h\r\n";
   const std::string up = "Upgrade: websocket\r\n";
@@ -299,28 +284,21 @@ TEST(WsServerHandshake, NamesEachBadUpgradeAndPicksItsStatus) {
     int status;
   } cases[] = {
       {req("GET", "HTTP/1.1", host + up + conn + ver + key), Errc::kOk, 0},
-      {req("POST", "HTTP/1.1", host + up + conn + ver + key), Errc::kBadMethod,
-       405},
-      {req("GET", "HTTP/1.0", host + up + conn + ver + key), Errc::kMalformed,
-       400},
+      {req("POST", "HTTP/1.1", host + up + conn + ver + key), Errc::kBadMethod, 405},
+      {req("GET", "HTTP/1.0", host + up + conn + ver + key), Errc::kMalformed, 400},
       {req("GET", "HTTP/1.1", up + conn + ver + key), Errc::kMissingHost, 400},
-      {req("GET", "HTTP/1.1", host + host + up + conn + ver + key),
-       Errc::kMalformed, 400},
-      {req("GET", "HTTP/1.1", host + up + ver + key), Errc::kMissingConnection,
-       400},
+      {req("GET", "HTTP/1.1", host + host + up + conn + ver + key), Errc::kMalformed, 400},
+      {req("GET", "HTTP/1.1", host + up + ver + key), Errc::kMissingConnection, 400},
       {req("GET", "HTTP/1.1", host + up + conn + key), Errc::kBadVersion, 426},
-      {req("GET", "HTTP/1.1",
-           host + up + conn + "Sec-WebSocket-Version: 8\r\n" + key),
+      {req("GET", "HTTP/1.1", host + up + conn + "Sec-WebSocket-Version: 8\r\n" + key),
        Errc::kBadVersion, 426},
       {req("GET", "HTTP/1.1", host + up + conn + ver), Errc::kBadKey, 400},
-      {req("GET", "HTTP/1.1",
-           host + up + conn + ver + "Sec-WebSocket-Key: c2hvcnQ=\r\n"),
+      {req("GET", "HTTP/1.1", host + up + conn + ver + "Sec-WebSocket-Key: c2hvcnQ=\r\n"),
        Errc::kBadKey, 400},
       {req("GET", "HTTP/1.1",
            host + up + conn + ver + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ\r\n"),
        Errc::kBadKey, 400},
-      {req("GET", "HTTP/1.1", host + up + conn + ver + key + key),
-       Errc::kBadKey, 400},
+      {req("GET", "HTTP/1.1", host + up + conn + ver + key + key), Errc::kBadKey, 400},
       {"GET /x HTTP/1.1 extra\r\n\r\n", Errc::kMalformed, 400},
       {"GET x HTTP/1.1\r\nHost: h\r\n\r\n", Errc::kMalformed, 400},
       {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", Errc::kMalformed, 400},
@@ -333,8 +311,7 @@ TEST(WsServerHandshake, NamesEachBadUpgradeAndPicksItsStatus) {
     std::string out;
     ServerHandshake::write_error(out, c.want);
     EXPECT_EQ(out.substr(0, 12), "HTTP/1.1 " + std::to_string(c.status));
-    EXPECT_EQ(out.find("Sec-WebSocket-Version: 13\r\n") != std::string::npos,
-              c.status == 426);
+    EXPECT_EQ(out.find("Sec-WebSocket-Version: 13\r\n") != std::string::npos, c.status == 426);
     EXPECT_EQ(out.substr(out.size() - 4), "\r\n\r\n");
   }
 }
@@ -366,18 +343,14 @@ TEST(WsServerHandshake, LeavesTheFirstClientFrameToTheDecoder) {
   ASSERT_EQ(FeedSplit(hs, wire, wire.size(), &left), Errc::kOk);
   EXPECT_EQ(left, frame);
   Decoder dec(Role::kServer);
-  EXPECT_THAT(DecodeWhole(dec, left).messages,
-              testing::ElementsAre("text:{\"op\":2}"));
+  EXPECT_THAT(DecodeWhole(dec, left).messages, testing::ElementsAre("text:{\"op\":2}"));
 }
 
 TEST(WsHandshake, ClientAndServerAgreeEndToEnd) {
   std::string nonce_bytes = "0123456789abcdef";
-  ClientHandshake client(
-      std::span<const std::byte, 16>(AsBytes(nonce_bytes).data(), 16));
+  ClientHandshake client(std::span<const std::byte, 16>(AsBytes(nonce_bytes).data(), 16));
   std::string request;
-  ASSERT_EQ(client.write_request(request, "127.0.0.1:8080",
-                                 "/?v=10&encoding=json"),
-            Errc::kOk);
+  ASSERT_EQ(client.write_request(request, "127.0.0.1:8080", "/?v=10&encoding=json"), Errc::kOk);
   ServerHandshake server;
   ASSERT_EQ(FeedAll(server, request), Errc::kOk);
   EXPECT_EQ(query_param(server.query(), "encoding"), "json");

@@ -68,10 +68,13 @@ TEST(WsSha1, GivesTheSameDigestWhateverTheUpdatePieces) {
 // ---- base64 ------------------------------------------------------------------
 
 TEST(WsBase64, EncodesTheRfc4648TestVectors) {
-  const std::pair<std::string, std::string> vectors[] = {
-      {"", ""},          {"f", "Zg=="},         {"fo", "Zm8="},
-      {"foo", "Zm9v"},   {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
-      {"foobar", "Zm9vYmFy"}};
+  const std::pair<std::string, std::string> vectors[] = {{"", ""},
+                                                         {"f", "Zg=="},
+                                                         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},
+                                                         {"foob", "Zm9vYg=="},
+                                                         {"fooba", "Zm9vYmE="},
+                                                         {"foobar", "Zm9vYmFy"}};
   for (const auto& [plain, coded] : vectors) {
     std::string out;
     base64_encode(AsBytes(plain), out);
@@ -86,9 +89,8 @@ TEST(WsBase64, EncodesTheRfc4648TestVectors) {
 TEST(WsBase64, RefusesNonCanonicalOrForeignInput) {
   std::byte buf[16];
   size_t n = 0;
-  for (std::string_view bad : {"Zg=", "Zh==", "Zm9=", "Z===", "====",
-                               "Zm9v!A==", "=Zg=", "Zg==Zg==", "Zm 9",
-                               "Zm9vYg=A"}) {
+  for (std::string_view bad : {"Zg=", "Zh==", "Zm9=", "Z===", "====", "Zm9v!A==", "=Zg=",
+                               "Zg==Zg==", "Zm 9", "Zm9vYg=A"}) {
     EXPECT_FALSE(base64_decode(bad, buf, n)) << bad;
   }
 }
@@ -110,8 +112,7 @@ TEST(WsBase64, RoundTripsEveryLengthUpTo64) {
 }
 
 TEST(WsHandshakeKey, ComputesTheRfc6455SampleAcceptValue) {
-  EXPECT_EQ(accept_value("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  EXPECT_EQ(accept_value("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 }
 
 // ---- UTF-8 -------------------------------------------------------------------
@@ -123,11 +124,21 @@ bool ReferenceUtf8(const std::string& s) {
     const auto c = static_cast<unsigned char>(s[i]);
     int n;
     uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
-    if ((c & 0xE0) == 0xC0) { n = 1; cp = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { n = 2; cp = c & 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { n = 3; cp = c & 0x07; }
-    else return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else
+      return false;
     if (i + static_cast<size_t>(n) >= s.size()) return false;  // truncated
     for (int k = 1; k <= n; ++k) {
       const auto d = static_cast<unsigned char>(s[i + k]);
@@ -144,19 +155,17 @@ bool ReferenceUtf8(const std::string& s) {
 }
 
 TEST(WsUtf8, AcceptsTheBoundariesOfEachEncodingLength) {
-  for (std::string_view s :
-       {"", "plain ascii", "\xC2\x80", "\xDF\xBF", "\xE0\xA0\x80",
-        "\xED\x9F\xBF", "\xEE\x80\x80", "\xEF\xBF\xBF", "\xF0\x90\x80\x80",
-        "\xF4\x8F\xBF\xBF", "\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5"}) {
+  for (std::string_view s : {"", "plain ascii", "\xC2\x80", "\xDF\xBF", "\xE0\xA0\x80",
+                             "\xED\x9F\xBF", "\xEE\x80\x80", "\xEF\xBF\xBF", "\xF0\x90\x80\x80",
+                             "\xF4\x8F\xBF\xBF", "\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5"}) {
     EXPECT_TRUE(is_valid_utf8(s)) << s;
   }
 }
 
 TEST(WsUtf8, RejectsOverlongsSurrogatesAndCodePointsPastTheEnd) {
   for (std::string_view s :
-       {"\xC0\x80", "\xC1\xBF", "\xE0\x9F\xBF", "\xF0\x8F\xBF\xBF",
-        "\xED\xA0\x80", "\xED\xBF\xBF", "\xF4\x90\x80\x80", "\xF5\x80\x80\x80",
-        "\xFF", "\x80", "\xC2", "\xE2\x82", "\xF0\x9F\x98",
+       {"\xC0\x80", "\xC1\xBF", "\xE0\x9F\xBF", "\xF0\x8F\xBF\xBF", "\xED\xA0\x80", "\xED\xBF\xBF",
+        "\xF4\x90\x80\x80", "\xF5\x80\x80\x80", "\xFF", "\x80", "\xC2", "\xE2\x82", "\xF0\x9F\x98",
         "0123456789abcdef0123456789\x80"}) {
     EXPECT_FALSE(is_valid_utf8(s)) << testing::PrintToString(s);
   }
@@ -204,17 +213,15 @@ TEST(WsUtf8, FindsABadByteAtEveryPositionOfTheAsciiFastPath) {
 }
 
 TEST(WsUtf8, GivesTheSameAnswerWhereverTheInputIsSplit) {
-  const std::string samples[] = {
-      "h\xC3\xA9llo w\xC3\xB6rld \xF0\x9F\x98\x80 \xE2\x82\xAC end",
-      std::string(40, 'a') + "\xE2\x82\xAC" + std::string(40, 'b'),
-      "abc\xED\xA0\x80xyz", "abc\xE2\x82"};
+  const std::string samples[] = {"h\xC3\xA9llo w\xC3\xB6rld \xF0\x9F\x98\x80 \xE2\x82\xAC end",
+                                 std::string(40, 'a') + "\xE2\x82\xAC" + std::string(40, 'b'),
+                                 "abc\xED\xA0\x80xyz", "abc\xE2\x82"};
   for (const std::string& s : samples) {
     const bool whole = is_valid_utf8(s);
     for (size_t a = 0; a <= s.size(); ++a) {
       for (size_t b = a; b <= s.size(); ++b) {
         Utf8Validator v;
-        const bool ok = v.feed(AsBytes(s).subspan(0, a)) &&
-                        v.feed(AsBytes(s).subspan(a, b - a)) &&
+        const bool ok = v.feed(AsBytes(s).subspan(0, a)) && v.feed(AsBytes(s).subspan(a, b - a)) &&
                         v.feed(AsBytes(s).subspan(b));
         ASSERT_EQ(ok && v.complete(), whole) << a << " " << b;
       }
@@ -239,13 +246,11 @@ TEST(WsMask, MatchesAByteAtATimeLoopForEveryLengthOffsetAndAlignment) {
   std::mt19937 rng(3);
   std::vector<std::byte> src(400);
   for (auto& b : src) b = std::byte(rng());
-  const MaskKey key = {std::byte{0x37}, std::byte{0xfa}, std::byte{0x21},
-                       std::byte{0x3d}};
+  const MaskKey key = {std::byte{0x37}, std::byte{0xfa}, std::byte{0x21}, std::byte{0x3d}};
   for (size_t align = 0; align < 8; ++align) {
     for (size_t len = 0; len <= 300; ++len) {
       for (size_t offset = 0; offset < 8; ++offset) {
-        std::vector<std::byte> got(src.begin() + align,
-                                   src.begin() + align + len);
+        std::vector<std::byte> got(src.begin() + align, src.begin() + align + len);
         mask(got, key, offset);
         for (size_t i = 0; i < len; ++i) {
           ASSERT_EQ(got[i], src[align + i] ^ key[(offset + i) % 4])

@@ -32,10 +32,10 @@ inline std::string Bytes(std::initializer_list<int> v) {
 struct FrameSpec {
   int opcode = 0x1;
   bool fin = true;
-  int rsv = 0;                      // 0x70 mask
+  int rsv = 0;  // 0x70 mask
   bool masked = false;
   uint8_t key[4] = {0x12, 0x34, 0x56, 0x78};
-  int force_length_bytes = 0;       // 0: minimal; 2 or 8: force that form
+  int force_length_bytes = 0;  // 0: minimal; 2 or 8: force that form
 };
 
 // One frame exactly as RFC 6455 5.2 lays it out.
@@ -67,8 +67,7 @@ inline std::string Frame(std::string_view payload, FrameSpec f = {}) {
   return out;
 }
 
-inline std::string Frame(std::string_view payload, int opcode, bool fin,
-                         bool masked) {
+inline std::string Frame(std::string_view payload, int opcode, bool fin, bool masked) {
   FrameSpec f;
   f.opcode = opcode;
   f.fin = fin;
@@ -76,8 +75,7 @@ inline std::string Frame(std::string_view payload, int opcode, bool fin,
   return Frame(payload, f);
 }
 
-inline std::string CloseFrame(uint16_t code, std::string_view reason,
-                              bool masked) {
+inline std::string CloseFrame(uint16_t code, std::string_view reason, bool masked) {
   std::string body;
   body.push_back(static_cast<char>(code >> 8));
   body.push_back(static_cast<char>(code));
@@ -87,13 +85,16 @@ inline std::string CloseFrame(uint16_t code, std::string_view reason,
 
 inline std::string ToString(const Message& m) {
   switch (m.kind) {
-    case MessageKind::kText: return "text:" + std::string(m.text());
-    case MessageKind::kBinary: return "binary:" + std::string(m.text());
-    case MessageKind::kPing: return "ping:" + std::string(m.text());
-    case MessageKind::kPong: return "pong:" + std::string(m.text());
+    case MessageKind::kText:
+      return "text:" + std::string(m.text());
+    case MessageKind::kBinary:
+      return "binary:" + std::string(m.text());
+    case MessageKind::kPing:
+      return "ping:" + std::string(m.text());
+    case MessageKind::kPong:
+      return "pong:" + std::string(m.text());
     case MessageKind::kClose:
-      return "close:" + std::to_string(m.close_code) + ":" +
-             std::string(m.close_reason);
+      return "close:" + std::to_string(m.close_code) + ":" + std::string(m.close_reason);
   }
   return "?";
 }
@@ -106,8 +107,7 @@ struct Decoded {
 // Feeds `wire` in pieces ending at each of `cuts` (sorted offsets) and
 // collects messages until an error, kClosed, or the end. Each piece is its
 // own heap copy, so ASan sees reads past a piece.
-inline Decoded DecodePieces(Decoder& dec, std::string_view wire,
-                            const std::vector<size_t>& cuts) {
+inline Decoded DecodePieces(Decoder& dec, std::string_view wire, const std::vector<size_t>& cuts) {
   Decoded d;
   size_t at = 0;
   std::vector<size_t> ends = cuts;

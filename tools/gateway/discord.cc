@@ -35,8 +35,7 @@ constexpr uint32_t Bit(DiscordTimer t) { return uint32_t{1} << static_cast<unsig
 
 DiscordScratch::DiscordScratch(uint64_t seed) : dom(kMaxClientPayload + 64), rng(seed) {}
 
-DiscordConn::DiscordConn(Server::Shared& sh, DiscordScratch& scratch,
-                         conn::ServerConnection& conn)
+DiscordConn::DiscordConn(Server::Shared& sh, DiscordScratch& scratch, conn::ServerConnection& conn)
     : sh_(sh), scratch_(scratch), conn_(conn) {}
 
 // ------------------------------------------------------------------ timers
@@ -225,8 +224,8 @@ void DiscordConn::on_heartbeat(const parse::Envelope& env, Instant now) {
 
 bool DiscordConn::d_object(std::string_view d, simdjson::dom::object& obj, Instant now) {
   // d lies inside a padded message: parse it in place.
-  if (d.empty() || scratch_.dom.parse(d.data(), d.size(), false).get_object().get(obj) !=
-                       simdjson::SUCCESS) {
+  if (d.empty() ||
+      scratch_.dom.parse(d.data(), d.size(), false).get_object().get(obj) != simdjson::SUCCESS) {
     close_decode_error(now);
     return false;
   }

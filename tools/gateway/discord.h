@@ -38,9 +38,9 @@ namespace shardring::gatewaysrv {
 
 // The timers one connection asks for: at most one deadline per kind.
 enum class DiscordTimer : uint8_t {
-  kGenerate = 0,     // the next events are due (--rate)
-  kReconnect,        // fault: op 7 every --reconnect-every
-  kInvalidSession,   // fault: op 9 d=true every --invalid-session-every
+  kGenerate = 0,    // the next events are due (--rate)
+  kReconnect,       // fault: op 7 every --reconnect-every
+  kInvalidSession,  // fault: op 9 d=true every --invalid-session-every
   kCount,
 };
 inline constexpr size_t kDiscordTimerCount = static_cast<size_t>(DiscordTimer::kCount);
@@ -93,9 +93,7 @@ class DiscordConn {
     return deadlines_[static_cast<size_t>(t)];
   }
   // The shard of the session, -1 before IDENTIFY/RESUME.
-  [[nodiscard]] int64_t shard() const noexcept {
-    return session_ ? int64_t{session_->shard} : -1;
-  }
+  [[nodiscard]] int64_t shard() const noexcept { return session_ ? int64_t{session_->shard} : -1; }
 
  private:
   void on_heartbeat(const parse::Envelope& env, Instant now);
@@ -104,8 +102,8 @@ class DiscordConn {
   void on_request_members(std::string_view d_json, Instant now);
   // d of IDENTIFY/RESUME/op 8 as a DOM object; false after closing 4002.
   bool d_object(std::string_view d, simdjson::dom::object& obj, Instant now);
-  std::shared_ptr<SessionState> new_session(std::string_view token, uint32_t shard,
-                                            uint32_t total, Instant now);
+  std::shared_ptr<SessionState> new_session(std::string_view token, uint32_t shard, uint32_t total,
+                                            Instant now);
   // After READY or RESUMED: the event stream and the periodic faults.
   void start_stream(Instant now);
   // The hot loop: the events that are due (at --rate 0, as many as fit)
@@ -131,7 +129,7 @@ class DiscordConn {
   bool stream_blocked_ = false;  // paused on a full send queue
   uint64_t conn_events_ = 0;     // template events on this connection
   uint64_t acks_ = 0;
-  Instant window_start_{};       // client payload rate limit
+  Instant window_start_{};  // client payload rate limit
   uint32_t window_count_ = 0;
   Pacer pacer_;
   uint32_t timer_changes_ = 0;

@@ -23,8 +23,8 @@ Faults::Faults(const GatewayOptions& o)
       delay(o.delay_ms),
       close_every_(o.close_every),
       close_after_(o.close_after) {
-  events_before_fault_ = std::min(close_every_ ? close_every_ : UINT64_MAX,
-                                  close_after_ ? close_after_ : UINT64_MAX);
+  events_before_fault_ =
+      std::min(close_every_ ? close_every_ : UINT64_MAX, close_after_ ? close_after_ : UINT64_MAX);
 }
 
 Faults::AfterEvents Faults::after_events(uint64_t events) const noexcept {

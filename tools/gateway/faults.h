@@ -42,9 +42,9 @@ struct Faults {
   std::optional<std::chrono::nanoseconds> reconnect_every;
   std::optional<std::chrono::nanoseconds> invalid_session_every;
 
-  uint32_t fragment = 0;                       // frame payload bytes
-  uint32_t segment = 0;                        // bytes per send call
-  std::chrono::milliseconds delay{0};          // before each send batch
+  uint32_t fragment = 0;               // frame payload bytes
+  uint32_t segment = 0;                // bytes per send call
+  std::chrono::milliseconds delay{0};  // before each send batch
 
  private:
   uint64_t close_every_ = 0;

@@ -31,8 +31,7 @@ bool write_file_atomically(const std::string& path, const std::string& text) {
 int gateway_main(std::span<const std::string_view> args) {
   bool help = false;
   std::string usage;
-  absl::StatusOr<GatewayOptions> options =
-      parse_gateway_options(args, &help, &usage);
+  absl::StatusOr<GatewayOptions> options = parse_gateway_options(args, &help, &usage);
   if (!options.ok()) {
     std::fprintf(stderr, "shardring gateway: %s\n",
                  std::string(options.status().message()).c_str());
@@ -52,12 +51,8 @@ int gateway_main(std::span<const std::string_view> args) {
 
   absl::StatusOr<std::unique_ptr<Server>> server = Server::start(*options);
   if (!server.ok()) {
-    std::fprintf(stderr, "shardring gateway: %s\n",
-                 std::string(server.status().message()).c_str());
-    return absl::IsInvalidArgument(server.status()) ||
-                   absl::IsNotFound(server.status())
-               ? 2
-               : 1;
+    std::fprintf(stderr, "shardring gateway: %s\n", std::string(server.status().message()).c_str());
+    return absl::IsInvalidArgument(server.status()) || absl::IsNotFound(server.status()) ? 2 : 1;
   }
   int sig = 0;
   sigwait(&set, &sig);
@@ -73,13 +68,12 @@ int gateway_main(std::span<const std::string_view> args) {
     }
   }
   const Stats s = (*server)->stats();
-  std::fprintf(stderr,
-               "gateway: stopped: %llu connections, %llu identifies, %llu "
-               "resumes, %llu events sent\n",
-               static_cast<unsigned long long>(s.connections),
-               static_cast<unsigned long long>(s.identifies),
-               static_cast<unsigned long long>(s.resumes),
-               static_cast<unsigned long long>(s.events_sent));
+  std::fprintf(
+      stderr,
+      "gateway: stopped: %llu connections, %llu identifies, %llu "
+      "resumes, %llu events sent\n",
+      static_cast<unsigned long long>(s.connections), static_cast<unsigned long long>(s.identifies),
+      static_cast<unsigned long long>(s.resumes), static_cast<unsigned long long>(s.events_sent));
   return rc;
 }
 

@@ -1,7 +1,7 @@
 #include "tools/gateway/gateway_options.h"
 
-#include "tools/gateway/text.h"
 #include "tools/flags.h"
+#include "tools/gateway/text.h"
 
 namespace shardring::gatewaysrv {
 namespace {
@@ -34,8 +34,8 @@ absl::Status parse_listen(std::string_view s, GatewayOptions& o) {
 
 }  // namespace
 
-absl::StatusOr<GatewayOptions> parse_gateway_options(
-    std::span<const std::string_view> args, bool* help, std::string* usage) {
+absl::StatusOr<GatewayOptions> parse_gateway_options(std::span<const std::string_view> args,
+                                                     bool* help, std::string* usage) {
   GatewayOptions o;
   std::string listen = "127.0.0.1:8080";
   int64_t shards = 1, max_concurrency = 1, threads = 0, guilds = 3;
@@ -76,8 +76,7 @@ absl::StatusOr<GatewayOptions> parse_gateway_options(
                "the only token accepted in IDENTIFY/RESUME (else close "
                "4004) and as 'Authorization: Bot T' on /gateway/bot (else "
                "401) (default: any)");
-  f.add_int("threads", &threads, 0, 1024,
-            "I/O threads (default: number of online cores)");
+  f.add_int("threads", &threads, 0, 1024, "I/O threads (default: number of online cores)");
   f.add_string("stats-json", &o.stats_json,
                "write counters (sessions, identifies, resumes, events per "
                "shard, last seq) to PATH on exit");
@@ -100,29 +99,25 @@ absl::StatusOr<GatewayOptions> parse_gateway_options(
             "of a connection");
   f.add_int("fragment", &fragment, 0, 1 << 30,
             "fault: split every message into frames of N payload bytes");
-  f.add_int("segment", &segment, 0, 1 << 30,
-            "fault: write at most N bytes per send call");
-  f.add_int("delay-ms", &o.delay_ms, 0, 600'000,
-            "fault: delay each send batch by MS");
-  *usage = cat(
-      "usage: shardring gateway [flags]\n"
-      "A synthetic Discord gateway (v10, JSON): HTTP GET /api/v10/gateway/bot "
-      "and WebSocket on /, generating dispatch events.\n",
-      f.usage());
+  f.add_int("segment", &segment, 0, 1 << 30, "fault: write at most N bytes per send call");
+  f.add_int("delay-ms", &o.delay_ms, 0, 600'000, "fault: delay each send batch by MS");
+  *usage =
+      cat("usage: shardring gateway [flags]\n"
+          "A synthetic Discord gateway (v10, JSON): HTTP GET /api/v10/gateway/bot "
+          "and WebSocket on /, generating dispatch events.\n",
+          f.usage());
 
   if (absl::Status s = f.parse(args, help); !s.ok()) return s;
   if (*help) return o;
   if (absl::Status s = parse_listen(listen, o); !s.ok()) return s;
   if (o.tls_cert.empty() != o.tls_key.empty()) {
-    return Bad(o.tls_cert.empty() ? "tls-key" : "tls-cert",
-               "--tls-cert and --tls-key go together");
+    return Bad(o.tls_cert.empty() ? "tls-key" : "tls-cert", "--tls-cert and --tls-key go together");
   }
   if (close_code && !close_after) {
     return Bad("close-code", "needs --close-after N");
   }
-  if (close_code && (*close_code == 1004 || *close_code == 1005 ||
-                     *close_code == 1006 || *close_code == 1015 ||
-                     (*close_code > 1011 && *close_code < 3000))) {
+  if (close_code && (*close_code == 1004 || *close_code == 1005 || *close_code == 1006 ||
+                     *close_code == 1015 || (*close_code > 1011 && *close_code < 3000))) {
     return Bad("close-code", "not a code that may be sent (RFC 6455 7.4)");
   }
   o.shards = static_cast<uint32_t>(shards);
@@ -134,8 +129,7 @@ absl::StatusOr<GatewayOptions> parse_gateway_options(
   o.close_every = static_cast<uint64_t>(close_every);
   o.no_ack_after = static_cast<uint64_t>(no_ack_after);
   o.close_after = close_after ? static_cast<uint64_t>(*close_after) : 0;
-  o.close_code = close_after ? static_cast<uint16_t>(close_code.value_or(4000))
-                             : 0;
+  o.close_code = close_after ? static_cast<uint16_t>(close_code.value_or(4000)) : 0;
   o.fragment = static_cast<uint32_t>(fragment);
   o.segment = static_cast<uint32_t>(segment);
   return o;

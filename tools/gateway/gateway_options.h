@@ -22,31 +22,31 @@ struct GatewayOptions {
   uint32_t max_concurrency = 1;           // identify buckets
   int64_t identify_window_ms = 5000;
   int64_t heartbeat_ms = 41250;
-  double rate = 100;                      // events/s per shard; 0: drain
-  std::optional<uint64_t> events;         // per shard session
-  std::string mix_file;                   // empty: built-in mix
-  std::optional<std::string> token;       // unset: any token
-  uint32_t threads = 0;                   // 0: online cores
-  std::string stats_json;                 // empty: none
-  uint32_t guilds_per_shard = 3;          // guilds in READY, GUILD_CREATEs
+  double rate = 100;                 // events/s per shard; 0: drain
+  std::optional<uint64_t> events;    // per shard session
+  std::string mix_file;              // empty: built-in mix
+  std::optional<std::string> token;  // unset: any token
+  uint32_t threads = 0;              // 0: online cores
+  std::string stats_json;            // empty: none
+  uint32_t guilds_per_shard = 3;     // guilds in READY, GUILD_CREATEs
 
   // Fault injection (0 / unset: off).
-  uint64_t close_every = 0;          // abrupt TCP close every N events
-  uint64_t no_ack_after = 0;         // stop ACKing after N heartbeats
-  double reconnect_every_s = 0;      // op 7
+  uint64_t close_every = 0;            // abrupt TCP close every N events
+  uint64_t no_ack_after = 0;           // stop ACKing after N heartbeats
+  double reconnect_every_s = 0;        // op 7
   double invalid_session_every_s = 0;  // op 9 d=true
-  uint16_t close_code = 0;           // with close_after
-  uint64_t close_after = 0;          // close with close_code after N events
-  uint32_t fragment = 0;             // frame payload bytes per fragment
-  uint32_t segment = 0;              // bytes per send call
-  int64_t delay_ms = 0;              // delay before each send batch
+  uint16_t close_code = 0;             // with close_after
+  uint64_t close_after = 0;            // close with close_code after N events
+  uint32_t fragment = 0;               // frame payload bytes per fragment
+  uint32_t segment = 0;                // bytes per send call
+  int64_t delay_ms = 0;                // delay before each send batch
 
   bool tls() const { return !tls_cert.empty(); }
 };
 
 // Parses `args` (without the program and subcommand names). Sets *help for
 // --help/-h and fills *usage with the flag list either way.
-absl::StatusOr<GatewayOptions> parse_gateway_options(
-    std::span<const std::string_view> args, bool* help, std::string* usage);
+absl::StatusOr<GatewayOptions> parse_gateway_options(std::span<const std::string_view> args,
+                                                     bool* help, std::string* usage);
 
 }  // namespace shardring::gatewaysrv

@@ -53,8 +53,8 @@ void serve_http(const Server::Shared& sh, const ws::ServerHandshake& request, bo
     // Discord grants large bots more daily starts than 1000; never fewer
     // than the shards it recommends.
     const int64_t starts = std::max<int64_t>(1000, int64_t{sh.opt.shards} * 2);
-    append_to(&body, R"(,"shards":)", sh.opt.shards, R"(,"session_start_limit":{"total":)",
-              starts, R"(,"remaining":)", starts, R"(,"reset_after":0,"max_concurrency":)",
+    append_to(&body, R"(,"shards":)", sh.opt.shards, R"(,"session_start_limit":{"total":)", starts,
+              R"(,"remaining":)", starts, R"(,"reset_after":0,"max_concurrency":)",
               sh.opt.max_concurrency, "}}");
     reply(conn, 200, "OK", body, keep_alive);
     return;
@@ -67,8 +67,7 @@ void serve_http(const Server::Shared& sh, const ws::ServerHandshake& request, bo
 }
 
 bool admit_upgrade(const ws::ServerHandshake& request,
-                   std::optional<parse::Compression> compression,
-                   conn::ServerConnection& conn) {
+                   std::optional<parse::Compression> compression, conn::ServerConnection& conn) {
   if (request.path() != "/") {
     not_found(conn, false);
     return false;

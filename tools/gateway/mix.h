@@ -54,13 +54,12 @@ struct Template {
 struct Splice {
   uint64_t seq = 0;
   uint64_t ts_ns = 0;
-  uint64_t guild_id = 0;      // kGuildId patches (18 digits)
-  uint64_t snowflake = 0;     // kSnowflake patch i gets snowflake + i
+  uint64_t guild_id = 0;   // kGuildId patches (18 digits)
+  uint64_t snowflake = 0;  // kSnowflake patch i gets snowflake + i
 };
 
 // Bytes of the JSON payload (no ws header) for `t` with `s`.
-[[nodiscard]] size_t payload_size(const Template& t,
-                                  const Splice& s) noexcept;
+[[nodiscard]] size_t payload_size(const Template& t, const Splice& s) noexcept;
 
 // Appends one unmasked, unfragmented text frame holding `t` with `s`
 // spliced in. No allocation once `out` has the capacity.
@@ -74,8 +73,7 @@ size_t write_u64(char* dst, uint64_t v) noexcept;
 // The guild id of guild `index` of shard `shard` out of `total`: a
 // snowflake with (id >> 22) % total == shard (Discord's sharding formula),
 // always kGuildIdDigits digits.
-[[nodiscard]] uint64_t guild_id(uint32_t shard, uint32_t total,
-                                uint32_t index) noexcept;
+[[nodiscard]] uint64_t guild_id(uint32_t shard, uint32_t total, uint32_t index) noexcept;
 
 // Everything the gateway sends from templates.
 class Mix {
@@ -89,16 +87,13 @@ class Mix {
   // line. A line given k times is drawn k times as often.
   static absl::StatusOr<Mix> from_file(const std::string& path);
   // The same from text (for tests); `name` is used in errors.
-  static absl::StatusOr<Mix> from_lines(std::string_view text,
-                                        std::string_view name);
+  static absl::StatusOr<Mix> from_lines(std::string_view text, std::string_view name);
 
   // The template for a draw `r` (any 64-bit value): weighted choice.
   [[nodiscard]] const Template& pick(uint64_t r) const noexcept {
     return events_[table_[r & (kTableSize - 1)]];
   }
-  [[nodiscard]] const std::vector<Template>& events() const noexcept {
-    return events_;
-  }
+  [[nodiscard]] const std::vector<Template>& events() const noexcept { return events_; }
   // GUILD_CREATE: a small guild (about 6 KB) and a large one ("large":true,
   // about 60 KB), with kGuildId patches for the guild's own id.
   [[nodiscard]] const Template& guild_create(bool large) const noexcept {
@@ -110,8 +105,7 @@ class Mix {
   // becomes a kGuildId patch, top-level id/message_id a kSnowflake patch.
   // With `verbatim` (a user's --mix file), d is sent exactly as given.
   enum class Ids : uint8_t { kVary, kVerbatim };
-  static absl::StatusOr<Template> make_template(std::string_view type,
-                                                std::string_view d_json,
+  static absl::StatusOr<Template> make_template(std::string_view type, std::string_view d_json,
                                                 Ids ids = Ids::kVary);
 
  private:

@@ -4,13 +4,20 @@ namespace shardring::gatewaysrv {
 
 std::string_view to_string(ResumeVerdict v) noexcept {
   switch (v) {
-    case ResumeVerdict::kResumed: return "resumed";
-    case ResumeVerdict::kUnknown: return "unknown session";
-    case ResumeVerdict::kTokenMismatch: return "token does not match the session";
-    case ResumeVerdict::kExpired: return "session expired";
-    case ResumeVerdict::kTooOld: return "seq too old to replay";
-    case ResumeVerdict::kInUse: return "session still attached";
-    case ResumeVerdict::kBadSeq: return "seq ahead of the session";
+    case ResumeVerdict::kResumed:
+      return "resumed";
+    case ResumeVerdict::kUnknown:
+      return "unknown session";
+    case ResumeVerdict::kTokenMismatch:
+      return "token does not match the session";
+    case ResumeVerdict::kExpired:
+      return "session expired";
+    case ResumeVerdict::kTooOld:
+      return "seq too old to replay";
+    case ResumeVerdict::kInUse:
+      return "session still attached";
+    case ResumeVerdict::kBadSeq:
+      return "seq ahead of the session";
   }
   return "?";
 }
@@ -18,8 +25,7 @@ std::string_view to_string(ResumeVerdict v) noexcept {
 Registry::Registry(uint32_t max_concurrency, std::chrono::milliseconds identify_window)
     : buckets_(max_concurrency, identify_window), gate_(identify_window.count() > 0) {}
 
-bool Registry::try_identify(uint32_t shard, Instant now, uint32_t* bucket,
-                            Clock::duration* early) {
+bool Registry::try_identify(uint32_t shard, Instant now, uint32_t* bucket, Clock::duration* early) {
   if (!gate_) return true;
   std::lock_guard lock(mu_);
   if (buckets_.try_take_for(shard, now)) return true;

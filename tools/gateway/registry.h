@@ -52,8 +52,8 @@ struct SessionState {
   uint64_t seed = 0;            // events are a function of (seed, seq)
   uint64_t snowflake_base = 0;  // ids minted for this session's events
   ShardStats* stats = nullptr;
-  bool attached = false;          // under the registry's mutex
-  Instant detached_at;            // under the registry's mutex
+  bool attached = false;  // under the registry's mutex
+  Instant detached_at;    // under the registry's mutex
   // ----
   uint64_t last_seq = 0;
   uint64_t generated = 0;     // template events (for --events)
@@ -75,8 +75,8 @@ std::string_view to_string(ResumeVerdict v) noexcept;
 
 // Server-wide counters (stats(), --stats-json); any thread, relaxed.
 struct Counters {
-  std::atomic<uint64_t> connections{0}, ws_sessions{0}, identifies{0}, resumes{0},
-      events_sent{0}, rate_limited{0}, http_requests{0}, tls_handshakes{0}, tls_resumed{0};
+  std::atomic<uint64_t> connections{0}, ws_sessions{0}, identifies{0}, resumes{0}, events_sent{0},
+      rate_limited{0}, http_requests{0}, tls_handshakes{0}, tls_resumed{0};
 };
 
 class Registry {
@@ -94,8 +94,8 @@ class Registry {
   void add(const std::shared_ptr<SessionState>& s);
   // Looks up session `id` for a RESUME from `seq` with `token`. kResumed
   // hands the session over, attached; kExpired and kTooOld forget it.
-  ResumeVerdict resume(const std::string& id, std::string_view token, uint64_t seq,
-                       Instant now, std::shared_ptr<SessionState>* out);
+  ResumeVerdict resume(const std::string& id, std::string_view token, uint64_t seq, Instant now,
+                       std::shared_ptr<SessionState>* out);
   // The session's connection ended at `now`: resumable for the window.
   void detach(SessionState& s, Instant now);
   // The session is over (Discord's rules: a close with 1000/1001, ...).

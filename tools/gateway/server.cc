@@ -33,9 +33,8 @@ bool is_wildcard(std::string_view host) {
 bool is_sane_host(std::string_view h) {
   if (h.empty() || h.size() > 255) return false;
   for (char c : h) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                    (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-                    c == ':' || c == '[' || c == ']';
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
     if (!ok) return false;
   }
   return true;
@@ -57,10 +56,9 @@ absl::StatusOr<int> bind_listener(const std::string& host, uint16_t port) {
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* res = nullptr;
   const std::string port_s = std::to_string(port);
-  if (int r = ::getaddrinfo(host.c_str(), port_s.c_str(), &hints, &res);
-      r != 0) {
-    return absl::InvalidArgumentError(cat(
-        "--listen: cannot resolve '", host, "': ", gai_strerror(r)));
+  if (int r = ::getaddrinfo(host.c_str(), port_s.c_str(), &hints, &res); r != 0) {
+    return absl::InvalidArgumentError(
+        cat("--listen: cannot resolve '", host, "': ", gai_strerror(r)));
   }
   const int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -70,14 +68,12 @@ absl::StatusOr<int> bind_listener(const std::string& host, uint16_t port) {
   const int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (::bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
-      ::listen(fd, 4096) != 0) {
+  if (::bind(fd, res->ai_addr, res->ai_addrlen) != 0 || ::listen(fd, 4096) != 0) {
     const int err = errno;
     ::freeaddrinfo(res);
     ::close(fd);
-    return absl::UnavailableError(cat(
-        "--listen: cannot listen on ", host, ":", port, ": ",
-        std::strerror(err)));
+    return absl::UnavailableError(
+        cat("--listen: cannot listen on ", host, ":", port, ": ", std::strerror(err)));
   }
   ::freeaddrinfo(res);
   return fd;
@@ -175,14 +171,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::start(const GatewayOptions& opti
   }
   sh.port = port;
   if (!is_wildcard(options.listen_host)) {
-    sh.url_host =
-        options.listen_host.find(':') != std::string::npos
-            ? cat("[", options.listen_host, "]:", port)
-            : cat(options.listen_host, ":", port);
+    sh.url_host = options.listen_host.find(':') != std::string::npos
+                      ? cat("[", options.listen_host, "]:", port)
+                      : cat(options.listen_host, ":", port);
   }
 
   std::vector<std::promise<absl::Status>> ready(threads);
   std::vector<std::future<absl::Status>> started;
+  started.reserve(ready.size());
   for (auto& p : ready) started.push_back(p.get_future());
   for (uint32_t i = 0; i < threads; ++i) {
     sh.threads.emplace_back([&sh, i, p = &ready[i]]() mutable {
@@ -206,14 +202,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::start(const GatewayOptions& opti
     server->stop();
     return first;
   }
-  const std::string shown = sh.url_host.empty()
-                                ? cat(options.listen_host, ":", port)
-                                : sh.url_host;
-  log_line(-1, cat("listening on ", shown, " (", threads,
-                            " threads", sh.tls ? ", TLS" : "",
-                            "); give clients ", sh.tls ? "https://" : "http://",
-                            sh.host_for(""), "/api/v10 or ", sh.scheme_ws(),
-                            sh.host_for("")));
+  const std::string shown = sh.url_host.empty() ? cat(options.listen_host, ":", port) : sh.url_host;
+  log_line(-1, cat("listening on ", shown, " (", threads, " threads", sh.tls ? ", TLS" : "",
+                   "); give clients ", sh.tls ? "https://" : "http://", sh.host_for(""),
+                   "/api/v10 or ", sh.scheme_ws(), sh.host_for("")));
   return server;
 }
 
@@ -221,9 +213,7 @@ Server::~Server() { stop(); }
 
 uint16_t Server::port() const noexcept { return shared_->port; }
 
-std::string Server::url() const {
-  return cat(shared_->scheme_ws(), shared_->host_for(""));
-}
+std::string Server::url() const { return cat(shared_->scheme_ws(), shared_->host_for("")); }
 
 void Server::stop() {
   if (!shared_ || shared_->stopped) return;
@@ -252,20 +242,17 @@ Stats Server::stats() const {
 
 std::string Server::stats_json() const {
   const Stats s = stats();
-  std::string out = cat(
-      R"({"sessions":)", s.sessions, R"(,"identifies":)", s.identifies,
-      R"(,"resumes":)", s.resumes, R"(,"events_sent":)", s.events_sent,
-      R"(,"connections":)", s.connections, R"(,"identify_rate_limited":)",
-      s.identify_rate_limited, R"(,"http_requests":)", s.http_requests,
-      R"(,"tls_handshakes":)", s.tls_handshakes, R"(,"tls_resumed":)", s.tls_resumed,
-      R"(,"shards":{)");
+  std::string out =
+      cat(R"({"sessions":)", s.sessions, R"(,"identifies":)", s.identifies, R"(,"resumes":)",
+          s.resumes, R"(,"events_sent":)", s.events_sent, R"(,"connections":)", s.connections,
+          R"(,"identify_rate_limited":)", s.identify_rate_limited, R"(,"http_requests":)",
+          s.http_requests, R"(,"tls_handshakes":)", s.tls_handshakes, R"(,"tls_resumed":)",
+          s.tls_resumed, R"(,"shards":{)");
   bool first = true;
   for (const auto& [id, c] : s.shards) {
-    append_to(&out, first ? "" : ",", "\"", id,
-                    R"(":{"identifies":)", c.identifies, R"(,"resumes":)",
-                    c.resumes, R"(,"events_sent":)", c.events_sent,
-                    R"(,"last_seq":)", c.last_seq, R"(,"session_id":")",
-                    c.session_id, "\"}");
+    append_to(&out, first ? "" : ",", "\"", id, R"(":{"identifies":)", c.identifies,
+              R"(,"resumes":)", c.resumes, R"(,"events_sent":)", c.events_sent, R"(,"last_seq":)",
+              c.last_seq, R"(,"session_id":")", c.session_id, "\"}");
     first = false;
   }
   out += "}}";

@@ -64,19 +64,19 @@ struct ShardCounters {
   uint64_t resumes = 0;
   uint64_t events_sent = 0;  // dispatch frames queued, replays included
   uint64_t last_seq = 0;
-  std::string session_id;    // latest session
+  std::string session_id;  // latest session
 };
 
 struct Stats {
-  uint64_t connections = 0;          // TCP connections accepted
-  uint64_t sessions = 0;             // WebSocket sessions (upgrades)
-  uint64_t identifies = 0;           // READY sent
-  uint64_t resumes = 0;              // RESUMED sent
-  uint64_t events_sent = 0;          // dispatch frames queued
+  uint64_t connections = 0;            // TCP connections accepted
+  uint64_t sessions = 0;               // WebSocket sessions (upgrades)
+  uint64_t identifies = 0;             // READY sent
+  uint64_t resumes = 0;                // RESUMED sent
+  uint64_t events_sent = 0;            // dispatch frames queued
   uint64_t identify_rate_limited = 0;  // op 9 for a too-fast identify
   uint64_t http_requests = 0;
-  uint64_t tls_handshakes = 0;       // completed, full or resumed
-  uint64_t tls_resumed = 0;          // of those, resumed (session ticket)
+  uint64_t tls_handshakes = 0;                             // completed, full or resumed
+  uint64_t tls_resumed = 0;                                // of those, resumed (session ticket)
   std::vector<std::pair<uint32_t, ShardCounters>> shards;  // by shard id
 };
 
@@ -86,8 +86,7 @@ class Server {
   // threads and returns once they all serve (or the first error: bind
   // failure, io_uring unavailable, bad --mix or TLS files). Logs the
   // "listening on HOST:PORT" line on stderr.
-  static absl::StatusOr<std::unique_ptr<Server>> start(
-      const GatewayOptions& options);
+  static absl::StatusOr<std::unique_ptr<Server>> start(const GatewayOptions& options);
   ~Server();  // stop()
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

@@ -66,20 +66,23 @@ std::string hello_payload(int64_t heartbeat_ms) {
 }
 
 std::string ready_payload(const SessionState& s, std::string_view resume_url) {
-  std::string ready = R"({"t":"READY","s":1,"op":0,"d":{"v":10,"user_settings":{},"user":{"verified":true,"username":"shardring-bot","mfa_enabled":false,"id":")";
-  append_to(&ready, kBotUserId,
-            R"(","global_name":null,"flags":0,"email":null,"discriminator":"0","bot":true,"avatar":null},"session_type":"normal","session_id":")",
-            s.id, R"(","resume_gateway_url":)");
+  std::string ready =
+      R"({"t":"READY","s":1,"op":0,"d":{"v":10,"user_settings":{},"user":{"verified":true,"username":"shardring-bot","mfa_enabled":false,"id":")";
+  append_to(
+      &ready, kBotUserId,
+      R"(","global_name":null,"flags":0,"email":null,"discriminator":"0","bot":true,"avatar":null},"session_type":"normal","session_id":")",
+      s.id, R"(","resume_gateway_url":)");
   base::append_json_string(ready, resume_url);
   ready += R"(,"relationships":[],"private_channels":[],"presences":[],"guilds":[)";
   for (uint32_t g = 0; g < s.guilds; ++g) {
-    append_to(&ready, g ? "," : "", R"({"unavailable":true,"id":")",
-              guild_id(s.shard, s.total, g), R"("})");
+    append_to(&ready, g ? "," : "", R"({"unavailable":true,"id":")", guild_id(s.shard, s.total, g),
+              R"("})");
   }
-  append_to(&ready,
-            R"(],"guild_join_requests":[],"geo_ordered_rtc_regions":["us-east","us-central"],"auth":{},"application":{"id":")",
-            kApplicationId, R"(","flags":565248},"_trace":)", kTrace, R"(,"shard":[)", s.shard,
-            ",", s.total, "]}}");
+  append_to(
+      &ready,
+      R"(],"guild_join_requests":[],"geo_ordered_rtc_regions":["us-east","us-central"],"auth":{},"application":{"id":")",
+      kApplicationId, R"(","flags":565248},"_trace":)", kTrace, R"(,"shard":[)", s.shard, ",",
+      s.total, "]}}");
   return ready;
 }
 
@@ -94,8 +97,7 @@ std::string members_chunk_payload(uint64_t seq, std::string_view guild,
   for (int i = 0; i < 3; ++i) {
     append_to(
         &p, i ? "," : "", R"({"user":{"username":"member_)", i,
-        R"(","public_flags":0,"id":"22884696177455)", 1000 + i, R"(","global_name":"Member )",
-        i,
+        R"(","public_flags":0,"id":"22884696177455)", 1000 + i, R"(","global_name":"Member )", i,
         R"( ✨","discriminator":"0","avatar":null},"roles":[],"premium_since":null,"pending":false,"nick":null,"mute":false,"joined_at":"2020-04-04T04:04:04.000000+00:00","flags":0,"deaf":false,"avatar":null})");
   }
   p += R"(],"chunk_index":0,"chunk_count":1,"not_found":[])";

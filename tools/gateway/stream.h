@@ -36,8 +36,8 @@ struct Draw {
 // Event `seq` of the session's stream (a template event).
 [[nodiscard]] Draw event_at(const Mix& mix, const SessionState& s, uint64_t seq, uint64_t ts_ns);
 // The GUILD_CREATE of guild `g` (seq 2 + g after READY; guild 0 is large).
-[[nodiscard]] Draw guild_create_at(const Mix& mix, const SessionState& s, uint32_t g,
-                                   uint64_t seq, uint64_t ts_ns);
+[[nodiscard]] Draw guild_create_at(const Mix& mix, const SessionState& s, uint32_t g, uint64_t seq,
+                                   uint64_t ts_ns);
 
 // Calls kept(std::string_view payload) or drawn(const Draw&) for every
 // dispatch after `after_seq` up to the session's last seq, in order: kept

@@ -52,8 +52,7 @@ absl::Status Worker::init() {
   if (!ring.ok()) return ring.status();
   ring_ = *std::move(ring);
   bufs_ = std::make_unique<engine::BufferRing>();
-  if (absl::Status s =
-          bufs_->init(ring_->raw(), 0, kRecvBuffers, kRecvBufferBytes, ws::kPadding);
+  if (absl::Status s = bufs_->init(ring_->raw(), 0, kRecvBuffers, kRecvBufferBytes, ws::kPadding);
       !s.ok()) {
     return s;
   }
@@ -221,8 +220,8 @@ void Worker::on_recv(Conn& c, const io_uring_cqe& cqe) {
   }
   if (!c.dead) {
     c.conn.on_transport_lost(now_);
-    terminate(c, cqe.res == 0 ? "peer closed the connection"
-                              : cat("recv: ", std::strerror(-cqe.res)));
+    terminate(c,
+              cqe.res == 0 ? "peer closed the connection" : cat("recv: ", std::strerror(-cqe.res)));
   }
 }
 
@@ -321,8 +320,7 @@ void Worker::sync(Conn& c) {
   }
   if (c.send_inflight) return;
   if (sh_.faults.delay.count() > 0) {  // --delay-ms: each batch waits
-    if (!c.timers[static_cast<size_t>(TimerKind::kDelay)].is_valid() &&
-        c.conn.queued_bytes() > 0) {
+    if (!c.timers[static_cast<size_t>(TimerKind::kDelay)].is_valid() && c.conn.queued_bytes() > 0) {
       set_timer(c, TimerKind::kDelay, now_ + sh_.faults.delay);
     }
     return;
