@@ -2,7 +2,7 @@
 // thread (producer) to one consumer thread. Each (core, consumer) pair has
 // one channel: an SpscRing of fixed-size records plus a byte arena that holds
 // each event's `t` and `d`. That arena copy is the one copy of `d` on the way
-// to the consumer (DESIGN.md "Memory and copies"); events too large for the
+// to the consumer (docs/design.md "Memory and copies"); events too large for the
 // arena take one heap block each (a rare, multi-megabyte GUILD_CREATE).
 //
 // Producer side: the owning core thread only. Consumer side: the consumer

@@ -1,5 +1,5 @@
 // engine/sink.h: where the CLI's consumer threads put dispatch events.
-// `ndjson` writes INTERFACE.md's line format, `d` byte for byte; `null` only
+// `ndjson` writes docs/interface.md's line format, `d` byte for byte; `null` only
 // counts. One NdjsonWriter per consumer thread, all sharing one Output (an fd
 // and a mutex taken once per buffer flush, never per event), so lines from
 // different consumers never interleave and each shard's lines stay in order.

@@ -1,6 +1,6 @@
 // engine/spsc_ring.h: a bounded, lock-free single-producer/single-consumer
 // ring. Stage: engine; it carries dispatch events from a core thread to a
-// consumer thread (DESIGN.md "Threads"), and any other one-way hand-off
+// consumer thread (docs/design.md "Threads"), and any other one-way hand-off
 // between two threads. Exactly one thread may call the producer functions
 // and exactly one (other) thread the consumer functions; size_approx(),
 // empty() and capacity() may be called from anywhere. Header-only.

@@ -213,7 +213,7 @@ struct Payload {
 inline constexpr uint16_t kCloseBadPayload = 1007;
 
 // What READY and RESUMED return: whether to deliver the event like any other
-// dispatch (INTERFACE.md: READY and RESUMED are delivered), and actions.
+// dispatch (docs/interface.md: READY and RESUMED are delivered), and actions.
 struct DispatchOutcome {
   bool deliver = false;
   Actions actions;

@@ -1,5 +1,5 @@
 // tls/context.h: wolfSSL configuration shared by many connections, and the
-// per-host cache of resumable sessions. Stage: TLS (DESIGN.md data path).
+// per-host cache of resumable sessions. Stage: TLS (docs/design.md data path).
 //
 // Threads: a Context is built at start-up and then only read. wolfSSL lets
 // one WOLFSSL_CTX serve sessions on several threads (it reference-counts the

@@ -1,4 +1,4 @@
-// tools/load_cmd.cc: `shardring load` (INTERFACE.md): spawns `shardring
+// tools/load_cmd.cc: `shardring load` (docs/interface.md): spawns `shardring
 // gateway` pinned to its own cores (or uses --gateway), runs the engine on
 // the other cores with a null sink, shows live progress on stderr and prints
 // a summary: events/s, engine CPU per million events, memory per shard, the

@@ -1,4 +1,4 @@
-// tools/load_cmd.h: `shardring load` (INTERFACE.md "shardring load").
+// tools/load_cmd.h: `shardring load` (docs/interface.md "shardring load").
 #pragma once
 
 #include <span>

@@ -1,4 +1,4 @@
-// tools/main.cc: the `shardring` command line (INTERFACE.md).
+// tools/main.cc: the `shardring` command line (docs/interface.md).
 #include <cstring>
 #include <iostream>
 #include <string_view>

@@ -1,5 +1,5 @@
 // tools/options.h: the flags of `shardring run`, `gateway` and `load`
-// (INTERFACE.md), parsed and checked. Start-up only. Every error names the
+// (docs/interface.md), parsed and checked. Start-up only. Every error names the
 // flag; the CLI prints it and exits 2.
 #pragma once
 

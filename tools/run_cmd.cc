@@ -163,7 +163,7 @@ int run_main(std::span<const std::string_view> args) {
     engine::Log::raw(cat("summary {", SummaryJson(s), "}"));
   }
   // A fatal close or a sink failure was logged when it happened; the
-  // summary stays the last line (INTERFACE.md).
+  // summary stays the last line (docs/interface.md).
   return rc;
 }
 

@@ -1,4 +1,4 @@
-// tools/run_cmd.h: `shardring run` (INTERFACE.md): parse flags, run the
+// tools/run_cmd.h: `shardring run` (docs/interface.md): parse flags, run the
 // engine with an ndjson or null sink, print the summary, map exit codes
 // (4: the sink failed for good). SIGPIPE is ignored; with ndjson:PATH,
 // SIGHUP reopens PATH.

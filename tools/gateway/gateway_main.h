@@ -7,7 +7,7 @@
 
 namespace shardring::gatewaysrv {
 
-// Parses the flags (INTERFACE.md "shardring gateway"), runs the server
+// Parses the flags (docs/interface.md "shardring gateway"), runs the server
 // until SIGINT or SIGTERM, writes --stats-json, and returns the process's
 // exit code: 0 after a clean stop (or --help), 2 for bad flags (the message
 // on stderr names the flag), 1 when the server cannot start (port in use,

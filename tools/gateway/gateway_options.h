@@ -1,5 +1,5 @@
 // tools/gateway/gateway_options.h: the flags of `shardring gateway`
-// (INTERFACE.md "shardring gateway"), parsed and checked. Start-up only:
+// (docs/interface.md "shardring gateway"), parsed and checked. Start-up only:
 // every error is an absl::Status whose message names the flag; the CLI
 // prints it and exits 2.
 #pragma once

@@ -1,5 +1,5 @@
 // tools/gateway/server.h: the synthetic Discord gateway server behind
-// `shardring gateway` (INTERFACE.md). Thread-per-core io_uring: each I/O
+// `shardring gateway` (docs/interface.md). Thread-per-core io_uring: each I/O
 // thread has its own listening socket (SO_REUSEPORT), ring, provided
 // receive buffers, timer wheel and connections; plain or TLS; HTTP
 // (/api/v10/gateway/bot) and WebSocket (gateway v10, JSON) on one port.
