@@ -1,8 +1,9 @@
 // engine/core_loop.h: the inside of a core thread, shared by the files that
 // implement it (internal to engine/): core.cc (the io_uring loop, sockets,
 // timers, carrying out what each connection asks), dial.cc (admission,
-// resolve, connect, the connect timeout) and deliver.cc (events to the
-// handler inline or to the consumers' channels, backpressure). Every
+// resolve, connect, the connect timeout), deliver.cc (events to the handler
+// inline or to the consumers' channels, backpressure) and notes.cc (the
+// connection's notes as log lines and counters). Every
 // protocol decision is the conn::ClientConnection's; this code owns the
 // sockets, buffers, timers and threads, and names no opcode or close code.
 // Used only by the core thread that owns the loop.
@@ -93,6 +94,7 @@ struct CoreThread::Loop {
   void process(Shard& sh, uint16_t bid, uint32_t len);
   // Carries out everything the connection asked for since its last input.
   void sync(Shard& sh);
+  // notes.cc: one note as a log line and counters.
   void on_note(Shard& sh, const conn::NoteRecord& n);
   void close_socket(Shard& sh);
   void set_ready(Shard& sh, bool ready);
