@@ -29,29 +29,6 @@ constexpr std::string_view kToken = "FUZZ.TOKEN.Y29ubg";
     if (!(cond)) __builtin_trap(); \
   } while (0)
 
-struct TlsContexts {
-  std::optional<tls::Context> client, server;
-};
-
-const TlsContexts& Contexts() {
-  static const TlsContexts contexts = [] {
-    TlsContexts c;
-    std::string error;
-    const auto& pki = tls::testing::GetTestPki(&error);
-    if (!error.empty()) return c;
-    tls::ClientOptions co;
-    co.system_ca_file.clear();
-    co.ca_file = pki.ca_cert;
-    if (auto x = tls::Context::client(co); x.ok()) c.client.emplace(std::move(*x));
-    tls::ServerOptions so;
-    so.cert_file = pki.server_chain;
-    so.key_file = pki.server_key;
-    if (auto x = tls::Context::server(so); x.ok()) c.server.emplace(std::move(*x));
-    return c;
-  }();
-  return contexts;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -72,11 +49,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   o.validate_d = f & 64;
   if (f & 128) o.filter = *parse::EventFilter::parse("MESSAGE_CREATE,GUILD_CREATE");
 
-  const TlsContexts& tls_ctx = Contexts();
-  if (use_tls && (!tls_ctx.client || !tls_ctx.server)) return 0;
   ClientHarness h(o, size, 1);
-  FakeGateway g(compression, use_tls ? &*tls_ctx.server : nullptr);
-  if (use_tls) h.scratch().tls_context = &*tls_ctx.client;
+  const tls::testing::TestContexts* tls_ctx = use_tls ? &tls::testing::GetTestContexts() : nullptr;
+  FakeGateway g(compression, use_tls ? &tls_ctx->server : nullptr);
+  if (use_tls) h.scratch().tls_context = &tls_ctx->client;
   h.connect(
       conn::Endpoint{use_tls, use_tls ? "localhost" : "127.0.0.1", 1, "/", "v=10&encoding=json"});
   if (use_tls) {

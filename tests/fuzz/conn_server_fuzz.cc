@@ -33,31 +33,8 @@ using shardring::conn::testing::FakeClient;
 using shardring::conn::testing::ServerHarness;
 using shardring::parse::Compression;
 
-struct Contexts {
-  shardring::tls::Context client;
-  shardring::tls::Context server;
-};
-
-const Contexts& GetContexts() {
-  static const Contexts* contexts = [] {
-    std::string error;
-    const auto& pki = shardring::tls::testing::GetTestPki(&error);
-    if (!error.empty()) {
-      std::fprintf(stderr, "%s\n", error.c_str());
-      std::abort();
-    }
-    shardring::tls::ClientOptions co;
-    co.system_ca_file.clear();
-    co.ca_file = pki.ca_cert;
-    shardring::tls::ServerOptions so;
-    so.cert_file = pki.server_chain;
-    so.key_file = pki.server_key;
-    auto c = shardring::tls::Context::client(co);
-    auto s = shardring::tls::Context::server(so);
-    if (!c.ok() || !s.ok()) std::abort();
-    return new Contexts{std::move(*c), std::move(*s)};
-  }();
-  return *contexts;
+const shardring::tls::testing::TestContexts& GetContexts() {
+  return shardring::tls::testing::GetTestContexts();
 }
 
 void Check(bool ok, int line) {

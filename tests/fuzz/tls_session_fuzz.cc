@@ -24,31 +24,8 @@ using shardring::tls::Context;
 using shardring::tls::Errc;
 using shardring::tls::Session;
 
-struct Contexts {
-  Context client;
-  Context server;
-};
-
-const Contexts& GetContexts() {
-  static const Contexts* contexts = [] {
-    std::string error;
-    const auto& pki = shardring::tls::testing::GetTestPki(&error);
-    if (!error.empty()) {
-      std::fprintf(stderr, "%s\n", error.c_str());
-      std::abort();
-    }
-    shardring::tls::ClientOptions co;
-    co.system_ca_file.clear();
-    co.ca_file = pki.ca_cert;
-    shardring::tls::ServerOptions so;
-    so.cert_file = pki.server_chain;
-    so.key_file = pki.server_key;
-    auto c = Context::client(co);
-    auto s = Context::server(so);
-    if (!c.ok() || !s.ok()) std::abort();
-    return new Contexts{std::move(*c), std::move(*s)};
-  }();
-  return *contexts;
+const shardring::tls::testing::TestContexts& GetContexts() {
+  return shardring::tls::testing::GetTestContexts();
 }
 
 void Check(bool ok) {
@@ -88,7 +65,7 @@ void Receive(Session& to, std::span<const std::byte> data, size_t chunk) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
-  const Contexts& ctx = GetContexts();
+  const shardring::tls::testing::TestContexts& ctx = GetContexts();
   const unsigned mode = data[0] % 4;
   const size_t chunk = data[1] == 0 ? SIZE_MAX : data[1];
   const std::span<const std::byte> input(reinterpret_cast<const std::byte*>(data + 2), size - 2);
