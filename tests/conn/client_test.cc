@@ -164,19 +164,7 @@ INSTANTIATE_TEST_SUITE_P(Streams, CompressedSession,
                                            parse::Compression::kZstdStream));
 
 TEST(ClientConnection, TlsSessionSplitAtSeededRandomOffsets) {
-  std::string error;
-  const tls::testing::TestPki& pki = tls::testing::GetTestPki(&error);
-  ASSERT_TRUE(error.empty()) << error;
-  tls::ClientOptions co;
-  co.system_ca_file.clear();
-  co.ca_file = pki.ca_cert;
-  auto client_ctx = tls::Context::client(co);
-  ASSERT_TRUE(client_ctx.ok()) << client_ctx.status();
-  tls::ServerOptions so;
-  so.cert_file = pki.server_chain;
-  so.key_file = pki.server_key;
-  auto server_ctx = tls::Context::server(so);
-  ASSERT_TRUE(server_ctx.ok()) << server_ctx.status();
+  const tls::testing::TestContexts& ctx = tls::testing::GetTestContexts();
 
   for (uint64_t seed = 1; seed <= 40; ++seed) {
     SCOPED_TRACE(::testing::Message() << "seed=" << seed);
@@ -190,8 +178,8 @@ TEST(ClientConnection, TlsSessionSplitAtSeededRandomOffsets) {
       }
     };
     ClientHarness h(Options(), seed);
-    h.scratch().tls_context = &*client_ctx;
-    FakeGateway g(parse::Compression::kNone, &*server_ctx);
+    h.scratch().tls_context = &ctx.client;
+    FakeGateway g(parse::Compression::kNone, &ctx.server);
     h.connect(Endpoint{true, "localhost", 8443, "/", "v=10&encoding=json"});
     ASSERT_EQ(h.conn().phase(), Phase::kTls);
     // The handshake: flights back and forth until the upgrade request is out.

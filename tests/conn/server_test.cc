@@ -292,22 +292,9 @@ TEST(ServerConnection, FragmentingSplitsMessagesTheClientJoins) {
 // -------------------------------------------------------------------- TLS
 
 TEST(ServerConnection, EverythingWorksThroughTls) {
-  std::string error;
-  const auto& pki = tls::testing::GetTestPki(&error);
-  ASSERT_TRUE(error.empty()) << error;
-  tls::ServerOptions so;
-  so.cert_file = pki.server_chain;
-  so.key_file = pki.server_key;
-  auto server_ctx = tls::Context::server(so);
-  ASSERT_TRUE(server_ctx.ok()) << server_ctx.status();
-  tls::ClientOptions co;
-  co.system_ca_file.clear();
-  co.ca_file = pki.ca_cert;
-  auto client_ctx = tls::Context::client(co);
-  ASSERT_TRUE(client_ctx.ok()) << client_ctx.status();
-
-  ServerHarness h({}, &*server_ctx);
-  auto client = tls::Session::client(*client_ctx, "localhost");
+  const tls::testing::TestContexts& ctx = tls::testing::GetTestContexts();
+  ServerHarness h({}, &ctx.server);
+  auto client = tls::Session::client(ctx.client, "localhost");
   ASSERT_TRUE(client.ok());
   ASSERT_TRUE(testing::TlsHandshake(h, *client));
   // The client's last flight goes with the request and the frames, in
@@ -330,15 +317,7 @@ TEST(ServerConnection, EverythingWorksThroughTls) {
 }
 
 TEST(ServerConnection, TlsGarbageEndsTheConnection) {
-  std::string error;
-  const auto& pki = tls::testing::GetTestPki(&error);
-  ASSERT_TRUE(error.empty()) << error;
-  tls::ServerOptions so;
-  so.cert_file = pki.server_chain;
-  so.key_file = pki.server_key;
-  auto server_ctx = tls::Context::server(so);
-  ASSERT_TRUE(server_ctx.ok());
-  ServerHarness h({}, &*server_ctx);
+  ServerHarness h({}, &tls::testing::GetTestContexts().server);
   h.receive("GET / HTTP/1.1\r\nHost: x\r\n\r\n");  // plaintext on a TLS port
   EXPECT_TRUE(h.events.empty());
   EXPECT_EQ(h.sockets_closed, 1);
