@@ -12,7 +12,7 @@
 #include "base/rng.h"
 #include "gateway/payloads.h"
 #include "tests/conn/client_harness.h"
-#include "tests/tls/test_pki.h"
+#include "tests/tls/test_contexts.h"
 
 namespace shardring::conn {
 namespace {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "tests/conn/server_harness.h"
-#include "tests/tls/test_pki.h"
+#include "tests/tls/test_contexts.h"
 
 namespace shardring::conn {
 namespace {

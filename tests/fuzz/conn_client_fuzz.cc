@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "tests/conn/client_harness.h"
-#include "tests/tls/test_pki.h"
+#include "tests/tls/test_contexts.h"
 #include "tests/ws/fuzz_chunks.h"
 
 namespace {

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "tests/conn/server_harness.h"
-#include "tests/tls/test_pki.h"
+#include "tests/tls/test_contexts.h"
 #include "tests/ws/fuzz_chunks.h"
 #include "tls/context.h"
 

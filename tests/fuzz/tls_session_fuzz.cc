@@ -13,7 +13,7 @@
 #include <span>
 #include <vector>
 
-#include "tests/tls/test_pki.h"
+#include "tests/tls/test_contexts.h"
 #include "tests/tls/tls_harness.h"
 #include "tls/context.h"
 #include "tls/session.h"

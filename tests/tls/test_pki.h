@@ -5,8 +5,6 @@
 
 #include <string>
 
-#include "tls/context.h"
-
 namespace shardring::tls::testing {
 
 struct TestPki {
@@ -27,15 +25,5 @@ struct TestPki {
 // the process exits. `error` is set, and the result empty, when openssl
 // fails: tests then fail with that message.
 const TestPki& GetTestPki(std::string* error = nullptr);
-
-// A client context trusting the test CA and a server context serving the
-// localhost leaf (server_chain), made once per process. For fuzz targets and
-// benchmarks, which have no test to fail: when the files or a context cannot
-// be made it prints why and aborts.
-struct TestContexts {
-  Context client;
-  Context server;
-};
-const TestContexts& GetTestContexts();
 
 }  // namespace shardring::tls::testing
