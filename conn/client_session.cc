@@ -171,7 +171,7 @@ bool ClientConnection::on_payload(std::string_view text, bool padded, Instant no
   }
   gateway::Actions& actions = scratch_.actions;
   actions.clear();
-  const gateway::Payload p = session_.on_payload(env, parser, scratch_.rng.unit(), now, actions);
+  const gateway::Payload p = session_.on_payload(env, parser, scratch_.rng, now, actions);
   switch (p.kind) {
     case gateway::Received::kDispatch:
     case gateway::Received::kReplay:

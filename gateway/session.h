@@ -37,6 +37,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "base/fifo.h"
+#include "base/rng.h"
 #include "gateway/close_codes.h"
 #include "gateway/opcodes.h"
 #include "gateway/payloads.h"
@@ -271,10 +272,10 @@ class Session {
   // READY's and op 9's fields with `parser` (the buffer behind `env` must be
   // padded, as parse requires). Actions are appended to `out`. The hot path
   // (a dispatch) appends nothing.
-  // `jitter` in [0, 1) is used for what the payload decides (op 7, op 9,
-  // HELLO's first beat), as set_jitter() would.
-  [[nodiscard]] Payload on_payload(const parse::Envelope& env, parse::Parser& parser, double jitter,
-                                   Clock::time_point now, Actions& out) {
+  // A jitter is drawn from `rng` only for what the payload decides (op 7,
+  // op 9, HELLO's first beat), never for a dispatch.
+  [[nodiscard]] Payload on_payload(const parse::Envelope& env, parse::Parser& parser,
+                                   base::Rng& rng, Clock::time_point now, Actions& out) {
     // The hot path, inline: a dispatch other than READY and RESUMED.
     if (env.op == to_int(Op::kDispatch) && env.s && env.type != parse::EventType::kReady &&
         env.type != parse::EventType::kResumed) [[likely]] {
@@ -283,7 +284,7 @@ class Session {
       p.kind = p.deliver ? Received::kDispatch : Received::kReplay;
       return p;
     }
-    set_jitter(jitter);
+    set_jitter(rng.unit());  // drawn only off the dispatch path
     return on_other_payload(env, parser, now, out);
   }
 
