@@ -178,7 +178,7 @@ void CoreThread::Loop::request_identify(Shard& sh) {
   Clock::time_point retry;
   // A fresh clock: the loop's `now` may be a busy iteration old, and the
   // gateway times the window from the IDENTIFY it receives.
-  if (shared.gate.try_acquire(sh.conn.shard(), Clock::now(), &retry)) {
+  if (shared.gate->try_acquire(sh.conn.shard(), Clock::now(), &retry)) {
     sh.conn.on_identify_granted(now);
     sync(sh);
   } else {
@@ -390,7 +390,7 @@ void CoreThread::Loop::start_shutdown() {
   for (auto& p : shards) {
     Shard& sh = *p;
     disarm(sh, TimerKind(DriverTimer::kIdentifyRetry));
-    shared.gate.withdraw(sh.conn.shard());
+    shared.gate->withdraw(sh.conn.shard());
     sh.want_connect = false;
     sh.conn.shutdown(now);
     sync(sh);

@@ -80,7 +80,7 @@ struct CoreCounters {
 
 struct Shared {
   Settings settings;
-  IdentifyGate gate;
+  std::unique_ptr<IdentifyGate> gate;  // local, file:DIR, ...
   Resolver resolver;
   // channels[core][consumer]
   std::vector<std::vector<std::unique_ptr<EventChannel>>> channels;
@@ -101,8 +101,8 @@ struct Shared {
   std::function<void(const ChannelEvent&)> deliver_inline;
   std::function<void()> idle_inline;
 
-  Shared(Settings s, uint32_t max_concurrency, std::chrono::milliseconds window)
-      : settings(std::move(s)), gate(max_concurrency, window) {}
+  Shared(Settings s, std::unique_ptr<IdentifyGate> g)
+      : settings(std::move(s)), gate(std::move(g)) {}
   uint32_t consumer_of(uint32_t shard) const {
     return wakers.empty() ? 0 : shard % static_cast<uint32_t>(wakers.size());
   }

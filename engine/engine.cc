@@ -272,8 +272,9 @@ struct Engine::Impl {
     threads = std::min<unsigned>(threads, nshards);
     const unsigned nconsumers = config.consumers;  // 0: handlers inline
     s.consumers = nconsumers;
-    shared =
-        std::make_unique<engine::Shared>(std::move(s), max_concurrency, config.identify_window);
+    shared = std::make_unique<engine::Shared>(
+        std::move(s),
+        std::make_unique<engine::LocalIdentifyGate>(max_concurrency, config.identify_window));
     shared->on_fatal = [this] { request_stop(); };
     if (nconsumers == 0) {
       shared->deliver_inline = [this](const engine::ChannelEvent& e) { handle(e); };

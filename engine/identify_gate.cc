@@ -4,10 +4,10 @@
 
 namespace shardring::engine {
 
-IdentifyGate::IdentifyGate(uint32_t max_concurrency, std::chrono::milliseconds window)
+LocalIdentifyGate::LocalIdentifyGate(uint32_t max_concurrency, std::chrono::milliseconds window)
     : windows_(max_concurrency, window), waiting_(windows_.size()), window_(window) {}
 
-bool IdentifyGate::try_acquire(uint32_t shard, Clock::time_point now, Clock::time_point* retry_at) {
+bool LocalIdentifyGate::try_acquire(uint32_t shard, Clock::time_point now, Clock::time_point* retry_at) {
   std::lock_guard lock(mu_);
   const uint32_t b = windows_.bucket_of(shard);
   std::set<uint32_t>& waiting = waiting_[b];
@@ -25,12 +25,12 @@ bool IdentifyGate::try_acquire(uint32_t shard, Clock::time_point now, Clock::tim
   return false;
 }
 
-void IdentifyGate::withdraw(uint32_t shard) {
+void LocalIdentifyGate::withdraw(uint32_t shard) {
   std::lock_guard lock(mu_);
   waiting_[windows_.bucket_of(shard)].erase(shard);
 }
 
-uint64_t IdentifyGate::granted() const {
+uint64_t LocalIdentifyGate::granted() const {
   std::lock_guard lock(mu_);
   return granted_;
 }

@@ -18,21 +18,33 @@
 
 namespace shardring::engine {
 
+// Where shards of a process ask before they IDENTIFY. Any core thread
+// calls it; implementations are thread-safe and never block for long (a
+// core thread's loop waits on them).
 class IdentifyGate {
  public:
   using Clock = std::chrono::steady_clock;
   static constexpr std::chrono::milliseconds kDiscordWindow{5000};
 
-  IdentifyGate(uint32_t max_concurrency, std::chrono::milliseconds window);
-
+  virtual ~IdentifyGate() = default;
   // Shard `shard` wants to identify. Returns true when it may send IDENTIFY
   // now (its bucket's window is open and no lower shard of the bucket is
   // waiting): the window is then taken. Otherwise the shard is queued and
   // *retry_at says when to ask again (never earlier than needed).
-  [[nodiscard]] bool try_acquire(uint32_t shard, Clock::time_point now,
-                                 Clock::time_point* retry_at);
+  [[nodiscard]] virtual bool try_acquire(uint32_t shard, Clock::time_point now,
+                                         Clock::time_point* retry_at) = 0;
   // The shard no longer wants to identify (its connection dropped).
-  void withdraw(uint32_t shard);
+  virtual void withdraw(uint32_t shard) = 0;
+};
+
+// The gate of one process (the default): buckets kept in memory.
+class LocalIdentifyGate final : public IdentifyGate {
+ public:
+  LocalIdentifyGate(uint32_t max_concurrency, std::chrono::milliseconds window);
+
+  [[nodiscard]] bool try_acquire(uint32_t shard, Clock::time_point now,
+                                 Clock::time_point* retry_at) override;
+  void withdraw(uint32_t shard) override;
 
   uint32_t buckets() const { return windows_.size(); }
   std::chrono::milliseconds window() const { return window_; }

@@ -12,7 +12,7 @@ using Clock = IdentifyGate::Clock;
 using std::chrono::milliseconds;
 
 TEST(IdentifyGate, AdmitsOnePerBucketPerWindow) {
-  IdentifyGate gate(/*max_concurrency=*/1, milliseconds(5000));
+  LocalIdentifyGate gate(/*max_concurrency=*/1, milliseconds(5000));
   const Clock::time_point t0{};
   Clock::time_point retry;
   EXPECT_TRUE(gate.try_acquire(0, t0 + milliseconds(1), &retry));
@@ -23,7 +23,7 @@ TEST(IdentifyGate, AdmitsOnePerBucketPerWindow) {
 }
 
 TEST(IdentifyGate, BucketsAreShardIdModuloMaxConcurrency) {
-  IdentifyGate gate(/*max_concurrency=*/4, milliseconds(5000));
+  LocalIdentifyGate gate(/*max_concurrency=*/4, milliseconds(5000));
   const Clock::time_point t0 = Clock::time_point{} + milliseconds(1);
   Clock::time_point retry;
   for (uint32_t shard = 0; shard < 4; ++shard) {
@@ -35,7 +35,7 @@ TEST(IdentifyGate, BucketsAreShardIdModuloMaxConcurrency) {
 }
 
 TEST(IdentifyGate, GrantsTheLowestWaitingShardFirst) {
-  IdentifyGate gate(1, milliseconds(100));
+  LocalIdentifyGate gate(1, milliseconds(100));
   const Clock::time_point t0 = Clock::time_point{} + milliseconds(1);
   Clock::time_point retry;
   ASSERT_TRUE(gate.try_acquire(0, t0, &retry));
@@ -48,7 +48,7 @@ TEST(IdentifyGate, GrantsTheLowestWaitingShardFirst) {
 }
 
 TEST(IdentifyGate, AWithdrawnShardNoLongerBlocksTheLine) {
-  IdentifyGate gate(1, milliseconds(100));
+  LocalIdentifyGate gate(1, milliseconds(100));
   const Clock::time_point t0 = Clock::time_point{} + milliseconds(1);
   Clock::time_point retry;
   ASSERT_TRUE(gate.try_acquire(0, t0, &retry));
@@ -58,7 +58,7 @@ TEST(IdentifyGate, AWithdrawnShardNoLongerBlocksTheLine) {
 }
 
 TEST(IdentifyGate, NeverAdmitsTwoInOneWindowAcrossThreads) {
-  IdentifyGate gate(2, milliseconds(1000));
+  LocalIdentifyGate gate(2, milliseconds(1000));
   std::atomic<int> granted{0};
   const Clock::time_point t0 = Clock::time_point{} + milliseconds(1);
   std::vector<std::thread> threads;
