@@ -5,9 +5,12 @@
 namespace shardring::engine {
 
 LocalIdentifyGate::LocalIdentifyGate(uint32_t max_concurrency, std::chrono::milliseconds window)
-    : windows_(max_concurrency, window), waiting_(windows_.size()), window_(window) {}
+    : windows_(max_concurrency, window + identify_margin(window)),
+      waiting_(windows_.size()),
+      window_(window) {}
 
-bool LocalIdentifyGate::try_acquire(uint32_t shard, Clock::time_point now, Clock::time_point* retry_at) {
+bool LocalIdentifyGate::try_acquire(uint32_t shard, Clock::time_point now,
+                                    Clock::time_point* retry_at) {
   std::lock_guard lock(mu_);
   const uint32_t b = windows_.bucket_of(shard);
   std::set<uint32_t>& waiting = waiting_[b];

@@ -5,9 +5,11 @@
 // Thread-safe: any core thread calls it. Not on the hot path (a shard asks
 // once per session), so one mutex guards it. Time comes in as an argument.
 // The windows themselves are gateway::IdentifyBuckets, the type the
-// synthetic gateway enforces them with; this adds the line of waiting shards.
+// synthetic gateway enforces them with; this adds the line of waiting shards
+// and the margin below.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -17,6 +19,22 @@
 #include "gateway/identify_buckets.h"
 
 namespace shardring::engine {
+
+// Every gate leaves window + margin between two grants of one bucket. The
+// gateway measures the interval on its own clock, at the moment it reads each
+// IDENTIFY, so network and scheduling jitter between our send and its read
+// can shrink the interval it sees below ours: a gateway refused an identify
+// sent 501 ms after the previous one with a 500 ms window. The margin is
+// 1/kIdentifyMarginDivisor of the window (125 ms on Discord's 5 s): a cold
+// start that needs N windows per bucket then takes at most 2.5% longer than
+// the schedule's minimum. Short windows (tests, synthetic gateways) still get
+// kMinIdentifyMargin, so the margin never rounds down to nothing.
+inline constexpr int64_t kIdentifyMarginDivisor = 40;
+inline constexpr std::chrono::milliseconds kMinIdentifyMargin{5};
+
+constexpr std::chrono::milliseconds identify_margin(std::chrono::milliseconds window) {
+  return std::max(window / kIdentifyMarginDivisor, kMinIdentifyMargin);
+}
 
 // Where shards of a process ask before they IDENTIFY. Any core thread
 // calls it; implementations are thread-safe and never block for long (a
@@ -28,8 +46,9 @@ class IdentifyGate {
 
   virtual ~IdentifyGate() = default;
   // Shard `shard` wants to identify. Returns true when it may send IDENTIFY
-  // now (its bucket's window is open and no lower shard of the bucket is
-  // waiting): the window is then taken. Otherwise the shard is queued and
+  // now (window + identify_margin(window) have passed since the bucket's last
+  // grant and no lower shard of the bucket is waiting): the window is then
+  // taken. Otherwise the shard is queued and
   // *retry_at says when to ask again (never earlier than needed).
   [[nodiscard]] virtual bool try_acquire(uint32_t shard, Clock::time_point now,
                                          Clock::time_point* retry_at) = 0;
@@ -48,6 +67,8 @@ class LocalIdentifyGate final : public IdentifyGate {
 
   uint32_t buckets() const { return windows_.size(); }
   std::chrono::milliseconds window() const { return window_; }
+  // The least time between two grants of one bucket: window + margin.
+  std::chrono::milliseconds spacing() const { return window_ + identify_margin(window_); }
   uint64_t granted() const;
 
  private:

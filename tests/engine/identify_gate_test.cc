@@ -17,9 +17,37 @@ TEST(IdentifyGate, AdmitsOnePerBucketPerWindow) {
   Clock::time_point retry;
   EXPECT_TRUE(gate.try_acquire(0, t0 + milliseconds(1), &retry));
   EXPECT_FALSE(gate.try_acquire(1, t0 + milliseconds(2), &retry));
-  EXPECT_EQ(retry, t0 + milliseconds(5001));
-  EXPECT_FALSE(gate.try_acquire(1, t0 + milliseconds(5000), &retry));
-  EXPECT_TRUE(gate.try_acquire(1, t0 + milliseconds(5001), &retry));
+  EXPECT_EQ(retry, t0 + milliseconds(5126));  // 1 ms + the window + 125 ms of margin
+  EXPECT_FALSE(gate.try_acquire(1, t0 + milliseconds(5125), &retry));
+  EXPECT_TRUE(gate.try_acquire(1, t0 + milliseconds(5126), &retry));
+}
+
+TEST(IdentifyMargin, IsAFortiethOfTheWindowButNeverBelowTheMinimum) {
+  EXPECT_EQ(identify_margin(milliseconds(5000)), milliseconds(125));
+  EXPECT_EQ(identify_margin(milliseconds(240)), milliseconds(6));
+  // 200 / 40 is the minimum itself; below it the minimum holds.
+  EXPECT_EQ(identify_margin(milliseconds(40 * kMinIdentifyMargin.count())), kMinIdentifyMargin);
+  EXPECT_EQ(identify_margin(milliseconds(40 * kMinIdentifyMargin.count() - 40)),
+            kMinIdentifyMargin);
+  EXPECT_EQ(identify_margin(milliseconds(20)), kMinIdentifyMargin);
+  EXPECT_EQ(identify_margin(milliseconds(1)), kMinIdentifyMargin);
+}
+
+// The gate leaves window + margin between two grants of one bucket: one
+// millisecond short of it is refused.
+TEST(IdentifyGate, LeavesTheMarginAfterTheWindow) {
+  for (const milliseconds window : {milliseconds(5000), milliseconds(20)}) {
+    LocalIdentifyGate gate(1, window);
+    const milliseconds spacing = window + identify_margin(window);
+    EXPECT_EQ(gate.spacing(), spacing);
+    const Clock::time_point t0 = Clock::time_point{} + milliseconds(1);
+    Clock::time_point retry;
+    ASSERT_TRUE(gate.try_acquire(0, t0, &retry));
+    EXPECT_FALSE(gate.try_acquire(1, t0 + window, &retry)) << window.count();
+    EXPECT_FALSE(gate.try_acquire(1, t0 + spacing - milliseconds(1), &retry)) << window.count();
+    EXPECT_EQ(retry, t0 + spacing);
+    EXPECT_TRUE(gate.try_acquire(1, t0 + spacing, &retry)) << window.count();
+  }
 }
 
 TEST(IdentifyGate, BucketsAreShardIdModuloMaxConcurrency) {
@@ -41,10 +69,10 @@ TEST(IdentifyGate, GrantsTheLowestWaitingShardFirst) {
   ASSERT_TRUE(gate.try_acquire(0, t0, &retry));
   EXPECT_FALSE(gate.try_acquire(5, t0, &retry));
   EXPECT_FALSE(gate.try_acquire(2, t0, &retry));
-  const auto open = t0 + milliseconds(100);
+  const auto open = t0 + gate.spacing();
   EXPECT_FALSE(gate.try_acquire(5, open, &retry));  // 2 is first in line
   EXPECT_TRUE(gate.try_acquire(2, open, &retry));
-  EXPECT_TRUE(gate.try_acquire(5, open + milliseconds(100), &retry));
+  EXPECT_TRUE(gate.try_acquire(5, open + gate.spacing(), &retry));
 }
 
 TEST(IdentifyGate, AWithdrawnShardNoLongerBlocksTheLine) {
@@ -54,7 +82,7 @@ TEST(IdentifyGate, AWithdrawnShardNoLongerBlocksTheLine) {
   ASSERT_TRUE(gate.try_acquire(0, t0, &retry));
   EXPECT_FALSE(gate.try_acquire(1, t0, &retry));
   gate.withdraw(1);
-  EXPECT_TRUE(gate.try_acquire(3, t0 + milliseconds(100), &retry));
+  EXPECT_TRUE(gate.try_acquire(3, t0 + gate.spacing(), &retry));
 }
 
 TEST(IdentifyGate, NeverAdmitsTwoInOneWindowAcrossThreads) {
