@@ -48,8 +48,8 @@ class IdentifyGate {
   // Shard `shard` wants to identify. Returns true when it may send IDENTIFY
   // now (window + identify_margin(window) have passed since the bucket's last
   // grant and no lower shard of the bucket is waiting): the window is then
-  // taken. Otherwise the shard is queued and
-  // *retry_at says when to ask again (never earlier than needed).
+  // taken. Otherwise the shard is queued and *retry_at says when to ask
+  // again (never earlier than needed).
   [[nodiscard]] virtual bool try_acquire(uint32_t shard, Clock::time_point now,
                                          Clock::time_point* retry_at) = 0;
   // The shard no longer wants to identify (its connection dropped).
