@@ -1,6 +1,11 @@
 #include "engine/identify_gate.h"
 
 #include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engine/identify_gate_file.h"
 
 namespace shardring::engine {
 
@@ -36,6 +41,25 @@ void LocalIdentifyGate::withdraw(uint32_t shard) {
 uint64_t LocalIdentifyGate::granted() const {
   std::lock_guard lock(mu_);
   return granted_;
+}
+
+absl::StatusOr<std::unique_ptr<IdentifyGate>> make_identify_gate(std::string_view spec,
+                                                                 uint32_t max_concurrency,
+                                                                 std::chrono::milliseconds window) {
+  if (spec == "local") return std::make_unique<LocalIdentifyGate>(max_concurrency, window);
+  constexpr std::string_view kFile = "file:";
+  if (spec.starts_with(kFile)) {
+    std::string_view dir = spec.substr(kFile.size());
+    if (dir.empty()) {
+      return absl::InvalidArgumentError(
+          "--identify-gate: 'file:' names no directory (expected local or file:DIR)");
+    }
+    auto gate = FileIdentifyGate::open(std::string(dir), max_concurrency, window);
+    if (!gate.ok()) return gate.status();
+    return std::unique_ptr<IdentifyGate>(std::move(*gate));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--identify-gate: '", std::string(spec), "' is not local or file:DIR"));
 }
 
 }  // namespace shardring::engine

@@ -1,21 +1,28 @@
 // engine/identify_gate.h: Discord's identify rate limit across all core
 // threads. Shards fall into buckets `shard_id % max_concurrency`; each bucket
 // admits one IDENTIFY per window (5 s on Discord), lowest waiting shard first.
+// IdentifyGate is the interface; LocalIdentifyGate (here) keeps the buckets
+// of one process, FileIdentifyGate (identify_gate_file.h) those of the
+// processes of one machine; make_identify_gate() builds the one
+// --identify-gate names.
 //
 // Thread-safe: any core thread calls it. Not on the hot path (a shard asks
 // once per session), so one mutex guards it. Time comes in as an argument.
-// The windows themselves are gateway::IdentifyBuckets, the type the
-// synthetic gateway enforces them with; this adds the line of waiting shards
+// LocalIdentifyGate's windows are gateway::IdentifyBuckets, the type the
+// synthetic gateway enforces them with; it adds the line of waiting shards
 // and the margin below.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <set>
+#include <string_view>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "gateway/identify_buckets.h"
 
 namespace shardring::engine {
@@ -78,5 +85,12 @@ class LocalIdentifyGate final : public IdentifyGate {
   std::chrono::milliseconds window_;
   uint64_t granted_ = 0;
 };
+
+// The gate `spec` names (--identify-gate): "local" (LocalIdentifyGate) or
+// "file:DIR" (FileIdentifyGate, engine/identify_gate_file.h). Errors start
+// with "--identify-gate: ".
+absl::StatusOr<std::unique_ptr<IdentifyGate>> make_identify_gate(std::string_view spec,
+                                                                 uint32_t max_concurrency,
+                                                                 std::chrono::milliseconds window);
 
 }  // namespace shardring::engine

@@ -405,5 +405,74 @@ TEST(FileIdentifyGate, ReopensABucketFileRemovedWhileOpen) {
   EXPECT_EQ(a->io_errors(), 0u);
 }
 
+TEST(MakeIdentifyGate, BuildsTheGateTheSpecNames) {
+  auto local = make_identify_gate("local", 4, milliseconds(5000));
+  ASSERT_TRUE(local.ok()) << local.status();
+  EXPECT_NE(dynamic_cast<LocalIdentifyGate*>(local->get()), nullptr);
+
+  TempDir tmp;
+  const std::string dir = tmp.path() + "/gate";
+  auto file = make_identify_gate("file:" + dir, 4, milliseconds(5000));
+  ASSERT_TRUE(file.ok()) << file.status();
+  auto* gate = dynamic_cast<FileIdentifyGate*>(file->get());
+  ASSERT_NE(gate, nullptr);
+  EXPECT_EQ(gate->dir(), dir);
+  EXPECT_EQ(gate->buckets(), 4u);
+  EXPECT_EQ(gate->window(), milliseconds(5000));
+}
+
+TEST(MakeIdentifyGate, RefusesWhatItCannotBuild) {
+  TempDir tmp;
+  const std::string file = tmp.path() + "/a-file";
+  write_all(file, "x");
+  const std::string no_parent = tmp.path() + "/missing/gate";
+  for (const std::string& spec : std::vector<std::string>{
+           "", "redis", "Local", "local ", "file", "file:", "file:" + file, "file:" + no_parent}) {
+    auto gate = make_identify_gate(spec, 1, milliseconds(5000));
+    ASSERT_FALSE(gate.ok()) << spec;
+    const std::string message(gate.status().message());
+    EXPECT_EQ(message.rfind("--identify-gate: ", 0), 0u) << message;
+    if (spec.rfind("file:/", 0) != 0) {
+      EXPECT_NE(message.find("local or file:DIR"), std::string::npos) << message;
+    }
+  }
+  auto not_dir = make_identify_gate("file:" + file, 1, milliseconds(5000));
+  EXPECT_NE(not_dir.status().message().find("not a directory"), std::string_view::npos);
+  auto missing = make_identify_gate("file:" + no_parent, 1, milliseconds(5000));
+  EXPECT_NE(missing.status().message().find("cannot create"), std::string_view::npos);
+}
+
+TEST(MakeIdentifyGate, RefusesADirectoryItCannotWrite) {
+  TempDir tmp;
+  ASSERT_EQ(::chmod(tmp.path().c_str(), 0755), 0);
+  const std::string dir = tmp.path() + "/read-only";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0500), 0);
+  const auto refused = [&dir] {
+    auto gate = make_identify_gate("file:" + dir, 1, milliseconds(5000));
+    if (gate.ok()) return false;
+    const std::string message(gate.status().message());
+    return message.starts_with("--identify-gate: ") &&
+           message.find("not writable") != std::string::npos;
+  };
+  if (::geteuid() != 0) {
+    EXPECT_TRUE(refused());
+    return;
+  }
+  // Root writes any directory: ask as nobody, in a child that can drop to it.
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) {
+      ::_exit(2);
+    }
+    ::_exit(refused() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 2) GTEST_SKIP() << "cannot become nobody here";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
 }  // namespace
 }  // namespace shardring::engine
