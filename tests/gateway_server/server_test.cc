@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/gateway_server/test_client.h"
+#include "tests/gateway_server/test_util.h"
 #include "tools/gateway/gateway_main.h"
 #include "tools/gateway/gateway_options.h"
 #include "tools/gateway/server.h"
@@ -20,52 +21,14 @@
 namespace shardring::gatewaysrv {
 namespace {
 
+using gwtest::identify;
+using gwtest::json_field;
+using gwtest::kIdentify;
+using gwtest::Open;
+using gwtest::Options;
+using gwtest::Start;
 using gwtest::TestClient;
 using ::testing::HasSubstr;
-
-constexpr std::string_view kIdentify =
-    R"({"op":2,"d":{"token":"tok","intents":513,"properties":{"os":"linux","browser":"test","device":"test"},"shard":[0,1]}})";
-
-std::string identify(uint32_t shard, uint32_t total, std::string_view token = "tok") {
-  return std::string(R"({"op":2,"d":{"token":")") + std::string(token) +
-         R"(","intents":513,"properties":{"os":"linux","browser":"t","device":"t"},"shard":[)" +
-         std::to_string(shard) + "," + std::to_string(total) + "]}}";
-}
-
-GatewayOptions Options() {
-  GatewayOptions o;
-  o.listen_host = "127.0.0.1";
-  o.listen_port = 0;
-  o.threads = 2;
-  o.identify_window_ms = 0;
-  o.rate = 200;
-  o.guilds_per_shard = 2;
-  return o;
-}
-
-std::unique_ptr<Server> Start(const GatewayOptions& o) {
-  auto s = Server::start(o);
-  EXPECT_TRUE(s.ok()) << s.status();
-  return s.ok() ? *std::move(s) : nullptr;
-}
-
-std::string json_field(const std::string& doc, std::string_view path) {
-  simdjson::dom::parser p;
-  simdjson::dom::element e;
-  if (p.parse(doc).at_pointer(path).get(e) != simdjson::SUCCESS) return "?";
-  std::string_view sv;
-  if (e.get_string().get(sv) == simdjson::SUCCESS) return std::string(sv);
-  return simdjson::minify(e);
-}
-
-// Connects, upgrades and reads HELLO.
-void Open(TestClient& c, uint16_t port) {
-  ASSERT_TRUE(c.connect(port));
-  ASSERT_TRUE(c.upgrade());
-  auto hello = c.next_payload();
-  ASSERT_TRUE(hello);
-  ASSERT_EQ(hello->op, 10);
-}
 
 TEST(GatewayServer, GatewayBotReportsUrlShardsAndConcurrency) {
   GatewayOptions o = Options();

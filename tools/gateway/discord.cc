@@ -31,6 +31,29 @@ constexpr std::string_view kDecodeError = "Error while decoding payload.";
 
 constexpr uint32_t Bit(DiscordTimer t) { return uint32_t{1} << static_cast<unsigned>(t); }
 
+// IDENTIFY's "shard": [id, total], absent or null meaning [0, 1].
+enum class ShardField : uint8_t { kOk, kMalformed, kInvalid };
+
+ShardField read_shard(simdjson::dom::object d, uint32_t* id, uint32_t* total) {
+  int64_t shard_id = 0, shard_total = 1;
+  simdjson::dom::element el;
+  if (d["shard"].get(el) == simdjson::SUCCESS && !el.is_null()) {
+    simdjson::dom::array arr;
+    if (el.get_array().get(arr) != simdjson::SUCCESS || arr.size() != 2 ||
+        arr.at(0).get_int64().get(shard_id) != simdjson::SUCCESS ||
+        arr.at(1).get_int64().get(shard_total) != simdjson::SUCCESS) {
+      return ShardField::kMalformed;
+    }
+    if (shard_total < 1 || shard_total > kMaxShardTotal || shard_id < 0 ||
+        shard_id >= shard_total) {
+      return ShardField::kInvalid;
+    }
+  }
+  *id = static_cast<uint32_t>(shard_id);
+  *total = static_cast<uint32_t>(shard_total);
+  return ShardField::kOk;
+}
+
 }  // namespace
 
 DiscordScratch::DiscordScratch(uint64_t seed) : dom(kMaxClientPayload + 64), rng(seed) {}
@@ -250,12 +273,31 @@ std::shared_ptr<SessionState> DiscordConn::new_session(std::string_view token, u
 }
 
 void DiscordConn::on_identify(const parse::Envelope& env, Instant now) {
+  std::optional<uint32_t> shard;
+  if (identify(env, now, &shard)) return;
+  // Counted so that restart tests can tell an identify the gateway refused
+  // (too early, wrong token...) from one the client never sent.
+  sh_.counters.identifies_refused.fetch_add(1, std::memory_order_relaxed);
+  sh_.registry.count_identify_refused(shard);
+}
+
+bool DiscordConn::identify(const parse::Envelope& env, Instant now,
+                           std::optional<uint32_t>* named_shard) {
+  uint32_t shard = 0, total = 1;
   if (identified_) {
+    // Read d only to say which shard the refused IDENTIFY was for.
+    simdjson::dom::object d;
+    if (!env.d.empty() &&
+        scratch_.dom.parse(env.d.data(), env.d.size(), false).get_object().get(d) ==
+            simdjson::SUCCESS &&
+        read_shard(d, &shard, &total) == ShardField::kOk) {
+      *named_shard = shard;
+    }
     close(gateway::kCloseAlreadyAuthenticated, "Already authenticated.", now);
-    return;
+    return false;
   }
   simdjson::dom::object d;
-  if (!d_object(env.d, d, now)) return;
+  if (!d_object(env.d, d, now)) return false;
   std::string_view token;
   simdjson::dom::object props;
   simdjson::dom::element intents_el;
@@ -263,48 +305,42 @@ void DiscordConn::on_identify(const parse::Envelope& env, Instant now) {
       d["properties"].get_object().get(props) != simdjson::SUCCESS ||
       d["intents"].get(intents_el) != simdjson::SUCCESS) {
     close_decode_error(now);
-    return;
+    return false;
   }
+  // Read before the checks below so that every refusal after this point
+  // is counted for its shard; the close codes keep Discord's order.
+  const ShardField shard_field = read_shard(d, &shard, &total);
+  if (shard_field == ShardField::kOk) *named_shard = shard;
   if (sh_.opt.token && token != *sh_.opt.token) {
     close(gateway::kCloseAuthenticationFailed, "Authentication failed.", now);
-    return;
+    return false;
   }
   int64_t intents = -1;
   if (intents_el.get_int64().get(intents) != simdjson::SUCCESS || intents < 0 ||
       intents > kAllIntents) {
     close(gateway::kCloseInvalidIntents, "Invalid intent(s).", now);
-    return;
+    return false;
   }
-  int64_t shard_id = 0, shard_total = 1;
-  simdjson::dom::element shard_el;
-  if (d["shard"].get(shard_el) == simdjson::SUCCESS && !shard_el.is_null()) {
-    simdjson::dom::array arr;
-    if (shard_el.get_array().get(arr) != simdjson::SUCCESS || arr.size() != 2 ||
-        arr.at(0).get_int64().get(shard_id) != simdjson::SUCCESS ||
-        arr.at(1).get_int64().get(shard_total) != simdjson::SUCCESS) {
-      close_decode_error(now);
-      return;
-    }
-    if (shard_total < 1 || shard_total > kMaxShardTotal || shard_id < 0 ||
-        shard_id >= shard_total) {
-      close(gateway::kCloseInvalidShard, "Invalid shard.", now);
-      return;
-    }
+  if (shard_field == ShardField::kMalformed) {
+    close_decode_error(now);
+    return false;
+  }
+  if (shard_field == ShardField::kInvalid) {
+    close(gateway::kCloseInvalidShard, "Invalid shard.", now);
+    return false;
   }
   simdjson::dom::element el;
   if (d["large_threshold"].get(el) == simdjson::SUCCESS) {
     int64_t lt = 0;
     if (el.get_int64().get(lt) != simdjson::SUCCESS || lt < 50 || lt > 250) {
       close_decode_error(now);
-      return;
+      return false;
     }
   }
   if (d["presence"].get(el) == simdjson::SUCCESS && !el.is_null() && !el.is_object()) {
     close_decode_error(now);
-    return;
+    return false;
   }
-  const auto shard = static_cast<uint32_t>(shard_id);
-  const auto total = static_cast<uint32_t>(shard_total);
   // The identify gate: one per bucket (shard_id % max_concurrency) per
   // window; a faster one gets op 9 d=false, as Discord answers.
   uint32_t bucket = 0;
@@ -315,7 +351,7 @@ void DiscordConn::on_identify(const parse::Envelope& env, Instant now) {
         shard, cat("identify too fast for bucket ", bucket, " (",
                    std::chrono::duration<double, std::milli>(early).count(), " ms early): op 9")});
     send(kInvalidSessionFalse);
-    return;
+    return false;
   }
   session_ = new_session(token, shard, total, now);
   SessionState& s = *session_;
@@ -336,31 +372,38 @@ void DiscordConn::on_identify(const parse::Envelope& env, Instant now) {
   count_sent(1 + s.guilds);
   log(cat("identified: shard [", shard, ",", total, "] session ", s.id, " intents ", intents));
   start_stream(now);
+  return true;
 }
 
 void DiscordConn::on_resume(const parse::Envelope& env, Instant now) {
+  if (resume(env, now)) return;
+  // The shard's own count, when the session was known, is the registry's.
+  sh_.counters.resumes_refused.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool DiscordConn::resume(const parse::Envelope& env, Instant now) {
   if (identified_) {
     close(gateway::kCloseAlreadyAuthenticated, "Already authenticated.", now);
-    return;
+    return false;
   }
   simdjson::dom::object d;
-  if (!d_object(env.d, d, now)) return;
+  if (!d_object(env.d, d, now)) return false;
   std::string_view token, session_id;
   simdjson::dom::element seq_el;
   if (d["token"].get_string().get(token) != simdjson::SUCCESS ||
       d["session_id"].get_string().get(session_id) != simdjson::SUCCESS ||
       d["seq"].get(seq_el) != simdjson::SUCCESS) {
     close_decode_error(now);
-    return;
+    return false;
   }
   uint64_t seq = 0;
   if (!seq_el.is_null() && seq_el.get_uint64().get(seq) != simdjson::SUCCESS) {
     close_decode_error(now);
-    return;
+    return false;
   }
   if (sh_.opt.token && token != *sh_.opt.token) {
     close(gateway::kCloseAuthenticationFailed, "Authentication failed.", now);
-    return;
+    return false;
   }
   std::shared_ptr<SessionState> found;
   const ResumeVerdict v = sh_.registry.resume(std::string(session_id), token, seq, now, &found);
@@ -369,19 +412,19 @@ void DiscordConn::on_resume(const parse::Envelope& env, Instant now) {
       break;
     case ResumeVerdict::kBadSeq:
       close(gateway::kCloseInvalidSeq, "Invalid seq.", now);
-      return;
+      return false;
     case ResumeVerdict::kInUse:
       // Still held by a connection whose end we have not seen: try again soon.
       log("resume of a session still attached: op 9 d=true");
       send(kInvalidSessionTrue);
-      return;
+      return false;
     case ResumeVerdict::kUnknown:
     case ResumeVerdict::kTokenMismatch:
     case ResumeVerdict::kExpired:
     case ResumeVerdict::kTooOld:
       log(cat("resume refused (", to_string(v), "): op 9"));
       send(kInvalidSessionFalse);
-      return;
+      return false;
   }
   session_ = std::move(found);
   SessionState& s = *session_;
@@ -401,6 +444,7 @@ void DiscordConn::on_resume(const parse::Envelope& env, Instant now) {
   sh_.counters.resumes.fetch_add(1, std::memory_order_relaxed);
   log(cat("resumed session ", s.id, " from seq ", seq, ": replayed ", replayed));
   start_stream(now);
+  return true;
 }
 
 void DiscordConn::on_request_members(std::string_view d_json, Instant now) {

@@ -97,8 +97,14 @@ class DiscordConn {
 
  private:
   void on_heartbeat(const parse::Envelope& env, Instant now);
+  // Count the refusals of identify() and resume() (stats(), --stats-json).
   void on_identify(const parse::Envelope& env, Instant now);
   void on_resume(const parse::Envelope& env, Instant now);
+  // True when READY went out; else op 9 or a close went out, and
+  // *named_shard is the shard the IDENTIFY named when it named a valid one.
+  bool identify(const parse::Envelope& env, Instant now, std::optional<uint32_t>* named_shard);
+  // True when the replay and RESUMED went out; else op 9 or a close did.
+  bool resume(const parse::Envelope& env, Instant now);
   void on_request_members(std::string_view d_json, Instant now);
   // d of IDENTIFY/RESUME/op 8 as a DOM object; false after closing 4002.
   bool d_object(std::string_view d, simdjson::dom::object& obj, Instant now);

@@ -60,6 +60,9 @@ absl::StatusOr<GatewayOptions> parse_gateway_options(std::span<const std::string
   f.add_int("identify-window-ms", &o.identify_window_ms, 0, 3'600'000,
             "one identify per bucket per this window; faster ones get op 9 "
             "(default 5000)");
+  f.add_int("resume-window-s", &o.resume_window_s, 0, 86'400,
+            "how long a session stays resumable after its connection ends; "
+            "0 = forgotten at once (default 180)");
   f.add_int("heartbeat-ms", &o.heartbeat_ms, 1, 3'600'000,
             "heartbeat_interval sent in HELLO (default 41250)");
   f.add_double("rate", &o.rate, 0, 1e9,
@@ -78,8 +81,8 @@ absl::StatusOr<GatewayOptions> parse_gateway_options(std::span<const std::string
                "401) (default: any)");
   f.add_int("threads", &threads, 0, 1024, "I/O threads (default: number of online cores)");
   f.add_string("stats-json", &o.stats_json,
-               "write counters (sessions, identifies, resumes, events per "
-               "shard, last seq) to PATH on exit");
+               "write counters (sessions, identifies and resumes accepted and "
+               "refused, events, per shard too, last seq) to PATH on exit");
   f.add_int("guilds-per-shard", &guilds, 0, 10000,
             "guilds in each READY, each sent as a GUILD_CREATE (the first "
             "one large) (default 3)");

@@ -21,6 +21,9 @@ struct GatewayOptions {
   uint32_t shards = 1;                    // reported by /gateway/bot
   uint32_t max_concurrency = 1;           // identify buckets
   int64_t identify_window_ms = 5000;
+  // How long a session stays resumable after its connection ended
+  // (Discord keeps sessions for a few minutes); 0: forgotten at once.
+  int64_t resume_window_s = 180;
   int64_t heartbeat_ms = 41250;
   double rate = 100;                 // events/s per shard; 0: drain
   std::optional<uint64_t> events;    // per shard session

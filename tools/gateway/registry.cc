@@ -22,8 +22,11 @@ std::string_view to_string(ResumeVerdict v) noexcept {
   return "?";
 }
 
-Registry::Registry(uint32_t max_concurrency, std::chrono::milliseconds identify_window)
-    : buckets_(max_concurrency, identify_window), gate_(identify_window.count() > 0) {}
+Registry::Registry(uint32_t max_concurrency, std::chrono::milliseconds identify_window,
+                   std::chrono::seconds resume_window)
+    : buckets_(max_concurrency, identify_window),
+      gate_(identify_window.count() > 0),
+      resume_window_(resume_window) {}
 
 bool Registry::try_identify(uint32_t shard, Instant now, uint32_t* bucket, Clock::duration* early) {
   if (!gate_) return true;
@@ -40,6 +43,12 @@ ShardStats* Registry::stats_for(uint32_t shard) {
   return p.get();
 }
 
+void Registry::count_identify_refused(std::optional<uint32_t> shard) {
+  if (!shard) return;
+  std::lock_guard lock(mu_);
+  stats_for(*shard)->identifies_refused.fetch_add(1, std::memory_order_relaxed);
+}
+
 void Registry::add(const std::shared_ptr<SessionState>& s) {
   std::lock_guard lock(mu_);
   s->stats = stats_for(s->shard);
@@ -54,19 +63,26 @@ ResumeVerdict Registry::resume(const std::string& id, std::string_view token, ui
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return ResumeVerdict::kUnknown;
   SessionState& s = *it->second;
-  if (s.token != token) return ResumeVerdict::kTokenMismatch;
-  if (s.attached) return ResumeVerdict::kInUse;
-  if (now - s.detached_at > kSessionResumeWindow) {
-    sessions_.erase(it);
-    return ResumeVerdict::kExpired;
-  }
-  if (seq > s.last_seq) return ResumeVerdict::kBadSeq;
-  if (s.last_seq - seq > kReplayBufferEvents || seq + 1 < s.replay_floor) {
-    sessions_.erase(it);
-    return ResumeVerdict::kTooOld;
+  const ResumeVerdict v = verdict(s, token, seq, now);
+  if (v != ResumeVerdict::kResumed) {
+    s.stats->resumes_refused.fetch_add(1, std::memory_order_relaxed);
+    if (v == ResumeVerdict::kExpired || v == ResumeVerdict::kTooOld) sessions_.erase(it);
+    return v;
   }
   s.attached = true;
   *out = it->second;
+  return ResumeVerdict::kResumed;
+}
+
+ResumeVerdict Registry::verdict(const SessionState& s, std::string_view token, uint64_t seq,
+                                Instant now) const {
+  if (s.token != token) return ResumeVerdict::kTokenMismatch;
+  if (s.attached) return ResumeVerdict::kInUse;
+  if (now - s.detached_at > resume_window_) return ResumeVerdict::kExpired;
+  if (seq > s.last_seq) return ResumeVerdict::kBadSeq;
+  if (s.last_seq - seq > kReplayBufferEvents || seq + 1 < s.replay_floor) {
+    return ResumeVerdict::kTooOld;
+  }
   return ResumeVerdict::kResumed;
 }
 
@@ -74,6 +90,8 @@ void Registry::detach(SessionState& s, Instant now) {
   std::lock_guard lock(mu_);
   s.attached = false;
   s.detached_at = now;
+  // A zero window: nothing may resume it, so it need not wait for expire().
+  if (resume_window_ == Clock::duration::zero()) sessions_.erase(s.id);
 }
 
 void Registry::forget(const std::string& id) {
@@ -84,7 +102,7 @@ void Registry::forget(const std::string& id) {
 void Registry::expire(Instant now) {
   std::lock_guard lock(mu_);
   for (auto it = sessions_.begin(); it != sessions_.end();) {
-    if (!it->second->attached && now - it->second->detached_at > kSessionResumeWindow) {
+    if (!it->second->attached && now - it->second->detached_at > resume_window_) {
       it = sessions_.erase(it);
     } else {
       ++it;
@@ -103,6 +121,8 @@ std::vector<std::pair<uint32_t, ShardCounters>> Registry::shard_counters() const
     c.events_sent = st->events_sent.load();
     c.last_seq = st->last_seq.load();
     c.session_id = st->session_id;
+    c.identifies_refused = st->identifies_refused.load();
+    c.resumes_refused = st->resumes_refused.load();
     out.emplace_back(id, std::move(c));
   }
   return out;

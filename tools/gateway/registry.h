@@ -1,8 +1,9 @@
 // tools/gateway/registry.h: what the synthetic gateway's I/O threads share
 // about Discord sessions: the session registry (RESUME works on any
 // thread), the per-shard counters, the identify buckets, and the resume
-// window. Stage: the gateway's Discord role (tools/gateway/discord.h), after
-// a payload is parsed. No I/O: the time comes in as an argument.
+// window (--resume-window-s). Stage: the gateway's Discord role
+// (tools/gateway/discord.h), after a payload is parsed. No I/O: the time
+// comes in as an argument.
 //
 // Threads: every I/O thread calls it; one mutex guards the maps and the
 // buckets, taken only at IDENTIFY, RESUME, disconnect and housekeeping
@@ -17,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -33,6 +35,7 @@ using Instant = Clock::time_point;
 // Counters of one shard id, all its sessions together.
 struct ShardStats {
   std::atomic<uint64_t> identifies{0}, resumes{0}, events_sent{0}, last_seq{0};
+  std::atomic<uint64_t> identifies_refused{0}, resumes_refused{0};
   std::string session_id;  // under the registry's mutex
 };
 
@@ -77,12 +80,16 @@ std::string_view to_string(ResumeVerdict v) noexcept;
 struct Counters {
   std::atomic<uint64_t> connections{0}, ws_sessions{0}, identifies{0}, resumes{0}, events_sent{0},
       rate_limited{0}, http_requests{0}, tls_handshakes{0}, tls_resumed{0};
+  // IDENTIFYs not answered with READY, RESUMEs not answered with RESUMED.
+  std::atomic<uint64_t> identifies_refused{0}, resumes_refused{0};
 };
 
 class Registry {
  public:
-  // `identify_window` 0: identifies are never refused.
-  Registry(uint32_t max_concurrency, std::chrono::milliseconds identify_window);
+  // `identify_window` 0: identifies are never refused. `resume_window`: how
+  // long a detached session stays resumable (0: forgotten at detach).
+  Registry(uint32_t max_concurrency, std::chrono::milliseconds identify_window,
+           std::chrono::seconds resume_window);
 
   // The identify gate, with the engine's bucket rule: true when shard
   // `shard` may identify at `now` (the bucket's window is then spent);
@@ -90,13 +97,21 @@ class Registry {
   [[nodiscard]] bool try_identify(uint32_t shard, Instant now, uint32_t* bucket,
                                   Clock::duration* early);
 
+  // An IDENTIFY was refused (op 9 or a close): counted for `shard` when the
+  // IDENTIFY named a valid one (the server-wide count is the caller's).
+  void count_identify_refused(std::optional<uint32_t> shard);
+
   // Registers a new session, attached to its connection (`s.id` unique).
   void add(const std::shared_ptr<SessionState>& s);
   // Looks up session `id` for a RESUME from `seq` with `token`. kResumed
-  // hands the session over, attached; kExpired and kTooOld forget it.
+  // hands the session over, attached; kExpired and kTooOld forget it. Any
+  // other verdict than kUnknown counts as a refused resume of the session's
+  // shard (the server-wide count is the caller's): only a known session
+  // says which shard a RESUME was for.
   ResumeVerdict resume(const std::string& id, std::string_view token, uint64_t seq, Instant now,
                        std::shared_ptr<SessionState>* out);
-  // The session's connection ended at `now`: resumable for the window.
+  // The session's connection ended at `now`: resumable for the window, or
+  // forgotten now when the window is 0.
   void detach(SessionState& s, Instant now);
   // The session is over (Discord's rules: a close with 1000/1001, ...).
   void forget(const std::string& id);
@@ -107,10 +122,14 @@ class Registry {
 
  private:
   ShardStats* stats_for(uint32_t shard);  // under mu_
+  // resume()'s answer for a session it found (under mu_).
+  ResumeVerdict verdict(const SessionState& s, std::string_view token, uint64_t seq,
+                        Instant now) const;
 
   mutable std::mutex mu_;
   gateway::IdentifyBuckets buckets_;
   bool gate_ = true;
+  const Clock::duration resume_window_;
   std::unordered_map<std::string, std::shared_ptr<SessionState>> sessions_;
   std::map<uint32_t, std::unique_ptr<ShardStats>> shard_stats_;
 };

@@ -118,7 +118,8 @@ Server::Shared::Shared(const GatewayOptions& options, Mix m)
       start_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count()),
-      registry(opt.max_concurrency, std::chrono::milliseconds(opt.identify_window_ms)) {
+      registry(opt.max_concurrency, std::chrono::milliseconds(opt.identify_window_ms),
+               std::chrono::seconds(opt.resume_window_s)) {
   conn_options.max_message_bytes = kDecoderMessageLimit;
   conn_options.fragment = faults.fragment;
   conn_options.close_linger = kCloseLinger;
@@ -233,6 +234,8 @@ Stats Server::stats() const {
   s.resumes = n.resumes.load();
   s.events_sent = n.events_sent.load();
   s.identify_rate_limited = n.rate_limited.load();
+  s.identifies_refused = n.identifies_refused.load();
+  s.resumes_refused = n.resumes_refused.load();
   s.http_requests = n.http_requests.load();
   s.tls_handshakes = n.tls_handshakes.load();
   s.tls_resumed = n.tls_resumed.load();
@@ -245,14 +248,16 @@ std::string Server::stats_json() const {
   std::string out =
       cat(R"({"sessions":)", s.sessions, R"(,"identifies":)", s.identifies, R"(,"resumes":)",
           s.resumes, R"(,"events_sent":)", s.events_sent, R"(,"connections":)", s.connections,
-          R"(,"identify_rate_limited":)", s.identify_rate_limited, R"(,"http_requests":)",
+          R"(,"identify_rate_limited":)", s.identify_rate_limited, R"(,"identifies_refused":)",
+          s.identifies_refused, R"(,"resumes_refused":)", s.resumes_refused, R"(,"http_requests":)",
           s.http_requests, R"(,"tls_handshakes":)", s.tls_handshakes, R"(,"tls_resumed":)",
           s.tls_resumed, R"(,"shards":{)");
   bool first = true;
   for (const auto& [id, c] : s.shards) {
     append_to(&out, first ? "" : ",", "\"", id, R"(":{"identifies":)", c.identifies,
               R"(,"resumes":)", c.resumes, R"(,"events_sent":)", c.events_sent, R"(,"last_seq":)",
-              c.last_seq, R"(,"session_id":")", c.session_id, "\"}");
+              c.last_seq, R"(,"session_id":")", c.session_id, R"(","identifies_refused":)",
+              c.identifies_refused, R"(,"resumes_refused":)", c.resumes_refused, "}");
     first = false;
   }
   out += "}}";

@@ -15,7 +15,8 @@
 // thread's io_uring loop, a driver of conn::ServerConnection (conn/server.h:
 // TLS, HTTP, WebSocket) and DiscordConn (discord.h: the gateway protocol);
 // http.cc answers plain requests; registry.cc holds the shared sessions;
-// stream.cc makes the events and replays; faults.cc reads the fault flags.
+// stream.cc makes the events and replays; token.cc reads the bot's user id
+// out of a token; faults.cc reads the fault flags.
 #pragma once
 
 #include <chrono>
@@ -38,9 +39,6 @@ namespace shardring::gatewaysrv {
 // RESUMED, GUILD_MEMBERS_CHUNK) are kept, at most kMaxKeptDispatches.
 inline constexpr uint64_t kReplayBufferEvents = 4096;
 inline constexpr size_t kMaxKeptDispatches = 64;
-// How long a session stays resumable after its connection ended
-// (Discord keeps sessions for a few minutes).
-inline constexpr std::chrono::seconds kSessionResumeWindow{180};
 // Client payload limits (Discord: "Gateway Rate Limits" and "Sending
 // Events"): 120 payloads per 60 s (else close 4008), at most 4096 bytes
 // each (else 4002).
@@ -60,11 +58,16 @@ inline constexpr std::chrono::milliseconds kCloseLinger{1000};
 
 // Counters of one shard id (all sessions for it); from stats().
 struct ShardCounters {
-  uint64_t identifies = 0;
-  uint64_t resumes = 0;
+  uint64_t identifies = 0;   // READY sent
+  uint64_t resumes = 0;      // RESUMED sent
   uint64_t events_sent = 0;  // dispatch frames queued, replays included
   uint64_t last_seq = 0;
   std::string session_id;  // latest session
+  // IDENTIFYs naming this shard not answered with READY.
+  uint64_t identifies_refused = 0;
+  // RESUMEs of a session of this shard the gateway still knew, not answered
+  // with RESUMED.
+  uint64_t resumes_refused = 0;
 };
 
 struct Stats {
@@ -74,6 +77,10 @@ struct Stats {
   uint64_t resumes = 0;                // RESUMED sent
   uint64_t events_sent = 0;            // dispatch frames queued
   uint64_t identify_rate_limited = 0;  // op 9 for a too-fast identify
+  // IDENTIFYs not answered with READY (op 9 or a close), rate-limited ones
+  // included; RESUMEs not answered with RESUMED (op 9 or a close).
+  uint64_t identifies_refused = 0;
+  uint64_t resumes_refused = 0;
   uint64_t http_requests = 0;
   uint64_t tls_handshakes = 0;                             // completed, full or resumed
   uint64_t tls_resumed = 0;                                // of those, resumed (session ticket)
@@ -98,7 +105,8 @@ class Server {
   [[nodiscard]] Stats stats() const;
   // {"sessions":..,"identifies":..,"resumes":..,"events_sent":..,
   //  "shards":{"0":{"identifies":..,"resumes":..,"events_sent":..,
-  //  "last_seq":..,"session_id":".."},...}, ...}
+  //  "last_seq":..,"session_id":"..","identifies_refused":..,
+  //  "resumes_refused":..},...}, ...} (docs/interface.md lists every key).
   [[nodiscard]] std::string stats_json() const;
 
   // Sends close 1001 to every WebSocket client, waits for the sends (at

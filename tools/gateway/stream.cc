@@ -4,10 +4,12 @@
 
 #include "base/json.h"
 #include "tools/gateway/text.h"
+#include "tools/gateway/token.h"
 
 namespace shardring::gatewaysrv {
 namespace {
 
+// READY's user id when the token does not encode one (token.h).
 constexpr std::string_view kBotUserId = "1099512211042828288";
 constexpr std::string_view kApplicationId = "1099512211042828288";
 
@@ -66,10 +68,11 @@ std::string hello_payload(int64_t heartbeat_ms) {
 }
 
 std::string ready_payload(const SessionState& s, std::string_view resume_url) {
+  const std::optional<std::string> user_id = user_id_from_token(s.token);
   std::string ready =
       R"({"t":"READY","s":1,"op":0,"d":{"v":10,"user_settings":{},"user":{"verified":true,"username":"shardring-bot","mfa_enabled":false,"id":")";
   append_to(
-      &ready, kBotUserId,
+      &ready, user_id ? std::string_view(*user_id) : kBotUserId,
       R"(","global_name":null,"flags":0,"email":null,"discriminator":"0","bot":true,"avatar":null},"session_type":"normal","session_id":")",
       s.id, R"(","resume_gateway_url":)");
   base::append_json_string(ready, resume_url);

@@ -70,7 +70,8 @@ void keep(SessionState& s, uint64_t seq, std::string payload);
 void catch_up(SessionState& s, uint64_t resume_seq, Instant now, double rate,
               std::optional<uint64_t> events_limit);
 
-// Payloads, in Discord's key order.
+// Payloads, in Discord's key order. READY's d.user.id is the bot user id
+// the session's token encodes (token.h), else a fixed one.
 [[nodiscard]] std::string hello_payload(int64_t heartbeat_ms);
 [[nodiscard]] std::string ready_payload(const SessionState& s, std::string_view resume_url);
 [[nodiscard]] std::string resumed_payload(uint64_t seq);
