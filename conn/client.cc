@@ -437,12 +437,19 @@ void ClientConnection::on_transport_lost(Instant now) {
   perform(a, now);
 }
 
-void ClientConnection::shutdown(Instant now) {
+bool ClientConnection::restore(std::string_view session_id, std::string_view resume_url,
+                               uint64_t seq) {
+  if (phase_ != Phase::kIdle || !session_.restore(session_id, resume_url, seq)) return false;
+  dial_url_.assign(resume_url);  // the first dial goes where the session lives
+  return true;
+}
+
+void ClientConnection::shutdown(Instant now, gateway::Session::StopMode mode) {
   disarm(Timer::kDial);
   dial_requested_ = false;
   identify_requested_ = false;
   const bool open = phase_ == Phase::kOpen;
-  gateway::Actions a = session_.shutdown(now);
+  gateway::Actions a = session_.shutdown(now, mode);
   perform(a, now);
   if (open && phase_ == Phase::kOpen) begin_close(now);
   if (phase_ != Phase::kClosing) drop_socket();

@@ -218,8 +218,16 @@ class ClientConnection {
   void on_identify_granted(Instant now);
   // A user payload (a gateway JSON text), sent in order behind the limits.
   [[nodiscard]] gateway::Errc send(std::string payload, Instant now);
-  // Clean stop: the session closes with 1000; no reconnect follows.
-  void shutdown(Instant now);
+  // Before the first dial: resume a saved session (gateway::Session::restore)
+  // at its resume URL. False when it cannot be taken up; the shard then
+  // identifies.
+  [[nodiscard]] bool restore(std::string_view session_id, std::string_view resume_url,
+                             uint64_t seq);
+  // Clean stop; no reconnect follows. kEndSession closes with 1000 (the
+  // Discord session ends), kKeepSession with 4000 (it stays resumable and
+  // session() keeps it, for the caller to save).
+  void shutdown(Instant now,
+                gateway::Session::StopMode mode = gateway::Session::StopMode::kEndSession);
 
   // ---- outputs, drained by the driver after every input
   // Moves the bytes to write into `out` (its old contents dropped); false

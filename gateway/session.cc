@@ -260,6 +260,22 @@ void Session::reconnect(Actions& out, uint16_t close_code, Millis min_delay) {
 void Session::clear_session() noexcept {
   session_id_.clear();
   resume_url_.clear();
+  session_key_ = 0;
+}
+
+bool Session::restore(std::string_view session_id, std::string_view resume_url,
+                      uint64_t seq) noexcept {
+  if (state_ != State::kConnecting || has_session()) return false;
+  if (session_id.empty() || session_id.size() > kMaxSessionIdBytes ||
+      resume_url.size() > kMaxResumeUrlBytes || contains_token(session_id) ||
+      contains_token(resume_url)) {
+    return false;
+  }
+  session_id_.assign(session_id);
+  resume_url_.assign(resume_url);
+  session_key_ = session_key_of(session_id_);
+  last_seq_ = seq;
+  return true;
 }
 
 Actions Session::on_close(uint16_t code, Clock::time_point now) {
@@ -313,11 +329,15 @@ Actions Session::on_invalid_session(bool resumable, Clock::time_point now) {
   return out;
 }
 
-Actions Session::shutdown(Clock::time_point now) {
+Actions Session::shutdown(Clock::time_point now, StopMode mode) {
   Actions out;
   if (state_ == State::kStopped || state_ == State::kFatal) return out;
   disarm_all(out);
-  if (connected()) emit(out, CloseConnection{kCloseNormal});
+  if (connected()) {
+    emit(out, CloseConnection{mode == StopMode::kKeepSession ? kCloseResumable : kCloseNormal});
+  }
+  // A session closed with 1000 is over; one kept stays for the caller to save.
+  if (mode == StopMode::kEndSession) clear_session();
   state_ = State::kStopped;
   queue_.release();
   return out;
@@ -365,7 +385,8 @@ Actions Session::on_identify_granted(Clock::time_point now) {
 }
 
 DispatchOutcome Session::on_ready(uint64_t seq, std::string_view session_id,
-                                  std::string_view resume_gateway_url, Clock::time_point now) {
+                                  std::string_view resume_gateway_url, Clock::time_point now,
+                                  uint64_t user_id) {
   DispatchOutcome r;
   r.deliver = on_dispatch(seq);
   // READY answers our IDENTIFY; anywhere else it is a peer's mistake and
@@ -384,6 +405,8 @@ DispatchOutcome Session::on_ready(uint64_t seq, std::string_view session_id,
   } else {
     resume_url_.clear();
   }
+  session_key_ = session_key_of(session_id_);
+  if (user_id != 0) user_id_ = user_id;
   state_ = State::kReady;
   backoff_failures_ = 0;
   flush(now, r.actions);
@@ -426,7 +449,8 @@ Payload Session::on_other_payload(const parse::Envelope& env, parse::Parser& par
           if (connected()) reconnect(out, kCloseBadPayload, Millis{0});
           return p;
         }
-        DispatchOutcome r = on_ready(seq, info.session_id, info.resume_gateway_url, now);
+        DispatchOutcome r =
+            on_ready(seq, info.session_id, info.resume_gateway_url, now, info.user_id);
         append(out, r.actions);
         p.kind = Received::kReady;
         p.deliver = r.deliver;

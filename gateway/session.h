@@ -41,6 +41,7 @@
 #include "gateway/close_codes.h"
 #include "gateway/opcodes.h"
 #include "gateway/payloads.h"
+#include "gateway/session_key.h"
 #include "parse/envelope.h"
 
 namespace shardring::gateway {
@@ -263,8 +264,8 @@ class Session {
   // READY: keeps session_id and resume_gateway_url (views, copied), resets
   // the backoff, releases queued sends.
   [[nodiscard]] DispatchOutcome on_ready(uint64_t seq, std::string_view session_id,
-                                         std::string_view resume_gateway_url,
-                                         Clock::time_point now);
+                                         std::string_view resume_gateway_url, Clock::time_point now,
+                                         uint64_t user_id = 0);
   // RESUMED: resets the backoff, releases queued sends.
   [[nodiscard]] DispatchOutcome on_resumed(uint64_t seq, Clock::time_point now);
 
@@ -302,12 +303,36 @@ class Session {
   // actions, if any, are appended to `out`. kOk: sent or queued.
   [[nodiscard]] Errc queue_send(std::string payload, Clock::time_point now, Actions& out);
 
-  // Clean stop: close with 1000 (ends the Discord session). Queued user
-  // sends are dropped; queued_sends() says how many before the call.
-  [[nodiscard]] Actions shutdown(Clock::time_point now);
+  // Before the first connection: take up a session saved by an earlier
+  // process (docs/interface.md "--state"). The first connection then RESUMEs
+  // it from `seq` at `resume_url` (the configured gateway when empty)
+  // without asking the identify gate; if the gateway refuses (op 9), the
+  // shard identifies as usual. False (and nothing changes) when connected
+  // already, or when a field could not be kept (too long, empty session id,
+  // contains the token).
+  [[nodiscard]] bool restore(std::string_view session_id, std::string_view resume_url,
+                             uint64_t seq) noexcept;
+
+  // Clean stop. kEndSession closes with 1000, which ends the Discord
+  // session; kKeepSession closes with kCloseResumable (4000), which keeps it
+  // resumable, and keeps session_id(), resume_url() and last_seq() for the
+  // caller to save. Queued user sends are dropped; queued_sends() says how
+  // many before the call.
+  enum class StopMode : uint8_t { kEndSession, kKeepSession };
+  [[nodiscard]] Actions shutdown(Clock::time_point now, StopMode mode = StopMode::kEndSession);
 
   State state() const noexcept { return state_; }
   bool has_session() const noexcept { return !session_id_.empty(); }
+  // The session to resume (empty when none) and where to resume it (empty:
+  // the configured gateway URL).
+  const std::string& session_id() const noexcept { return session_id_; }
+  const std::string& resume_url() const noexcept { return resume_url_; }
+  // A 64-bit digest of session_id() (0 when none): the same for every event
+  // of one Discord session, across resumes and processes. With the seq it
+  // names an event, so a consumer can drop the repeats a crash replays.
+  uint64_t session_key() const noexcept { return session_key_; }
+  // The bot's user id from the last READY (d.user.id); 0 before one.
+  uint64_t user_id() const noexcept { return user_id_; }
   // The last seq delivered in this session; 0 before any.
   uint64_t last_seq() const noexcept { return last_seq_; }
   size_t queued_sends() const noexcept { return queue_.size(); }
@@ -356,6 +381,8 @@ class Session {
   Clock::time_point last_heartbeat_at_{};
   std::string session_id_;
   std::string resume_url_;
+  uint64_t session_key_ = 0;  // session_key_of(session_id_)
+  uint64_t user_id_ = 0;
   // User payloads waiting for the send window, oldest first.
   base::Fifo<std::string> queue_;
   std::array<bool, kTimerCount> armed_{};

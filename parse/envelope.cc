@@ -651,6 +651,32 @@ Errc Parser::ready_info(std::string_view d, ReadyInfo& out) {
       have_session = true;
     } else if (key == "resume_gateway_url") {
       dst = &out.resume_gateway_url;
+    } else if (key == "user") {
+      // {"id":"<snowflake>",...}: anything else leaves user_id 0.
+      od::object user;
+      if (f.value().get_object().get(user) == simdjson::SUCCESS) {
+        for (auto ur : user) {
+          od::field uf;
+          if (std::move(ur).get(uf)) return Errc::kBadJson;
+          std::string_view ukey;
+          if (uf.unescaped_key().get(ukey)) return Errc::kBadJson;
+          std::string_view id;
+          if (ukey == "id" && uf.value().get_string().get(id) == simdjson::SUCCESS) {
+            uint64_t v = 0;
+            bool ok = !id.empty() && id.size() <= 20;
+            for (char c : id) {
+              ok = ok && c >= '0' && c <= '9' && v <= (UINT64_MAX - 9) / 10;
+              if (ok) v = v * 10 + static_cast<uint64_t>(c - '0');
+            }
+            if (ok) out.user_id = v;
+          } else {
+            consume_if_string(uf.value(), uf.value().raw_json_token());
+          }
+        }
+      } else {
+        consume_if_string(f.value(), f.value().raw_json_token());
+      }
+      continue;
     } else {
       consume_if_string(f.value(), f.value().raw_json_token());
       continue;

@@ -158,6 +158,7 @@ struct EventName {
 struct ReadyInfo {
   std::string session_id;
   std::string resume_gateway_url;  // empty when absent (pre-2022 gateways)
+  uint64_t user_id = 0;            // d.user.id (the bot); 0 when absent or not a snowflake
 };
 
 // GET /gateway/bot (https://discord.com/developers/docs/events/gateway
@@ -207,7 +208,8 @@ class Parser {
   // HELLO (op 10): d.heartbeat_interval in milliseconds, > 0.
   [[nodiscard]] Errc hello_interval(std::string_view d, uint64_t& interval_ms) noexcept;
 
-  // READY: d.session_id (required) and d.resume_gateway_url (optional).
+  // READY: d.session_id (required), d.resume_gateway_url and d.user.id
+  // (optional).
   [[nodiscard]] Errc ready_info(std::string_view d, ReadyInfo& out);
 
  private:
