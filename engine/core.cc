@@ -42,7 +42,7 @@ uint64_t RandomSeed() {
 }  // namespace
 
 CoreThread::Loop::Loop(uint32_t index, Shared& shared, const std::vector<uint32_t>& shards,
-                       int wake_fd, UserSends& sends)
+                       int wake_fd, UserSends& sends, Snapshots& snaps)
     : index(index),
       shared(shared),
       s(shared.settings),
@@ -50,12 +50,19 @@ CoreThread::Loop::Loop(uint32_t index, Shared& shared, const std::vector<uint32_
       counters(*shared.counters[index]),
       scratch(RandomSeed()),
       sends(sends),
+      snaps(snaps),
       inline_handlers(shared.settings.consumers == 0) {
   for (uint32_t id : shards) {
     auto sh = std::make_unique<Shard>(s.client, scratch, id);
     sh->slot = static_cast<uint32_t>(this->shards.size());
     sh->consumer = shared.consumer_of(id);
     sh->url = s.gateway;
+    if (id - shared.first_shard < shared.restore.size()) {
+      const Restore& r = shared.restore[id - shared.first_shard];
+      if (!r.session_id.empty() && !sh->conn.restore(r.session_id, r.resume_url, r.seq)) {
+        Log::write(Level::kWarn, id, "saved session not usable; identifying");
+      }
+    }
     this->shards.push_back(std::move(sh));
   }
 }
@@ -392,7 +399,9 @@ void CoreThread::Loop::start_shutdown() {
     disarm(sh, TimerKind(DriverTimer::kIdentifyRetry));
     shared.gate->withdraw(sh.conn.shard());
     sh.want_connect = false;
-    sh.conn.shutdown(now);
+    sh.conn.shutdown(now, shared.end_sessions.load(std::memory_order_relaxed)
+                              ? gateway::Session::StopMode::kEndSession
+                              : gateway::Session::StopMode::kKeepSession);
     sync(sh);
   }
   shutdown_deadline = now + milliseconds(1500);
@@ -452,10 +461,16 @@ void CoreThread::Loop::run() {
       const auto bit = static_cast<unsigned>(__builtin_ctzll(m));
       for (size_t k = bit; k < shared.wakers.size(); k += 64) shared.wakers[k]->notify();
     }
+    if (const uint64_t g = shared.checkpoint_gen.load(std::memory_order_acquire);
+        g != checkpoint_gen_seen) {
+      checkpoint_gen_seen = g;
+      take_snapshot();
+    }
     if (!shutting_down && shared.stopping.load(std::memory_order_acquire)) start_shutdown();
     if (shutting_down && (all_quiet() || now >= shutdown_deadline)) break;
   }
   publish_inline();
+  take_snapshot();  // after the shards closed: what a clean stop saves
   for (auto& sh : shards) {
     if (!sh->backlog.empty()) {
       Log::write(Level::kError, sh->conn.shard(),
@@ -476,6 +491,18 @@ void CoreThread::Loop::publish_inline() {
   published_inline = delivered_inline;
   counters.delivered_inline.store(delivered_inline, std::memory_order_relaxed);
   if (shared.idle_inline) shared.idle_inline();
+  if (done_touched.empty()) return;
+  // Every event delivered so far was handled, and on_idle has returned:
+  // done, unless the sink failed (its events may be lost).
+  if (!shared.sink_failed.load(std::memory_order_acquire)) {
+    std::lock_guard lock(shared.done_mu);
+    for (uint32_t slot : done_touched) {
+      const Shard& sh = *shards[slot];
+      shared.done[sh.conn.shard() - shared.first_shard] = sh.delivered;
+    }
+  }
+  for (uint32_t slot : done_touched) shards[slot]->done_touched = false;
+  done_touched.clear();
 }
 
 // -------------------------------------------------------------- CoreThread
@@ -502,7 +529,7 @@ absl::Status CoreThread::start(int cpu) {
     }
     std::string name = "shardring-io" + std::to_string(index_);
     pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
-    loop_ = std::make_unique<Loop>(index_, shared_, shards_, wake_fd_, sends_);
+    loop_ = std::make_unique<Loop>(index_, shared_, shards_, wake_fd_, sends_, snaps_);
     absl::Status st = loop_->init();
     ready.set_value(st);
     if (!st.ok()) return;
@@ -534,6 +561,36 @@ bool CoreThread::queue_send(uint32_t shard, std::string payload) {
   sends_.pending.store(true, std::memory_order_release);
   wake();
   return true;
+}
+
+}  // namespace shardring::engine
+
+namespace shardring::engine {
+
+void CoreThread::Loop::take_snapshot() {
+  std::vector<ShardSnapshot> v;
+  v.reserve(shards.size());
+  for (const auto& p : shards) {
+    const gateway::Session& session = p->conn.session();
+    ShardSnapshot snap;
+    snap.shard = p->conn.shard();
+    snap.session_id = session.session_id();
+    snap.resume_url = session.resume_url();
+    snap.session_key = session.session_key();
+    snap.last_seq = session.last_seq();
+    snap.delivered = p->delivered;
+    // A session our clean stop kept was alive until now.
+    snap.connected = p->conn.upgraded() ||
+                     (session.state() == gateway::State::kStopped && session.has_session());
+    v.push_back(std::move(snap));
+  }
+  std::lock_guard lock(snaps.mu);
+  snaps.shards.swap(v);
+}
+
+std::vector<ShardSnapshot> CoreThread::snapshot() const {
+  std::lock_guard lock(snaps_.mu);
+  return snaps_.shards;
 }
 
 }  // namespace shardring::engine

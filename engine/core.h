@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "conn/client.h"
+#include "engine/checkpoint.h"
 #include "engine/event_channel.h"
 #include "engine/histogram.h"
 #include "engine/identify_gate.h"
@@ -101,6 +102,24 @@ struct Shared {
   std::function<void(const ChannelEvent&)> deliver_inline;
   std::function<void()> idle_inline;
 
+  // Sessions across runs (docs/interface.md "--state"), shards first_shard..
+  // restore[shard - first_shard]: a saved session to RESUME at start.
+  uint32_t first_shard = 0;
+  std::vector<Restore> restore;
+  // A clean stop closes with 1000 (no store, or StopMode::kEndSessions);
+  // false: with 4000, keeping the sessions to save.
+  std::atomic<bool> end_sessions{true};
+  // Bumped by run()'s thread at each checkpoint: core threads snapshot
+  // their shards, consumers flush (on_idle) and publish what is done.
+  std::atomic<uint64_t> checkpoint_gen{0};
+  std::atomic<uint64_t> bot_user_id{0};  // READY's d.user.id
+  // What the handlers have done, [shard - first_shard], when the engine
+  // tracks it (no Config::sink_progress); under done_mu.
+  bool track_done = false;
+  std::atomic<bool> sink_failed{false};  // Engine::fail(): nothing more is done
+  std::mutex done_mu;
+  std::vector<Durable> done;
+
   Shared(Settings s, std::unique_ptr<IdentifyGate> g)
       : settings(std::move(s)), gate(std::move(g)) {}
   uint32_t consumer_of(uint32_t shard) const {
@@ -113,6 +132,12 @@ struct UserSends {
   std::mutex mu;
   std::vector<std::pair<uint32_t, std::string>> queue;  // (slot, payload)
   std::atomic<bool> pending{false};
+};
+
+// A core thread's latest snapshot of its shards, for run()'s thread.
+struct Snapshots {
+  mutable std::mutex mu;
+  std::vector<ShardSnapshot> shards;
 };
 
 class CoreThread {
@@ -131,6 +156,10 @@ class CoreThread {
   // Any thread, before or after start(): queue a user payload for one of
   // this thread's shards. False when the shard is not run here.
   bool queue_send(uint32_t shard, std::string payload);
+  // Any thread: the sessions of this thread's shards as of the last
+  // snapshot (one per Shared::checkpoint_gen, and one as the thread ends,
+  // after its shards closed).
+  std::vector<ShardSnapshot> snapshot() const;
 
  private:
   struct Loop;
@@ -141,6 +170,7 @@ class CoreThread {
   std::thread thread_;
   int wake_fd_ = -1;
   UserSends sends_;
+  Snapshots snaps_;
 };
 
 }  // namespace shardring::engine

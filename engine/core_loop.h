@@ -70,6 +70,8 @@ struct Shard {
   bool ready = false;         // counted in CoreCounters::ready
   bool ever_ready = false;    // counted in Shared::ever_ready
   bool counted_connected = false;
+  Durable delivered;          // the last event handed towards the sink (checkpoints)
+  bool done_touched = false;  // in Loop::done_touched
   // Backpressure: receive buffers (id, length) not yet handed to the
   // connection, and events it produced that found no room, oldest first.
   bool paused = false;
@@ -81,7 +83,7 @@ struct Shard {
 
 struct CoreThread::Loop {
   Loop(uint32_t index, Shared& shared, const std::vector<uint32_t>& shards, int wake_fd,
-       UserSends& sends);
+       UserSends& sends, Snapshots& snaps);
   absl::Status init();
   void run();
 
@@ -105,6 +107,8 @@ struct CoreThread::Loop {
   void fatal(Shard& sh, const gateway::Fatal& f);
   void take_user_sends();
   void start_shutdown();
+  // Copies every shard's session state into `snaps` (checkpoints).
+  void take_snapshot();
   bool all_quiet() const;
   void arm_wake();
   void publish_inline();
@@ -151,8 +155,13 @@ struct CoreThread::Loop {
   uint64_t wake_buf = 0;
   bool wake_armed = false;
   UserSends& sends;
+  Snapshots& snaps;
+  uint64_t checkpoint_gen_seen = 0;
   const bool inline_handlers;  // Settings::consumers == 0
   uint64_t delivered_inline = 0, published_inline = 0;
+  // Inline handlers with Shared::track_done: slots that delivered since the
+  // last publish_inline().
+  std::vector<uint32_t> done_touched;
 };
 
 }  // namespace shardring::engine

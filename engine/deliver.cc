@@ -30,9 +30,15 @@ void CoreThread::Loop::deliver(Shard& sh, const conn::Dispatch& ev) {
   e.d = ev.d;
   e.recv_ns = SteadyNs(now);
   e.sent_ns = static_cast<int64_t>(ev.sent_ns);
+  e.session = sh.conn.session().session_key();
+  sh.delivered = Durable{e.session, e.seq};
   if (inline_handlers) {  // the handler runs here; d is read in place
     if (shared.deliver_inline) shared.deliver_inline(e);
     ++delivered_inline;
+    if (shared.track_done && !sh.done_touched) {  // done once idle_inline returns
+      sh.done_touched = true;
+      done_touched.push_back(sh.slot);
+    }
     return;
   }
   if (sh.backlog.empty() && channel(sh).try_push(e)) {

@@ -17,6 +17,7 @@
 #include "engine/cpus.h"
 #include "engine/log.h"
 #include "engine/rest.h"
+#include "engine/sessions.h"
 #include "engine/text.h"
 #include "gateway/session.h"
 #include "parse/envelope.h"
@@ -55,6 +56,16 @@ struct Engine::Impl {
   std::condition_variable cv;
   Clock::time_point started{};
   std::atomic<uint64_t> peak_rss{0};
+  std::unique_ptr<engine::SessionKeeper> keeper;  // with a session store
+  std::optional<parse::GatewayBot> bot;           // /gateway/bot, when asked
+  std::atomic<int> stop_mode{-1};                 // stop(mode); -1: Config's
+  uint32_t restored = 0;                          // sessions taken up at start
+
+  static int64_t UnixMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
 
   static double CpuSeconds() {
     rusage ru{};
@@ -74,6 +85,7 @@ struct Engine::Impl {
   }
 
   void fail(std::string_view reason) {
+    if (shared) shared->sink_failed.store(true, std::memory_order_release);
     if (!failed.exchange(true)) {
       Log::write(Level::kError, -1, "the sink failed: stopping", {{"reason", reason}});
     }
@@ -84,8 +96,8 @@ struct Engine::Impl {
   // on its core thread.
   void handle(const engine::ChannelEvent& e) const {
     if (handler) {
-      handler(
-          Event{e.shard, e.seq, e.t, e.type, e.d, e.guild_id, e.channel_id, e.recv_ns, e.sent_ns});
+      handler(Event{e.shard, e.seq, e.t, e.type, e.d, e.guild_id, e.channel_id, e.recv_ns,
+                    e.sent_ns, e.session});
     }
   }
 
@@ -97,6 +109,30 @@ struct Engine::Impl {
     engine::ConsumerWaker& waker = *shared->wakers[c];
     std::atomic<uint64_t>& count = *delivered[c];
     uint64_t local = 0;
+    // Checkpoints (Shared::track_done): the last event handled per shard,
+    // published as done after on_idle returned (a sink flushes there).
+    const bool track = shared->track_done;
+    std::vector<Durable> handled(track ? shared->done.size() : 0);
+    std::vector<uint32_t> touched;
+    uint64_t gen_seen = shared->checkpoint_gen.load(std::memory_order_relaxed);
+    auto on_one = [&](const engine::ChannelEvent& e) {
+      handle(e);
+      if (track) {
+        Durable& h = handled[e.shard - shared->first_shard];
+        if (h == Durable{}) touched.push_back(e.shard - shared->first_shard);
+        h = Durable{e.session, e.seq};
+      }
+    };
+    auto idle_and_publish = [&] {
+      if (idle) idle();
+      if (touched.empty()) return;
+      if (!shared->sink_failed.load(std::memory_order_acquire)) {
+        std::lock_guard lock(shared->done_mu);
+        for (uint32_t i : touched) shared->done[i] = handled[i];
+      }
+      for (uint32_t i : touched) handled[i] = Durable{};
+      touched.clear();
+    };
     auto all_empty = [&] {
       for (auto* ch : chans) {
         if (!ch->empty()) return false;
@@ -105,19 +141,55 @@ struct Engine::Impl {
     };
     while (true) {
       size_t n = 0;
-      for (auto* ch : chans) {
-        n += ch->drain([this](const engine::ChannelEvent& e) { handle(e); }, 256);
+      for (auto* ch : chans) n += ch->drain(on_one, 256);
+      // A checkpoint is due: flush and publish even under a steady stream
+      // that never lets the channels run dry.
+      if (const uint64_t g = shared->checkpoint_gen.load(std::memory_order_relaxed);
+          g != gen_seen) {
+        gen_seen = g;
+        idle_and_publish();
       }
       if (n > 0) {
         local += n;
         count.store(local, std::memory_order_relaxed);
         continue;
       }
-      if (idle) idle();
+      idle_and_publish();
       if (consumers_stop.load(std::memory_order_acquire) && all_empty()) break;
       waker.wait(all_empty);
     }
-    if (idle) idle();
+    idle_and_publish();
+  }
+
+  // Asks the core threads for a snapshot of their shards and the consumers
+  // for a flush; the next checkpoint() saves what they give.
+  void request_snapshots() {
+    shared->checkpoint_gen.fetch_add(1, std::memory_order_release);
+    for (auto& c : cores) c->wake();
+    for (auto& w : shared->wakers) w->force_wake();
+  }
+
+  // The sessions to save now: the core threads' last snapshots with what is
+  // done (the engine's tracking or the sink's own word).
+  void checkpoint() {
+    if (!keeper) return;
+    std::vector<engine::ShardSnapshot> snaps;
+    for (auto& c : cores) {
+      auto v = c->snapshot();
+      std::move(v.begin(), v.end(), std::back_inserter(snaps));
+    }
+    std::vector<Durable> done, written;
+    std::string sink;
+    if (config.sink_progress) {
+      sink = config.sink_progress(written);
+      done.resize(last - first + 1);
+      for (uint32_t s = first; s <= last && s < written.size(); ++s) done[s - first] = written[s];
+    } else {
+      std::lock_guard lock(shared->done_mu);
+      done = shared->done;
+    }
+    keeper->checkpoint(snaps, done, written, std::move(sink),
+                       shared->bot_user_id.load(std::memory_order_relaxed), UnixMs());
   }
 
   absl::Status resolve_gateway(uint32_t* max_concurrency) {
@@ -153,26 +225,26 @@ struct Engine::Impl {
     if (config.gateway_url.empty()) config.gateway_url = bot.url;
     if (config.total_shards == 0) config.total_shards = bot.shards;
     if (*max_concurrency == 0) *max_concurrency = bot.max_concurrency;
-    const uint32_t to_run =
-        config.last_shard.value_or(config.total_shards - 1) - config.first_shard.value_or(0) + 1;
     Log::write(Level::kInfo, -1, "gateway",
                {{"url", bot.url},
                 {"shards", bot.shards},
                 {"max_concurrency", bot.max_concurrency},
                 {"session_starts_remaining", bot.remaining},
                 {"reset_after_ms", bot.reset_after_ms}});
-    if (bot.remaining < to_run) {
-      return absl::ResourceExhaustedError(
-          cat("session_start_limit.remaining is ", bot.remaining, " but ", to_run,
-              " shards must identify; Discord resets it in ", bot.reset_after_ms / 1000,
-              " s (starting anyway would get the token reset)"));
-    }
+    this->bot = bot;
     return absl::OkStatus();
   }
 
   int run() {
     started = Clock::now();
     Log::set_secret(config.token);
+    if (config.session_store) {
+      keeper = std::make_unique<engine::SessionKeeper>(config.session_store);
+      if (absl::Status st = keeper->load(bot_user_id_from_token(config.token)); !st.ok()) {
+        Log::write(Level::kError, -1, std::string(st.message()));
+        return 2;
+      }
+    }
     uint32_t max_concurrency = config.max_concurrency;
     if (absl::Status s = resolve_gateway(&max_concurrency); !s.ok()) {
       Log::write(Level::kError, -1, std::string(s.message()));
@@ -266,16 +338,59 @@ struct Engine::Impl {
     }
 
     const uint32_t nshards = last - first + 1;
+    if (config.checkpoint_interval < kMinCheckpointInterval ||
+        config.checkpoint_interval > kMaxCheckpointInterval) {
+      Log::write(
+          Level::kError, -1,
+          cat("checkpoint interval must be ", kMinCheckpointInterval.count(), " to ",
+              kMaxCheckpointInterval.count(), " ms, got ", config.checkpoint_interval.count()));
+      return 2;
+    }
+    if (config.resume_max_age.count() < 0 || config.resume_max_age > kMaxResumeMaxAge) {
+      Log::write(Level::kError, -1,
+                 cat("resume max age must be 0 to ", kMaxResumeMaxAge.count(), " s, got ",
+                     config.resume_max_age.count()));
+      return 2;
+    }
+    std::vector<engine::Restore> restore;
+    if (keeper) {
+      restore = keeper->plan({first, last, config.total_shards, config.intents, compression},
+                             config.resume_max_age, UnixMs(), &restored);
+    }
+    // The daily budget of session starts: every shard without a session to
+    // resume spends one (a refused resume spends one more later).
+    if (bot) {
+      const uint32_t to_identify = nshards - restored;
+      const uint32_t reserve = config.start_reserve.value_or((bot->total * 5 + 99) / 100);
+      if (bot->remaining < to_identify || bot->remaining - to_identify < reserve) {
+        Log::write(Level::kError, -1,
+                   cat("not starting: ", to_identify, " shards must identify and ",
+                       "session_start_limit.remaining is ", bot->remaining, " of ", bot->total,
+                       ", which would leave fewer than the reserve of ", reserve,
+                       " (--start-reserve); Discord resets it in ", bot->reset_after_ms / 1000,
+                       " s. Running out of starts gets the token reset."));
+        return 3;
+      }
+    }
     // Core thread t is pinned to the t-th CPU this process may use.
     const std::vector<int> cpus = engine::allowed_cpus();
     unsigned threads = config.threads != 0 ? config.threads : static_cast<unsigned>(cpus.size());
     threads = std::min<unsigned>(threads, nshards);
     const unsigned nconsumers = config.consumers;  // 0: handlers inline
     s.consumers = nconsumers;
-    shared = std::make_unique<engine::Shared>(
-        std::move(s),
-        std::make_unique<engine::LocalIdentifyGate>(max_concurrency, config.identify_window));
+    auto gate =
+        engine::make_identify_gate(config.identify_gate, max_concurrency, config.identify_window);
+    if (!gate.ok()) {
+      Log::write(Level::kError, -1, std::string(gate.status().message()));
+      return 2;
+    }
+    shared = std::make_unique<engine::Shared>(std::move(s), std::move(*gate));
     shared->on_fatal = [this] { request_stop(); };
+    shared->first_shard = first;
+    shared->restore = std::move(restore);
+    shared->end_sessions.store(!keeper || config.stop_mode == StopMode::kEndSessions);
+    shared->track_done = keeper != nullptr && !config.sink_progress;
+    if (shared->track_done) shared->done.assign(nshards, Durable{});
     if (nconsumers == 0) {
       shared->deliver_inline = [this](const engine::ChannelEvent& e) { handle(e); };
       shared->idle_inline = [this] {
@@ -338,6 +453,11 @@ struct Engine::Impl {
 
     const auto deadline = config.duration ? started + *config.duration : Clock::time_point::max();
     auto next_tick = Clock::now() + std::chrono::seconds(1);
+    // Checkpoints: each one saves what the core threads snapshot and the
+    // consumers publish after the previous one asked them.
+    auto next_checkpoint =
+        keeper ? Clock::now() + config.checkpoint_interval : Clock::time_point::max();
+    if (keeper && rc == 0) request_snapshots();
     while (rc == 0 && !stop_requested.load()) {
       const auto now = Clock::now();
       if (now >= deadline) break;
@@ -345,7 +465,13 @@ struct Engine::Impl {
         next_tick += std::chrono::seconds(1);
         if (config.on_tick) config.on_tick(stats());
       }
-      const auto until = std::min({deadline, next_tick, now + std::chrono::milliseconds(200)});
+      if (now >= next_checkpoint) {
+        next_checkpoint = now + config.checkpoint_interval;
+        checkpoint();
+        request_snapshots();
+      }
+      const auto until =
+          std::min({deadline, next_tick, next_checkpoint, now + std::chrono::milliseconds(200)});
       const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(until - now);
       if (config.handle_signals) {
         timespec ts{static_cast<time_t>(wait.count() / 1'000'000'000),
@@ -365,6 +491,9 @@ struct Engine::Impl {
         cv.wait_for(lock, wait, [this] { return stop_requested.load(); });
       }
     }
+    const int mode = stop_mode.load();
+    const StopMode how = mode >= 0 ? static_cast<StopMode>(mode) : config.stop_mode;
+    shared->end_sessions.store(!keeper || how == StopMode::kEndSessions);
     shared->stopping.store(true, std::memory_order_release);
     for (auto& c : cores) c->wake();
     for (auto& c : cores) c->join();
@@ -372,6 +501,15 @@ struct Engine::Impl {
     for (auto& w : shared->wakers) w->force_wake();
     for (auto& t : consumers) t.join();
     if (config.handle_signals) pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (keeper && rc == 0) {
+      // The core threads' last snapshots were taken after their shards
+      // closed, and the consumers published everything they handled.
+      if (shared->fatal_code.load() != 0) {
+        keeper->clear(shared->bot_user_id.load(), UnixMs());
+      } else {
+        checkpoint();
+      }
+    }
     if (config.on_tick) config.on_tick(stats());
     if (rc != 0) return rc;
     if (shared->fatal_code.load() != 0) return 3;
@@ -387,6 +525,7 @@ struct Engine::Impl {
         st.events += c->delivered_inline.load(std::memory_order_relaxed);
         st.identifies += c->identifies.load(std::memory_order_relaxed);
         st.resumes += c->resumes.load(std::memory_order_relaxed);
+        st.sessions_restored = restored;
         st.reconnects += c->reconnects.load(std::memory_order_relaxed);
         st.heartbeats += c->heartbeats.load(std::memory_order_relaxed);
         st.zombies += c->zombies.load(std::memory_order_relaxed);
@@ -429,6 +568,10 @@ void Engine::on_event(std::function<void(const Event&)> handler) {
 void Engine::on_idle(std::function<void()> handler) { impl_->idle = std::move(handler); }
 int Engine::run() { return impl_->run(); }
 void Engine::stop() { impl_->request_stop(); }
+void Engine::stop(StopMode mode) {
+  impl_->stop_mode.store(static_cast<int>(mode));
+  impl_->request_stop();
+}
 void Engine::fail(std::string_view reason) { impl_->fail(reason); }
 
 bool Engine::send(uint32_t shard, std::string payload) {

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/session_store.h"
 #include "gateway/payloads.h"
 #include "parse/compression.h"
 
@@ -39,6 +40,25 @@ inline constexpr std::chrono::microseconds kMaxCoalesce{10'000};
 inline constexpr std::chrono::milliseconds kConnectTimeout{15'000};
 inline constexpr std::chrono::milliseconds kMinConnectTimeout{100};
 inline constexpr std::chrono::milliseconds kMaxConnectTimeout{600'000};
+
+// Config::checkpoint_interval: the default and the bounds.
+inline constexpr std::chrono::milliseconds kCheckpointInterval{1000};
+inline constexpr std::chrono::milliseconds kMinCheckpointInterval{10};
+inline constexpr std::chrono::milliseconds kMaxCheckpointInterval{3'600'000};
+// Config::resume_max_age: the default (Discord keeps a disconnected session
+// resumable for a few minutes) and the bound.
+inline constexpr std::chrono::seconds kResumeMaxAge{300};
+inline constexpr std::chrono::seconds kMaxResumeMaxAge{86'400};
+
+// How a clean stop ends the shards' connections.
+enum class StopMode : uint8_t {
+  // With a session store: close with 4000 (a code Discord does not take as
+  // the end of the session, unlike 1000 and 1001) and save each session, so
+  // the next run RESUMEs. Without one: as kEndSessions.
+  kKeepSessions,
+  // Close with 1000: Discord ends every session (the next run identifies).
+  kEndSessions,
+};
 
 struct Config {
   std::string token;  // never logged; scrubbed from every log line
@@ -85,6 +105,16 @@ struct Config {
   std::string ca_file;                              // extra PEM roots for wss://
   bool insecure = false;                            // skip certificate checks
   std::chrono::milliseconds identify_window{5000};  // Discord: 5 s per bucket
+  // Where the shards of this process ask before they IDENTIFY: "local"
+  // (this process) or "file:DIR" (every process of the machine using DIR
+  // shares the buckets: run slices of one bot with first_shard/last_shard).
+  std::string identify_gate = "local";
+  // The daily session starts (/gateway/bot's session_start_limit) to keep
+  // unspent: run() refuses to start (returns 3) when identifying every shard
+  // without a saved session would leave fewer. Unset: 5% of the total. Not
+  // checked when /gateway/bot is not asked (gateway_url and total_shards
+  // given).
+  std::optional<uint32_t> start_reserve;
   // When false, run() does not install SIGINT/SIGTERM handlers.
   bool handle_signals = true;
   // With handle_signals: when set, SIGHUP is taken too and calls this on
@@ -93,6 +123,24 @@ struct Config {
   // default action.
   std::function<void()> on_hangup;
   std::optional<std::chrono::milliseconds> duration;  // stop after this long
+  // Where sessions are kept between runs (docs/interface.md "--state").
+  // Null: none; a clean stop then closes with 1000.
+  std::shared_ptr<SessionStore> session_store;
+  // With a store: how often it is checkpointed while running (and on every
+  // clean stop). After a crash at most this much is replayed.
+  std::chrono::milliseconds checkpoint_interval = kCheckpointInterval;
+  // A saved session older than this identifies instead of resuming.
+  std::chrono::seconds resume_max_age = kResumeMaxAge;
+  // How stop(), a signal and `duration` end the shards (stop(mode) can
+  // choose per call). --logout: kEndSessions.
+  StopMode stop_mode = StopMode::kKeepSessions;
+  // What counts as done for a checkpoint. Unset: an event is done once its
+  // handler returned and, when on_idle is set, on_idle returned after it (a
+  // sink that buffers writes there). Set: the sink says itself. Called on
+  // run()'s thread at each checkpoint: fill `by_shard[shard id]` (resize as
+  // needed) with the last event of each shard it made durable, and return
+  // the sink's own position to keep in the store (SavedRun::sink).
+  std::function<std::string(std::vector<Durable>& by_shard)> sink_progress;
   // Called about once a second on a background thread (live views).
   std::function<void(const struct Stats&)> on_tick;
 };
@@ -111,6 +159,11 @@ struct Event {
   // that `shardring gateway` adds (same host, same clock: delivery latency
   // in load tests). Discord sends no such key: 0.
   int64_t sent_ns;
+  // The Discord session the event belongs to, as a 64-bit digest of its
+  // session id: with `seq` it names the event across resumes and restarts,
+  // so a consumer can drop the repeats a crash replays (at most
+  // Config::checkpoint_interval of them).
+  uint64_t session;
 };
 
 // Percentiles of a latency distribution (within 3.1 % above the true value).
@@ -128,6 +181,7 @@ struct Stats {
   uint32_t shards_ever_ready = 0;  // READY at least once since run()
   uint64_t identifies = 0;
   uint64_t resumes = 0;
+  uint64_t sessions_restored = 0;  // saved sessions taken up at start (RESUME)
   uint64_t reconnects = 0;
   uint64_t heartbeats = 0;
   uint64_t zombies = 0;
@@ -166,8 +220,10 @@ class Engine {
   // gateway refused the bot for good (4004, 4010-4014, REST 401), 4 after
   // fail() (unless 3), 1 for other start-up failures. The reason is logged.
   int run();
-  // Any thread. Shards close with 1000 and run() returns within ~2 s.
+  // Any thread. Shards close (with Config::stop_mode, or `mode`) and run()
+  // returns within ~2 s.
   void stop();
+  void stop(StopMode mode);
   // Any thread, handlers included: the sink failed for good (disk full, a
   // closed pipe), so events can no longer be kept. Logs `reason` once (the
   // first call's; later calls only stop), stops as stop() does, and run()

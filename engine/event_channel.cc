@@ -41,6 +41,7 @@ bool EventChannel::try_push(const ChannelEvent& e) noexcept {
   r.channel_id = e.channel_id;
   r.recv_ns = e.recv_ns;
   r.sent_ns = e.sent_ns;
+  r.session = e.session;
   r.t_len = static_cast<uint16_t>(e.t.size() > 0xFFFF ? 0xFFFF : e.t.size());
   r.d_len = static_cast<uint32_t>(e.d.size());
   const size_t need = size_t{r.t_len} + e.d.size();

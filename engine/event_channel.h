@@ -65,8 +65,9 @@ struct ChannelEvent {
   uint64_t channel_id;
   std::string_view t;
   std::string_view d;
-  int64_t recv_ns;  // steady-clock stamp when the frame was read
-  int64_t sent_ns;  // the gateway's "_ts_ns" send stamp; 0 when absent
+  int64_t recv_ns;   // steady-clock stamp when the frame was read
+  int64_t sent_ns;   // the gateway's "_ts_ns" send stamp; 0 when absent
+  uint64_t session;  // gateway::Session::session_key() of the event's session
 };
 
 class EventChannel {
@@ -90,7 +91,7 @@ class EventChannel {
     Record r;
     while (n < max && records_.try_pop(r)) {
       ChannelEvent e{r.shard, r.type, r.seq,     r.guild_id, r.channel_id,
-                     {},      {},     r.recv_ns, r.sent_ns};
+                     {},      {},     r.recv_ns, r.sent_ns,  r.session};
       const char* base = r.heap != nullptr ? r.heap : arena_.get() + r.offset;
       e.t = std::string_view(base, r.t_len);
       e.d = std::string_view(base + r.t_len, r.d_len);
@@ -126,6 +127,7 @@ class EventChannel {
     uint64_t guild_id = 0, channel_id = 0;
     int64_t recv_ns = 0;
     int64_t sent_ns = 0;
+    uint64_t session = 0;
     char* heap = nullptr;
     uint32_t offset = 0, d_len = 0;
     uint32_t arena_bytes = 0;

@@ -90,6 +90,9 @@ void CoreThread::Loop::on_note(Shard& sh, const conn::NoteRecord& n) {
       Log::write(Level::kWarn, shard, "no heartbeat ACK: zombie connection, resuming");
       break;
     case Note::kReady:
+      if (const uint64_t id = sh.conn.session().user_id(); id != 0) {
+        shared.bot_user_id.store(id, std::memory_order_relaxed);
+      }
       Log::write(Level::kInfo, shard, "ready", {{"seq", n.value}});
       break;
     case Note::kResumed:

@@ -15,6 +15,13 @@
 //   the engine there; `shardring run` then exits 4).
 // - request_reopen() (SIGHUP, log rotation) makes the next write, or the
 //   next flush, open the path anew; nothing buffered is lost or written twice.
+// - Exactly once across restarts and crashes (with --state): each write
+//   says which shard's events it carried up to which (session, seq); the
+//   Output keeps that with its file offset under one lock, so a checkpoint
+//   (progress()) knows that every line past the offset it saves came
+//   later. At the next start, find_written_replays() reads the file from
+//   there, and the events it already holds are not written again
+//   (set_skip()).
 #pragma once
 
 #include <atomic>
@@ -22,10 +29,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/session_store.h"
 
 namespace shardring::engine {
 
@@ -49,7 +60,22 @@ class Output {
   // Writes all of `bytes`, `lines` whole lines. False when the output has
   // failed (now or before): then nothing more is written, and of a failed
   // write only its whole lines remain.
-  bool write(std::string_view bytes, uint64_t lines);
+  // `marks`: (shard, last event of the shard in `bytes`), recorded as
+  // durable once all of `bytes` is written.
+  using Mark = std::pair<uint32_t, Durable>;
+  bool write(std::string_view bytes, uint64_t lines, std::span<const Mark> marks = {});
+  // Any thread (a checkpoint): what is written, by shard id, and where the
+  // file stands: "file DEV INO OFFSET" (empty for stdout). Every line past
+  // OFFSET of that file was written after this call.
+  std::string progress(std::vector<Durable>& by_shard);
+  // Before the first write: events already in the file (by shard id: the
+  // session and the last seq of it the file holds) are dropped, not
+  // written again; they count as written.
+  void set_skip(std::vector<Durable> skip) { skip_ = std::move(skip); }
+  [[nodiscard]] bool holds(uint32_t shard, uint64_t session, uint64_t seq) const noexcept {
+    return shard < skip_.size() && skip_[shard].session == session && seq <= skip_[shard].seq &&
+           session != 0;
+  }
   // Any thread, async-signal-safe: reopen the path before the next write
   // (log rotation). Nothing for stdout.
   void request_reopen() noexcept { reopen_.store(true, std::memory_order_relaxed); }
@@ -67,8 +93,14 @@ class Output {
   void reopen_locked();
   void fail_locked(std::string_view written, int err);
 
+  void locate_locked();  // offset_, dev_, ino_ of the open file
+
   std::mutex mu_;
   int fd_;
+  uint64_t offset_ = 0;  // the file's end after the last whole write
+  uint64_t dev_ = 0, ino_ = 0;
+  std::vector<Durable> written_;  // by shard id, under mu_
+  std::vector<Durable> skip_;     // by shard id; read-only once writing
   bool owned_;
   std::string path_;  // empty for stdout
   std::string name_;
@@ -90,11 +122,30 @@ class NdjsonWriter {
   // Also carries out a pending reopen when nothing is buffered.
   void flush();
   bool failed() const { return out_->failed(); }
+  // Replayed events dropped because the file held them (Output::set_skip).
+  uint64_t skipped() const { return skipped_; }
 
  private:
+  void mark(const ChannelEvent& e);
+
   std::shared_ptr<Output> out_;
   std::string buf_;
   uint64_t buffered_lines_ = 0;
+  uint64_t skipped_ = 0;
+  // The last event per shard id in buf_ (and since the last flush).
+  std::vector<Durable> last_;
+  std::vector<Output::Mark> marks_;  // scratch for flush()
+  std::vector<uint32_t> touched_;
 };
+
+// For ndjson:PATH with a session store: by shard id, the (session, seq) of
+// the last event of the saved session (`run`) that the file at `path`
+// already holds past the saved checkpoint (nothing for other shards).
+// Reads the file from the offset saved with the checkpoint (`run.sink`,
+// from Output::progress); the whole file when it is another file now (a
+// rotation) or shorter than that. A READY line starts a new session of its
+// shard. Errors (an unreadable file) name the path.
+absl::StatusOr<std::vector<Durable>> find_written_replays(const std::string& path,
+                                                          const SavedRun& run);
 
 }  // namespace shardring::engine

@@ -77,11 +77,28 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
             "per-bucket identify window (Discord: 5000)");
   f.add_int("large-threshold", &o.large_threshold, 50, 250, "IDENTIFY large_threshold");
   f.add_bool("live", &o.live, "live view of shards and events on stderr");
+  f.add_string("state", &o.state_path,
+               "session store file: a clean stop saves each shard's session, the next start "
+               "RESUMEs it (one file per process)");
+  f.add_int("checkpoint-ms", &o.checkpoint_ms, kMinCheckpointInterval.count(),
+            kMaxCheckpointInterval.count(), "how often --state is checkpointed (default 1000)");
+  f.add_int("resume-max-age-s", &o.resume_max_age_s, 0, kMaxResumeMaxAge.count(),
+            "a saved session older than this identifies instead (default 300)");
+  f.add_bool("logout", &o.logout, "stop by ending every Discord session (close 1000)");
+  f.add_string("identify-gate", &o.identify_gate,
+               "local | file:DIR (processes of one machine share the identify buckets)");
+  f.add_int("start-reserve", &o.start_reserve, 0, 1 << 30,
+            "session starts to keep: refuse to start (exit 3) below (default 5% of the total)");
   *usage = f.usage();
   if (absl::Status s = f.parse(args, help); !s.ok() || *help) {
     if (!s.ok()) return s;
     return o;
   }
+  if (o.identify_gate != "local" &&
+      !(o.identify_gate.rfind("file:", 0) == 0 && o.identify_gate.size() > 5)) {
+    return Bad("identify-gate", cat("expected local or file:DIR, got '", o.identify_gate, "'"));
+  }
+  if (o.state_path && o.state_path->empty()) return Bad("state", "expected a file path");
   if (token) {
     o.token = *token;
   } else if (env_token != nullptr) {

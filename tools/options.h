@@ -43,7 +43,13 @@ struct RunOptions {
   LogFormat log_format = LogFormat::kText;
   int64_t identify_window_ms = Config{}.identify_window.count();  // Discord's; tests shorten it
   int64_t large_threshold = Config{}.large_threshold;
-  bool live = false;  // live view of shards and events on stderr
+  bool live = false;                      // live view of shards and events on stderr
+  std::optional<std::string> state_path;  // --state: the session store file
+  int64_t checkpoint_ms = kCheckpointInterval.count();
+  int64_t resume_max_age_s = kResumeMaxAge.count();
+  bool logout = false;
+  std::string identify_gate = "local";
+  std::optional<int64_t> start_reserve;
 };
 
 // `shardring load`: a synthetic gateway (spawned, pinned to its own cores,

@@ -27,11 +27,11 @@ std::string SummaryJson(const Stats& s) {
       "\"events\":%d,\"filtered\":%d,\"shards\":%d,\"identifies\":%d,\"resumes\":%d,"
       "\"reconnects\":%d,\"zombies\":%d,\"protocol_errors\":%d,\"backpressure_ms\":%d,"
       "\"tls_handshakes\":%d,\"tls_resumed\":%d,\"cpu_s\":%.3f,"
-      "\"peak_rss_kib\":%d,\"elapsed_s\":%.3f,\"events_per_s\":%.1f",
+      "\"peak_rss_kib\":%d,\"elapsed_s\":%.3f,\"events_per_s\":%.1f,\"sessions_restored\":%d",
       s.events, s.filtered, s.shards, s.identifies, s.resumes, s.reconnects, s.zombies,
       s.protocol_errors, s.backpressure_ms, s.tls_handshakes, s.tls_resumed, s.cpu_s,
       s.peak_rss_kib, s.elapsed_s,
-      s.elapsed_s > 0 ? static_cast<double>(s.events) / s.elapsed_s : 0.0);
+      s.elapsed_s > 0 ? static_cast<double>(s.events) / s.elapsed_s : 0.0, s.sessions_restored);
 }
 
 }  // namespace
@@ -88,6 +88,12 @@ int run_main(std::span<const std::string_view> args) {
   if (o.duration_s) {
     cfg.duration = std::chrono::milliseconds(static_cast<int64_t>(*o.duration_s * 1000));
   }
+  cfg.identify_gate = o.identify_gate;
+  if (o.start_reserve) cfg.start_reserve = static_cast<uint32_t>(*o.start_reserve);
+  cfg.checkpoint_interval = std::chrono::milliseconds(o.checkpoint_ms);
+  cfg.resume_max_age = std::chrono::seconds(o.resume_max_age_s);
+  cfg.stop_mode = o.logout ? StopMode::kEndSessions : StopMode::kKeepSessions;
+  if (o.state_path) cfg.session_store = std::make_shared<FileSessionStore>(*o.state_path);
 
   std::shared_ptr<engine::Output> out;
   if (o.sink != SinkKind::kNull) {
@@ -97,6 +103,33 @@ int run_main(std::span<const std::string_view> args) {
       return 2;
     }
     out = *opened;
+  }
+  if (out && cfg.session_store) {
+    // The sink says what is written (write(2) returned), with its file
+    // offset; after a crash, replays the file already holds are skipped.
+    cfg.sink_progress = [out](std::vector<Durable>& by_shard) { return out->progress(by_shard); };
+    if (o.sink == SinkKind::kNdjsonFile) {
+      SavedRun saved;
+      std::string error;
+      if (!cfg.session_store->load(&saved, &error)) {
+        std::cerr << "shardring run: --state: " << error << "\n";
+        return 2;
+      }
+      auto held = engine::find_written_replays(o.sink_path, saved);
+      if (!held.ok()) {
+        std::cerr << "shardring run: --sink: " << held.status().message() << "\n";
+        return 2;
+      }
+      uint64_t shards_held = 0;
+      for (const Durable& d : *held) shards_held += d.seq != 0;
+      if (shards_held > 0) {
+        engine::Log::write(engine::Level::kInfo, -1,
+                           "sink file already holds events after the checkpoint: replays of "
+                           "them are not written again",
+                           {{"sink", out->name()}, {"shards", shards_held}});
+      }
+      out->set_skip(std::move(*held));
+    }
   }
   // One writer per consumer thread, made on first use.
   std::mutex writers_mu;
@@ -138,6 +171,7 @@ int run_main(std::span<const std::string_view> args) {
       ce.seq = e.seq;
       ce.t = e.type;
       ce.d = e.d;
+      ce.session = e.session;
       mine()->append(ce);
     });
     eng.on_idle([&] {

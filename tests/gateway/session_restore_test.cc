@@ -1,0 +1,155 @@
+// tests/gateway/session_restore_test.cc: gateway::Session across processes:
+// a session saved by one run is taken up by the next (restore), a clean
+// stop can keep it resumable, and every session has a stable key.
+#include <string>
+#include <vector>
+
+#include "gateway/session.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace shardring::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+constexpr std::string_view kToken = "MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs";
+constexpr std::string_view kUrl = "wss://gateway.discord.gg";
+constexpr std::string_view kResumeUrl = "wss://gateway-us-east1-b.discord.gg";
+constexpr std::string_view kSessionId = "d6f5c3e2a1b0c9d8e7f6a5b4c3d2e1f0";
+const Clock::time_point t0{};
+
+Config TestConfig() {
+  Config c;
+  c.token = std::string(kToken);
+  c.intents = 513;
+  c.shard_id = 3;
+  c.shard_count = 16;
+  c.gateway_url = std::string(kUrl);
+  return c;
+}
+
+std::vector<std::string> Lines(const Actions& actions) {
+  std::vector<std::string> out;
+  for (const Action& a : actions) out.push_back(to_string(a));
+  return out;
+}
+
+std::vector<std::string> Sent(const Actions& actions) {
+  std::vector<std::string> out;
+  for (const Action& a : actions) {
+    if (const auto* s = std::get_if<SendText>(&a)) out.push_back(s->json);
+  }
+  return out;
+}
+
+TEST(SessionRestore, ResumesTheSavedSessionFromItsSeqWithoutTheIdentifyGate) {
+  Session s(TestConfig(), 0.5);
+  ASSERT_TRUE(s.restore(kSessionId, kResumeUrl, 42));
+  EXPECT_EQ(s.session_id(), kSessionId);
+  EXPECT_EQ(s.resume_url(), kResumeUrl);
+  EXPECT_EQ(s.last_seq(), 42u);
+  EXPECT_EQ(s.session_key(), session_key_of(kSessionId));
+  (void)s.on_connected(t0);
+  const Actions hello = s.on_hello(41'250ms, t0);
+  // RESUME at once, with the saved seq: no RequestIdentify.
+  EXPECT_THAT(Sent(hello), ElementsAre(resume_payload(kToken, kSessionId, 42)));
+  for (const Action& a : hello) EXPECT_FALSE(std::holds_alternative<RequestIdentify>(a));
+  EXPECT_EQ(s.state(), State::kResuming);
+  // Replays up to the saved seq are not delivered again; later ones are.
+  EXPECT_FALSE(s.on_dispatch(42));
+  EXPECT_TRUE(s.on_dispatch(43));
+  EXPECT_TRUE(s.on_resumed(44, t0).deliver);
+  EXPECT_EQ(s.state(), State::kReady);
+}
+
+TEST(SessionRestore, AnUnknownSessionFallsBackToIdentify) {
+  Session s(TestConfig(), 0.5);
+  ASSERT_TRUE(s.restore(kSessionId, kResumeUrl, 42));
+  (void)s.on_connected(t0);
+  (void)s.on_hello(41'250ms, t0);
+  // Op 9 d=false: the gateway no longer knows it.
+  const Actions a = s.on_invalid_session(false, t0 + 1s);
+  EXPECT_FALSE(s.has_session());
+  EXPECT_EQ(s.session_key(), 0u);
+  bool identify_next = false;
+  for (const Action& x : a) {
+    if (const auto* r = std::get_if<Reconnect>(&x)) {
+      identify_next = r->mode == ConnectMode::kIdentify && r->url == kUrl;
+    }
+  }
+  EXPECT_TRUE(identify_next);
+}
+
+TEST(SessionRestore, RefusesWhatItCannotKeep) {
+  Session s(TestConfig(), 0.5);
+  EXPECT_FALSE(s.restore("", kResumeUrl, 1));
+  EXPECT_FALSE(s.restore(std::string(kMaxSessionIdBytes + 1, 'a'), kResumeUrl, 1));
+  EXPECT_FALSE(s.restore(kSessionId, std::string(kMaxResumeUrlBytes + 1, 'a'), 1));
+  EXPECT_FALSE(s.restore(std::string("x") + std::string(kToken), kResumeUrl, 1));
+  EXPECT_FALSE(s.has_session());
+  (void)s.on_connected(t0);
+  EXPECT_FALSE(s.restore(kSessionId, kResumeUrl, 1));  // connected already
+}
+
+TEST(SessionRestore, AKeepingStopClosesWith4000AndKeepsTheSession) {
+  Session s(TestConfig(), 0.5);
+  (void)s.on_connected(t0);
+  (void)s.on_hello(41'250ms, t0);
+  (void)s.on_identify_granted(t0);
+  ASSERT_TRUE(s.on_ready(1, kSessionId, kResumeUrl, t0, 198622483471925248).deliver);
+  EXPECT_TRUE(s.on_dispatch(2));
+  EXPECT_EQ(s.user_id(), 198622483471925248u);
+  EXPECT_THAT(Lines(s.shutdown(t0 + 1s, Session::StopMode::kKeepSession)),
+              ElementsAre("CancelTimer heartbeat", "CloseConnection 4000"));
+  EXPECT_EQ(s.state(), State::kStopped);
+  EXPECT_EQ(s.session_id(), kSessionId);
+  EXPECT_EQ(s.last_seq(), 2u);
+  // Nothing follows: no reconnect.
+  EXPECT_THAT(Lines(s.on_close(4000, t0 + 2s)), IsEmpty());
+}
+
+TEST(SessionRestore, AnEndingStopForgetsTheSession) {
+  Session s(TestConfig(), 0.5);
+  ASSERT_TRUE(s.restore(kSessionId, kResumeUrl, 7));
+  (void)s.on_connected(t0);
+  (void)s.on_hello(41'250ms, t0);
+  EXPECT_THAT(Lines(s.shutdown(t0 + 1s)),
+              ElementsAre("CancelTimer heartbeat", "CloseConnection 1000"));
+  EXPECT_FALSE(s.has_session());
+}
+
+TEST(SessionKey, IsStableNonZeroAndDiffersBetweenSessions) {
+  static_assert(session_key_of("") == 0);
+  EXPECT_NE(session_key_of("a"), 0u);
+  EXPECT_EQ(session_key_of(kSessionId), session_key_of(std::string(kSessionId)));
+  EXPECT_NE(session_key_of("5c4b8ce27187466ec895c867776050d4"),
+            session_key_of("987c58edd79f2ad12f7fa934bf8f5755"));
+  // FNV-1a 64 of "a" (a published test vector).
+  EXPECT_EQ(session_key_of("a"), 0xaf63dc4c8601ec8cULL);
+}
+
+TEST(ReadyInfo, ReadsTheBotUserIdAndIgnoresWhatIsNotASnowflake) {
+  parse::Parser parser;
+  auto read = [&](std::string d) {
+    d.append(parse::kPadding, '\0');
+    parse::ReadyInfo info;
+    EXPECT_EQ(parser.ready_info(std::string_view(d.data(), d.size() - parse::kPadding), info),
+              parse::Errc::kOk);
+    return info;
+  };
+  EXPECT_EQ(read(R"({"v":10,"user":{"username":"b","id":"198622483471925248","bot":true},)"
+                 R"("session_id":"abc","resume_gateway_url":"wss://x"})")
+                .user_id,
+            198622483471925248u);
+  EXPECT_EQ(read(R"({"user":{"id":198622483471925248},"session_id":"abc"})").user_id, 0u);
+  EXPECT_EQ(read(R"({"user":{"id":"12a"},"session_id":"abc"})").user_id, 0u);
+  EXPECT_EQ(read(R"({"user":"x","session_id":"abc"})").user_id, 0u);
+  EXPECT_EQ(read(R"({"user":{"id":"99999999999999999999999"},"session_id":"abc"})").user_id, 0u);
+  EXPECT_EQ(read(R"({"session_id":"abc","user":{"id":"7"}})").session_id, "abc");
+}
+
+}  // namespace
+}  // namespace shardring::gateway
