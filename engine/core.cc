@@ -465,6 +465,7 @@ void CoreThread::Loop::run() {
         g != checkpoint_gen_seen) {
       checkpoint_gen_seen = g;
       take_snapshot();
+      snaps.gen.store(g, std::memory_order_release);
     }
     if (!shutting_down && shared.stopping.load(std::memory_order_acquire)) start_shutdown();
     if (shutting_down && (all_quiet() || now >= shutdown_deadline)) break;

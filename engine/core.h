@@ -85,7 +85,9 @@ struct Shared {
   Resolver resolver;
   // channels[core][consumer]
   std::vector<std::vector<std::unique_ptr<EventChannel>>> channels;
-  std::vector<std::unique_ptr<ConsumerWaker>> wakers;   // [consumer]
+  std::vector<std::unique_ptr<ConsumerWaker>> wakers;  // [consumer]
+  // [consumer]: the checkpoint generation its last flush answered.
+  std::vector<std::unique_ptr<std::atomic<uint64_t>>> flushed_gen;
   std::vector<std::unique_ptr<CoreCounters>> counters;  // [core]
   std::atomic<bool> stopping{false};
   // Shards of this process, how many have been READY at least once, and the
@@ -138,6 +140,7 @@ struct UserSends {
 struct Snapshots {
   mutable std::mutex mu;
   std::vector<ShardSnapshot> shards;
+  std::atomic<uint64_t> gen{0};  // the Shared::checkpoint_gen it answers
 };
 
 class CoreThread {
@@ -160,6 +163,8 @@ class CoreThread {
   // snapshot (one per Shared::checkpoint_gen, and one as the thread ends,
   // after its shards closed).
   std::vector<ShardSnapshot> snapshot() const;
+  // The checkpoint generation the last snapshot answered.
+  uint64_t snapshot_gen() const { return snaps_.gen.load(std::memory_order_acquire); }
 
  private:
   struct Loop;

@@ -29,6 +29,10 @@ using engine::Level;
 using engine::Log;
 using Clock = std::chrono::steady_clock;
 
+// How long a checkpoint waits for the core threads' snapshots and the
+// consumers' flushes.
+constexpr std::chrono::milliseconds kCheckpointWait{50};
+
 static LatencySummary Summarize(const engine::Histogram& h) {
   LatencySummary s;
   s.count = h.count();
@@ -144,10 +148,11 @@ struct Engine::Impl {
       for (auto* ch : chans) n += ch->drain(on_one, 256);
       // A checkpoint is due: flush and publish even under a steady stream
       // that never lets the channels run dry.
-      if (const uint64_t g = shared->checkpoint_gen.load(std::memory_order_relaxed);
+      if (const uint64_t g = shared->checkpoint_gen.load(std::memory_order_acquire);
           g != gen_seen) {
         gen_seen = g;
         idle_and_publish();
+        shared->flushed_gen[c]->store(g, std::memory_order_release);
       }
       if (n > 0) {
         local += n;
@@ -163,10 +168,26 @@ struct Engine::Impl {
 
   // Asks the core threads for a snapshot of their shards and the consumers
   // for a flush; the next checkpoint() saves what they give.
+  // Waits (up to kCheckpointWait) for the answers, so a checkpoint is as
+  // fresh as the threads allow; a thread busy longer (a slow handler) is
+  // saved as of its last answer.
   void request_snapshots() {
-    shared->checkpoint_gen.fetch_add(1, std::memory_order_release);
+    const uint64_t g = shared->checkpoint_gen.fetch_add(1, std::memory_order_acq_rel) + 1;
     for (auto& c : cores) c->wake();
     for (auto& w : shared->wakers) w->force_wake();
+    const auto until = Clock::now() + kCheckpointWait;
+    auto answered = [&] {
+      for (auto& c : cores) {
+        if (c->snapshot_gen() < g) return false;
+      }
+      for (auto& f : shared->flushed_gen) {
+        if (f->load(std::memory_order_acquire) < g) return false;
+      }
+      return true;
+    };
+    while (!answered() && Clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
   }
 
   // The sessions to save now: the core threads' last snapshots with what is
@@ -400,6 +421,7 @@ struct Engine::Impl {
     shared->shards_here = nshards;
     for (unsigned c = 0; c < nconsumers; ++c) {
       shared->wakers.push_back(std::make_unique<engine::ConsumerWaker>());
+      shared->flushed_gen.push_back(std::make_unique<std::atomic<uint64_t>>(0));
       delivered.push_back(std::make_unique<std::atomic<uint64_t>>(0));
     }
     std::vector<std::vector<uint32_t>> assign(threads);
@@ -457,7 +479,6 @@ struct Engine::Impl {
     // consumers publish after the previous one asked them.
     auto next_checkpoint =
         keeper ? Clock::now() + config.checkpoint_interval : Clock::time_point::max();
-    if (keeper && rc == 0) request_snapshots();
     while (rc == 0 && !stop_requested.load()) {
       const auto now = Clock::now();
       if (now >= deadline) break;
@@ -467,8 +488,8 @@ struct Engine::Impl {
       }
       if (now >= next_checkpoint) {
         next_checkpoint = now + config.checkpoint_interval;
-        checkpoint();
         request_snapshots();
+        checkpoint();
       }
       const auto until =
           std::min({deadline, next_tick, next_checkpoint, now + std::chrono::milliseconds(200)});

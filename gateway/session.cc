@@ -250,8 +250,10 @@ void Session::reconnect(Actions& out, uint16_t close_code, Millis min_delay) {
   ++stats_.reconnects;
   const Millis delay = std::max(next_backoff(), min_delay);
   if (has_session()) {
-    emit(out, Reconnect{resume_url_.empty() ? config_.gateway_url : resume_url_, delay,
-                        ConnectMode::kResume});
+    const bool resume_url_failing = backoff_failures_ > kResumeUrlAttempts;
+    emit(out,
+         Reconnect{resume_url_.empty() || resume_url_failing ? config_.gateway_url : resume_url_,
+                   delay, ConnectMode::kResume});
   } else {
     emit(out, Reconnect{config_.gateway_url, delay, ConnectMode::kIdentify});
   }

@@ -82,6 +82,10 @@ inline constexpr Millis kBackoffCap{60'000};
 // Op 9 d=false: "wait a random amount of time between 1 and 5 seconds".
 inline constexpr Millis kInvalidSessionMinWait{1'000};
 inline constexpr Millis kInvalidSessionMaxWait{5'000};
+// Dials of a session's resume URL that fail in a row (no TCP, TLS or
+// WebSocket) before the session is resumed through the configured gateway
+// URL instead: a saved resume URL may name a gateway node that is gone.
+inline constexpr uint32_t kResumeUrlAttempts = 3;
 // A connection that sends no HELLO within this long is closed and retried.
 inline constexpr Millis kHelloTimeout{20'000};
 // HELLO's heartbeat_interval is clamped into this range: below 1 s the

@@ -3,7 +3,8 @@
 # Set-up (Debian packages, wolfSSL with assembly), then three builds:
 #   build/       Release: every test, and every benchmark compiled; the
 #                formatting and static checks (scripts/lint.sh) on it;
-#   build-asan/  ASan+UBSan: the whole suite again;
+#   build-asan/  ASan+UBSan: the whole suite again, less the long scenarios
+#                (label "long": restarts, fleets), which run once, in Release;
 #   build-tsan/  TSan: the threaded tests (label "threaded");
 #   build-fuzz/  clang + libFuzzer: each fuzz target for a short, bounded run.
 # Environment: SHARDRING_FUZZ_SECONDS (default 15 per target),
@@ -41,7 +42,7 @@ if [[ $SKIP != *,asan,* ]]; then
   cmake --build build-asan -j"$JOBS"
   stage "ASan+UBSan tests"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --test-dir build-asan --output-on-failure -j"$JOBS" --timeout 600
+    ctest --test-dir build-asan --output-on-failure -j"$JOBS" --timeout 600 -LE long
 fi
 
 if [[ $SKIP != *,tsan,* ]]; then

@@ -83,6 +83,25 @@ TEST(SessionRestore, AnUnknownSessionFallsBackToIdentify) {
   EXPECT_TRUE(identify_next);
 }
 
+TEST(SessionRestore, AResumeUrlThatKeepsFailingGivesWayToTheGatewayUrl) {
+  Session s(TestConfig(), 0.5);
+  ASSERT_TRUE(s.restore(kSessionId, kResumeUrl, 42));
+  std::vector<std::string> urls;
+  for (uint32_t i = 0; i < kResumeUrlAttempts + 1; ++i) {
+    for (const Action& a : s.on_connect_failed(t0)) {
+      if (const auto* r = std::get_if<Reconnect>(&a)) {
+        EXPECT_EQ(r->mode, ConnectMode::kResume);
+        urls.push_back(r->url);
+      }
+    }
+  }
+  EXPECT_EQ(urls, (std::vector<std::string>{std::string(kResumeUrl), std::string(kResumeUrl),
+                                            std::string(kResumeUrl), std::string(kUrl)}));
+  // Still the saved session: it RESUMEs there.
+  (void)s.on_connected(t0);
+  EXPECT_THAT(Sent(s.on_hello(41'250ms, t0)), ElementsAre(resume_payload(kToken, kSessionId, 42)));
+}
+
 TEST(SessionRestore, RefusesWhatItCannotKeep) {
   Session s(TestConfig(), 0.5);
   EXPECT_FALSE(s.restore("", kResumeUrl, 1));
