@@ -240,5 +240,97 @@ class Restarts(unittest.TestCase):
         self.assertIn(b"not JSON", p.stderr)
 
 
+class RollingRestart(unittest.TestCase):
+    """Four processes run the quarters of 256 shards of one bot and share the
+    identify buckets through `--identify-gate file:DIR`."""
+    SHARDS = 256
+    PROCS = 4
+    BUCKETS = 4
+    WINDOW_MS = 1000
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="shardring-rolling-")
+        self.gate_dir = os.path.join(self.tmp, "gate")
+        self.gw = Gateway("--shards", self.SHARDS, "--max-concurrency", self.BUCKETS,
+                          "--identify-window-ms", self.WINDOW_MS, "--rate", 4, tmp=self.tmp)
+
+    def tearDown(self):
+        if self.gw.proc.poll() is None:
+            self.gw.stop()
+
+    def start(self, i, token=TOKEN):
+        per = self.SHARDS // self.PROCS
+        log_path = os.path.join(self.tmp, f"proc{i}-{time.monotonic_ns()}.log")
+        log = open(log_path, "wb")
+        p = subprocess.Popen(
+            [SHARDRING, "run", "--token", token, "--gateway", f"ws://127.0.0.1:{self.gw.port}",
+             "--total-shards", str(self.SHARDS), "--shard-ids", f"{i * per}-{(i + 1) * per - 1}",
+             "--max-concurrency", str(self.BUCKETS), "--identify-window-ms", str(self.WINDOW_MS),
+             "--identify-gate", "file:" + self.gate_dir, "--threads", "1",
+             "--state", os.path.join(self.tmp, f"state{i}.json"),
+             "--sink", "ndjson:" + os.path.join(self.tmp, f"out{i}.ndjson")],
+            stdout=subprocess.DEVNULL, stderr=log)
+        return [p, log, log_path]
+
+    def wait_live(self, procs, count, deadline_s):
+        """Waits until the logs of `procs` show `count` shards live in all;
+        returns the monotonic time it happened."""
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            live = 0
+            for p, _, path in procs:
+                text = read(path).decode(errors="replace")
+                live += text.count(" ready seq=") + text.count(" resumed seq=")
+                if p.poll() is not None:
+                    self.fail("a process exited: " + text[-3000:])
+            if live >= count:
+                return time.monotonic()
+            time.sleep(0.05)
+        self.fail(f"not {count} shards live within {deadline_s} s")
+
+    def test_four_processes_share_the_buckets_and_restart_one_by_one(self):
+        t0 = time.monotonic()
+        procs = [self.start(i) for i in range(self.PROCS)]
+        # 64 identifies per bucket, one per window (plus the engine's margin):
+        # the last one is due 63 windows after the first.
+        windows = self.SHARDS // self.BUCKETS
+        cold = self.wait_live(procs, self.SHARDS, windows * self.WINDOW_MS / 1000 * 1.5) - t0
+        self.assertLessEqual(cold, windows * self.WINDOW_MS / 1000 * 1.05,
+                             f"cold start took {cold:.1f} s")
+        print(f"cold start of {self.SHARDS} shards in {self.PROCS} processes: {cold:.1f} s "
+              f"(the schedule's minimum: {windows - 1} windows of {self.WINDOW_MS} ms)",
+              file=sys.stderr)
+        # Restart them one after another while events flow.
+        for i in range(self.PROCS):
+            p, log, path = procs[i]
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=30)
+            log.close()
+            self.assertEqual(p.returncode, 0, read(path).decode()[-3000:])
+            procs[i] = self.start(i)
+            self.wait_live([procs[i]], self.SHARDS // self.PROCS, 30)
+            time.sleep(0.5)
+        time.sleep(1)
+        for p, log, path in procs:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=30)
+            log.close()
+            self.assertEqual(p.returncode, 0, read(path).decode()[-3000:])
+            self.assertEqual(summary_of(read(path))["identifies"], 0)
+        stats = self.gw.stop()
+        self.assertEqual(stats["identifies"], self.SHARDS)
+        self.assertEqual(stats["identifies_refused"], 0)  # no op 9: the buckets held
+        self.assertEqual(stats["resumes"], self.SHARDS)
+        self.assertEqual(stats["resumes_refused"], 0)
+        for i in range(self.PROCS):
+            events = parse_ndjson(read(os.path.join(self.tmp, f"out{i}.ndjson")))
+            per = sessions_per_shard(events)
+            self.assertEqual(len(per), self.SHARDS // self.PROCS)
+            for shard, runs in per.items():
+                self.assertEqual(len(runs), 1, f"shard {shard}")
+                self.assertEqual(runs[0], list(range(1, len(runs[0]) + 1)),
+                                 f"shard {shard}: seqs not once each and contiguous")
+
+
 if __name__ == "__main__":
     unittest.main()
