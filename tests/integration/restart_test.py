@@ -240,6 +240,26 @@ class Restarts(unittest.TestCase):
         self.assertIn(b"not JSON", p.stderr)
 
 
+class IdentifyMargin(unittest.TestCase):
+    def test_the_demo_starts_cleanly_five_times(self):
+        """scripts/demo.sh's set-up (16 shards, 4 buckets, a 500 ms window on
+        both sides): the engine's margin keeps every identify outside the
+        gateway's window, so no op 9 and no reconnect, run after run."""
+        tmp = tempfile.mkdtemp(prefix="shardring-demo-")
+        for run in range(5):
+            gw = Gateway("--shards", 16, "--rate", 50, "--max-concurrency", 4,
+                         "--identify-window-ms", 500, "--heartbeat-ms", 10000, tmp=tmp,
+                         name=f"gateway{run}")
+            p = subprocess.run([SHARDRING, "run", "--api", gw.api, "--max-concurrency", "4",
+                                "--identify-window-ms", "500", "--duration", "2.5",
+                                "--sink", "null"], capture_output=True, timeout=60)
+            stats = gw.stop()
+            self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
+            s = summary_of(p.stderr)
+            self.assertEqual((s["identifies"], s["reconnects"]), (16, 0), f"run {run}")
+            self.assertEqual(stats["identifies_refused"], 0, f"run {run}")
+
+
 class RollingRestart(unittest.TestCase):
     """Four processes run the quarters of 256 shards of one bot and share the
     identify buckets through `--identify-gate file:DIR`."""
