@@ -221,6 +221,23 @@ class Restarts(unittest.TestCase):
         self.assertEqual(summary_of(err)["identifies"], 4, err.decode()[-2000:])
         self.assertIn(b"shard count 2 -> 4", err)
 
+    def test_the_start_reserve_counts_only_shards_that_must_identify(self):
+        """The synthetic gateway's /gateway/bot grants 1000 starts: with 2
+        shards to identify a reserve of 999 refuses to start (exit 3); with
+        both sessions saved nothing must identify and the same run starts."""
+        gw = self.gateway(2, "--rate", 10)
+        base = [SHARDRING, "run", "--token", TOKEN, "--api", gw.api, "--identify-window-ms",
+                "30", "--sink", "null", "--state", self.state, "--duration", "1"]
+        p = subprocess.run(base + ["--start-reserve", "999"], capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 3, p.stderr.decode()[-2000:])
+        self.assertIn(b"not starting: 2 shards must identify", p.stderr)
+        self.assertIn(b"--start-reserve", p.stderr)
+        p = subprocess.run(base + ["--start-reserve", "998"], capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
+        p = subprocess.run(base + ["--start-reserve", "999"], capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
+        self.assertEqual(summary_of(p.stderr)["resumes"], 2)
+
     def test_bad_state_flags_exit_2(self):
         for flags, needle in ((("--checkpoint-ms", 5), b"--checkpoint-ms"),
                               (("--resume-max-age-s", -1), b"--resume-max-age-s"),
