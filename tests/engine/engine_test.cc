@@ -16,12 +16,15 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 extern char** environ;
@@ -218,6 +221,92 @@ TEST(Engine, SendReachesTheGatewayAndOversizePayloadsAreRefused) {
       std::string::npos)
       << log;
   EXPECT_EQ(log.find("xxxxxxxx"), std::string::npos);
+}
+
+// A SessionStore of the bot's own (here: in memory), carried across runs.
+class MemoryStore final : public SessionStore {
+ public:
+  bool load(SavedRun* out, std::string* /*error*/) override {
+    std::lock_guard lock(mu_);
+    *out = run_;
+    return true;
+  }
+  bool save(const SavedRun& run, std::string* /*error*/) override {
+    std::lock_guard lock(mu_);
+    run_ = run;
+    ++saves_;
+    return true;
+  }
+  std::string name() const override { return "memory"; }
+  SavedRun saved() {
+    std::lock_guard lock(mu_);
+    return run_;
+  }
+
+ private:
+  std::mutex mu_;
+  SavedRun run_;
+  int saves_ = 0;
+};
+
+// Two runs with one store, handlers on consumer threads then inline: the
+// second run RESUMEs every shard and no handler sees an event twice (an
+// event is named by its session and seq); each shard's seqs run on without
+// a gap. A stop that ends the sessions leaves nothing to resume.
+TEST(Engine, AStoreCarriesEverySessionAcrossRunsAndNoEventIsHandledTwice) {
+  constexpr uint32_t kShards = 4;
+  GatewayProcess gw(
+      {"--shards", "4", "--rate", "300", "--max-concurrency", "4", "--identify-window-ms", "10"});
+  ASSERT_GT(gw.port(), 0);
+  auto store = std::make_shared<MemoryStore>();
+  std::mutex mu;
+  std::set<std::tuple<uint32_t, uint64_t, uint64_t>> seen;
+  std::map<uint32_t, std::vector<uint64_t>> seqs;
+  bool twice = false;
+  auto run = [&](unsigned consumers, std::optional<StopMode> how) {
+    Config cfg;
+    cfg.token = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GabcDe.engine-test";
+    cfg.gateway_url = "ws://127.0.0.1:" + std::to_string(gw.port());
+    cfg.total_shards = kShards;
+    cfg.max_concurrency = kShards;
+    cfg.identify_window = std::chrono::milliseconds(20);
+    cfg.threads = 2;
+    cfg.consumers = consumers;
+    cfg.handle_signals = false;
+    cfg.session_store = store;
+    cfg.checkpoint_interval = std::chrono::milliseconds(100);
+    cfg.duration = std::chrono::seconds(20);  // a bound
+    Engine engine(cfg);
+    std::atomic<uint64_t> handled{0};
+    engine.on_event([&](const Event& e) {
+      {
+        std::lock_guard lock(mu);
+        twice |= !seen.emplace(e.shard, e.session, e.seq).second;
+        seqs[e.shard].push_back(e.seq);
+      }
+      if (++handled == 1500) how ? engine.stop(*how) : engine.stop();
+    });
+    EXPECT_EQ(engine.run(), 0);
+    return engine.stats();
+  };
+  const Stats first = run(2, std::nullopt);
+  EXPECT_EQ(first.identifies, kShards);
+  SavedRun saved = store->saved();
+  EXPECT_EQ(saved.bot_user_id, 123456789012345678u);
+  ASSERT_EQ(saved.shards.size(), kShards);
+  for (const SavedShard& s : saved.shards) {
+    EXPECT_FALSE(s.session_id.empty());
+    EXPECT_EQ(s.seq, seqs[s.shard].back()) << "a clean stop saves what was handled";
+  }
+  const Stats second = run(0, StopMode::kEndSessions);
+  EXPECT_EQ(second.identifies, 0u);
+  EXPECT_EQ(second.resumes, kShards);
+  EXPECT_EQ(second.sessions_restored, kShards);
+  EXPECT_FALSE(twice);
+  for (auto& [shard, v] : seqs) {
+    for (size_t i = 1; i < v.size(); ++i) ASSERT_EQ(v[i], v[i - 1] + 1) << "shard " << shard;
+  }
+  EXPECT_TRUE(store->saved().shards.empty()) << "ending the sessions leaves none to resume";
 }
 
 }  // namespace
