@@ -75,12 +75,7 @@ void SessionKeeper::checkpoint(const std::vector<ShardSnapshot>& snaps,
                                const std::vector<Durable>& done,
                                const std::vector<Durable>& written, std::string sink,
                                uint64_t bot_user_id, int64_t now_unix_ms) {
-  SavedRun run;
-  run.bot_user_id = bot_user_id != 0 ? bot_user_id : loaded_.bot_user_id;
-  run.total_shards = run_.total;
-  run.intents = run_.intents;
-  run.compress = run_.compress;
-  run.saved_unix_ms = now_unix_ms;
+  SavedRun run = header(bot_user_id, now_unix_ms);
   run.sink = std::move(sink);
   for (const ShardSnapshot& s : snaps) {
     if (s.shard < run_.first || s.shard > run_.last) continue;
@@ -102,16 +97,20 @@ void SessionKeeper::checkpoint(const std::vector<ShardSnapshot>& snaps,
 }
 
 void SessionKeeper::clear(uint64_t bot_user_id, int64_t now_unix_ms) {
+  if (save(header(bot_user_id, now_unix_ms))) {
+    Log::write(Level::kInfo, -1, "saved sessions cleared (a fatal close ends them all)",
+               {{"store", name_}});
+  }
+}
+
+SavedRun SessionKeeper::header(uint64_t bot_user_id, int64_t now_unix_ms) const {
   SavedRun run;
   run.bot_user_id = bot_user_id != 0 ? bot_user_id : loaded_.bot_user_id;
   run.total_shards = run_.total;
   run.intents = run_.intents;
   run.compress = run_.compress;
   run.saved_unix_ms = now_unix_ms;
-  if (save(run)) {
-    Log::write(Level::kInfo, -1, "saved sessions cleared (a fatal close ends them all)",
-               {{"store", name_}});
-  }
+  return run;
 }
 
 bool SessionKeeper::save(const SavedRun& run) {

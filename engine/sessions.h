@@ -53,6 +53,8 @@ class SessionKeeper {
   [[nodiscard]] const std::string& name() const { return name_; }
 
  private:
+  // A run with this run's fields and no shards.
+  SavedRun header(uint64_t bot_user_id, int64_t now_unix_ms) const;
   bool save(const SavedRun& run);
 
   std::shared_ptr<SessionStore> store_;

@@ -7,6 +7,7 @@
 #include "gateway/session.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/gateway/session_test_util.h"
 
 namespace shardring::gateway {
 namespace {
@@ -14,36 +15,6 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
-
-constexpr std::string_view kToken = "MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs";
-constexpr std::string_view kUrl = "wss://gateway.discord.gg";
-constexpr std::string_view kResumeUrl = "wss://gateway-us-east1-b.discord.gg";
-constexpr std::string_view kSessionId = "d6f5c3e2a1b0c9d8e7f6a5b4c3d2e1f0";
-const Clock::time_point t0{};
-
-Config TestConfig() {
-  Config c;
-  c.token = std::string(kToken);
-  c.intents = 513;
-  c.shard_id = 3;
-  c.shard_count = 16;
-  c.gateway_url = std::string(kUrl);
-  return c;
-}
-
-std::vector<std::string> Lines(const Actions& actions) {
-  std::vector<std::string> out;
-  for (const Action& a : actions) out.push_back(to_string(a));
-  return out;
-}
-
-std::vector<std::string> Sent(const Actions& actions) {
-  std::vector<std::string> out;
-  for (const Action& a : actions) {
-    if (const auto* s = std::get_if<SendText>(&a)) out.push_back(s->json);
-  }
-  return out;
-}
 
 TEST(SessionRestore, ResumesTheSavedSessionFromItsSeqWithoutTheIdentifyGate) {
   Session s(TestConfig(), 0.5);
