@@ -399,6 +399,26 @@ struct Engine::Impl {
     threads = std::min<unsigned>(threads, nshards);
     const unsigned nconsumers = config.consumers;  // 0: handlers inline
     s.consumers = nconsumers;
+    // Signals go to this thread only: blocked before any thread starts (the
+    // resolver's, made with Shared, included), else the kernel may hand a
+    // SIGTERM to a thread that takes its default action.
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    if (config.on_hangup) sigaddset(&sigs, SIGHUP);
+    struct Mask {
+      sigset_t old;
+      bool on;
+      Mask(const sigset_t& s, bool on) : on(on) {
+        if (on) pthread_sigmask(SIG_BLOCK, &s, &old);
+      }
+      ~Mask() {
+        if (on) pthread_sigmask(SIG_SETMASK, &old, nullptr);
+      }
+      Mask(const Mask&) = delete;
+      Mask& operator=(const Mask&) = delete;
+    } mask(sigs, config.handle_signals);
     auto gate =
         engine::make_identify_gate(config.identify_gate, max_concurrency, config.identify_window);
     if (!gate.ok()) {
@@ -437,15 +457,6 @@ struct Engine::Impl {
         row.push_back(std::make_unique<engine::EventChannel>());
       shared->channels.push_back(std::move(row));
     }
-
-    // Signals go to the main thread only: block them before any thread starts.
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    if (config.on_hangup) sigaddset(&sigs, SIGHUP);
-    sigset_t old;
-    if (config.handle_signals) pthread_sigmask(SIG_BLOCK, &sigs, &old);
 
     for (unsigned c = 0; c < nconsumers; ++c)
       consumers.emplace_back([this, c] { consumer_main(c); });
@@ -521,7 +532,6 @@ struct Engine::Impl {
     consumers_stop.store(true, std::memory_order_release);
     for (auto& w : shared->wakers) w->force_wake();
     for (auto& t : consumers) t.join();
-    if (config.handle_signals) pthread_sigmask(SIG_SETMASK, &old, nullptr);
     if (keeper && rc == 0) {
       // The core threads' last snapshots were taken after their shards
       // closed, and the consumers published everything they handled.
