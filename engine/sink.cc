@@ -202,8 +202,10 @@ void Output::fail_locked(std::string_view written, int err) {
     const off_t cur = lseek(fd_, 0, SEEK_CUR);  // just past what went out
     const size_t partial = written.size() - whole;
     if (fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) && cur >= static_cast<off_t>(partial)) {
+      // offset_ stays where the last whole write ended: the whole lines
+      // of this one lie past it, where the next start looks for lines
+      // written after the checkpoint.
       if (ftruncate(fd_, cur - static_cast<off_t>(partial)) == 0) {
-        offset_ += whole;
         reason += cat("; the ", partial, " bytes of a partial line were cut off");
       } else {
         reason +=

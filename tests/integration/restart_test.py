@@ -221,6 +221,30 @@ class Restarts(unittest.TestCase):
         self.assertEqual(summary_of(err)["identifies"], 4, err.decode()[-2000:])
         self.assertIn(b"shard count 2 -> 4", err)
 
+    def test_after_a_full_disk_the_next_run_resumes_and_the_file_has_every_event_once(self):
+        """A write past RLIMIT_FSIZE stops run 1 (exit 4) with the sessions
+        kept; run 2, with room again, resumes every shard from what was
+        written and the file holds each seq once."""
+        shards = 2
+        gw = self.gateway(shards, "--rate", 2000)
+        limit = 200_000 + 17
+
+        def limit_fsize():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            import resource
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+        p = subprocess.run(self.args(gw, shards, "--duration", 60), capture_output=True,
+                           timeout=60, preexec_fn=limit_fsize)
+        self.assertEqual(p.returncode, 4, p.stderr.decode()[-2000:])
+        self.assertEqual(len(self.saved()["shards"]), shards)
+        rc, err = self.stop(*self.run_until_ready(gw, shards, settle=1))
+        self.assertEqual(rc, 0, err.decode()[-2000:])
+        self.assertEqual(summary_of(err)["identifies"], 0)
+        self.assertEqual(summary_of(err)["resumes"], shards)
+        self.assertGreater(os.path.getsize(self.out), limit)
+        self.assert_once_contiguous(shards)
+
     def test_the_start_reserve_counts_only_shards_that_must_identify(self):
         """The synthetic gateway's /gateway/bot grants 1000 starts: with 2
         shards to identify a reserve of 999 refuses to start (exit 3); with
