@@ -42,7 +42,7 @@ uint64_t RandomSeed() {
 }  // namespace
 
 CoreThread::Loop::Loop(uint32_t index, Shared& shared, const std::vector<uint32_t>& shards,
-                       int wake_fd, UserSends& sends, Snapshots& snaps)
+                       int wake_fd, UserSends& sends, Snapshots& snaps, StatusSlot* status)
     : index(index),
       shared(shared),
       s(shared.settings),
@@ -55,6 +55,7 @@ CoreThread::Loop::Loop(uint32_t index, Shared& shared, const std::vector<uint32_
   for (uint32_t id : shards) {
     auto sh = std::make_unique<Shard>(s.client, scratch, id);
     sh->slot = static_cast<uint32_t>(this->shards.size());
+    sh->status = &status[sh->slot];
     sh->consumer = shared.consumer_of(id);
     sh->url = s.gateway;
     if (id - shared.first_shard < shared.restore.size()) {
@@ -165,8 +166,24 @@ void CoreThread::Loop::sync(Shard& sh) {
     dial_ended(sh);
   }
   set_ready(sh, c.ready());
+  publish_status(sh);
   if (c.take_identify_request()) request_identify(sh);
   if (c.take_dial()) dial(sh);
+}
+
+void CoreThread::Loop::publish_status(Shard& sh) {
+  StatusSlot& st = *sh.status;
+  const auto state = static_cast<uint8_t>(StateOf(sh.conn));
+  if (st.state.load(std::memory_order_relaxed) != state) {
+    st.state.store(state, std::memory_order_relaxed);
+    st.state_since_ns.store(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count(),
+        std::memory_order_relaxed);
+  }
+  const gateway::Stats& gs = sh.conn.session().stats();
+  st.rtt_ms.store(static_cast<int32_t>(gs.last_heartbeat_rtt.count()), std::memory_order_relaxed);
+  st.resumes.store(static_cast<uint32_t>(gs.resumes), std::memory_order_relaxed);
+  st.reconnects.store(static_cast<uint32_t>(gs.reconnects), std::memory_order_relaxed);
 }
 
 void CoreThread::Loop::fatal(Shard& sh, const gateway::Fatal& f) {
@@ -509,7 +526,10 @@ void CoreThread::Loop::publish_inline() {
 // -------------------------------------------------------------- CoreThread
 
 CoreThread::CoreThread(uint32_t index, Shared& shared, std::vector<uint32_t> shards)
-    : index_(index), shared_(shared), shards_(std::move(shards)) {
+    : index_(index),
+      shared_(shared),
+      shards_(std::move(shards)),
+      status_(std::make_unique<StatusSlot[]>(shards_.size())) {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
 }
 
@@ -530,7 +550,8 @@ absl::Status CoreThread::start(int cpu) {
     }
     std::string name = "shardring-io" + std::to_string(index_);
     pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
-    loop_ = std::make_unique<Loop>(index_, shared_, shards_, wake_fd_, sends_, snaps_);
+    loop_ =
+        std::make_unique<Loop>(index_, shared_, shards_, wake_fd_, sends_, snaps_, status_.get());
     absl::Status st = loop_->init();
     ready.set_value(st);
     if (!st.ok()) return;

@@ -12,6 +12,7 @@
 // them out with io_uring.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -28,6 +29,7 @@
 #include "engine/histogram.h"
 #include "engine/identify_gate.h"
 #include "engine/resolver.h"
+#include "engine/shard_status.h"
 #include "engine/url.h"
 #include "parse/event_type.h"
 #include "parse/inflate.h"
@@ -77,6 +79,10 @@ struct CoreCounters {
   std::atomic<uint64_t> delivered_inline{0};
   // Heartbeat deadline to frame queued, in ns (this core thread writes).
   Histogram heartbeat_late;
+  // Closes by code (shard_status.h CloseSlot) and events delivered by type
+  // (parse::EventType); this core thread writes (Bump), anyone reads.
+  std::array<std::atomic<uint64_t>, kCloseCodeSlots> closes{};
+  std::array<std::atomic<uint64_t>, parse::kEventTypeCount> events_by_type{};
 };
 
 struct Shared {
@@ -98,7 +104,8 @@ struct Shared {
   std::atomic<uint16_t> fatal_code{0};
   std::mutex fatal_mu;
   std::string fatal_message;
-  std::function<void()> on_fatal;  // wakes the engine's main thread
+  std::function<void()> on_fatal;                           // wakes the engine's main thread
+  std::function<void(const ShardChange&)> on_shard_change;  // Config's
   // consumers == 0: the core thread hands each event to this (the user's
   // handler) and calls idle_inline after a loop pass that delivered.
   std::function<void(const ChannelEvent&)> deliver_inline;
@@ -163,6 +170,9 @@ class CoreThread {
   // snapshot (one per Shared::checkpoint_gen, and one as the thread ends,
   // after its shards closed).
   std::vector<ShardSnapshot> snapshot() const;
+  // Any thread: the status of this thread's shards, in shards() order.
+  const std::vector<uint32_t>& shard_ids() const { return shards_; }
+  const StatusSlot& status(size_t i) const { return status_[i]; }
   // The checkpoint generation the last snapshot answered.
   uint64_t snapshot_gen() const { return snaps_.gen.load(std::memory_order_acquire); }
 
@@ -176,6 +186,7 @@ class CoreThread {
   int wake_fd_ = -1;
   UserSends sends_;
   Snapshots snaps_;
+  std::unique_ptr<StatusSlot[]> status_;  // [i]: shards_[i]
 };
 
 }  // namespace shardring::engine

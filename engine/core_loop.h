@@ -70,8 +70,9 @@ struct Shard {
   bool ready = false;         // counted in CoreCounters::ready
   bool ever_ready = false;    // counted in Shared::ever_ready
   bool counted_connected = false;
-  Durable delivered;          // the last event handed towards the sink (checkpoints)
-  bool done_touched = false;  // in Loop::done_touched
+  Durable delivered;             // the last event handed towards the sink (checkpoints)
+  StatusSlot* status = nullptr;  // what other threads see of it
+  bool done_touched = false;     // in Loop::done_touched
   // Backpressure: receive buffers (id, length) not yet handed to the
   // connection, and events it produced that found no room, oldest first.
   bool paused = false;
@@ -83,7 +84,7 @@ struct Shard {
 
 struct CoreThread::Loop {
   Loop(uint32_t index, Shared& shared, const std::vector<uint32_t>& shards, int wake_fd,
-       UserSends& sends, Snapshots& snaps);
+       UserSends& sends, Snapshots& snaps, StatusSlot* status);
   absl::Status init();
   void run();
 
@@ -100,6 +101,8 @@ struct CoreThread::Loop {
   void on_note(Shard& sh, const conn::NoteRecord& n);
   void close_socket(Shard& sh);
   void set_ready(Shard& sh, bool ready);
+  // The shard's StatusSlot, after every input.
+  void publish_status(Shard& sh);
   void arm(Shard& sh, uint8_t kind, Clock::time_point deadline);
   void disarm(Shard& sh, uint8_t kind);
   void on_timer(uint64_t cookie);

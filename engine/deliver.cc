@@ -32,6 +32,9 @@ void CoreThread::Loop::deliver(Shard& sh, const conn::Dispatch& ev) {
   e.sent_ns = static_cast<int64_t>(ev.sent_ns);
   e.session = sh.conn.session().session_key();
   sh.delivered = Durable{e.session, e.seq};
+  sh.status->last_seq.store(e.seq, std::memory_order_relaxed);
+  sh.status->last_event_ns.store(e.recv_ns, std::memory_order_relaxed);
+  Bump(counters.events_by_type[e.type < parse::kEventTypeCount ? e.type : 1]);
   if (inline_handlers) {  // the handler runs here; d is read in place
     if (shared.deliver_inline) shared.deliver_inline(e);
     ++delivered_inline;

@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include "engine/engine_impl.h"
+
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -29,10 +31,6 @@ using engine::Level;
 using engine::Log;
 using Clock = std::chrono::steady_clock;
 
-// How long a checkpoint waits for the core threads' snapshots and the
-// consumers' flushes.
-constexpr std::chrono::milliseconds kCheckpointWait{50};
-
 static LatencySummary Summarize(const engine::Histogram& h) {
   LatencySummary s;
   s.count = h.count();
@@ -42,551 +40,338 @@ static LatencySummary Summarize(const engine::Histogram& h) {
   return s;
 }
 
-struct Engine::Impl {
-  Config config;
-  std::function<void(const Event&)> handler;
-  std::function<void()> idle;
-  std::unique_ptr<engine::Shared> shared;
-  std::vector<std::unique_ptr<engine::CoreThread>> cores;
-  std::vector<uint32_t> shard_core;  // shard - first -> core index
-  uint32_t first = 0, last = 0;
-  std::vector<std::thread> consumers;
-  std::vector<std::unique_ptr<std::atomic<uint64_t>>> delivered;  // per consumer
-  std::atomic<bool> consumers_stop{false};
-  std::atomic<bool> stop_requested{false};
-  std::atomic<bool> failed{false};  // fail() was called: run() returns 4
-  std::atomic<bool> started_cores{false};
-  std::mutex mu;
-  std::condition_variable cv;
-  Clock::time_point started{};
-  std::atomic<uint64_t> peak_rss{0};
-  std::unique_ptr<engine::SessionKeeper> keeper;  // with a session store
-  std::optional<parse::GatewayBot> bot;           // /gateway/bot, when asked
-  std::atomic<int> stop_mode{-1};                 // stop(mode); -1: Config's
-  uint32_t restored = 0;                          // sessions taken up at start
-
-  static int64_t UnixMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
+absl::Status Engine::Impl::resolve_gateway(uint32_t* max_concurrency) {
+  const bool need_rest = config.gateway_url.empty() || config.total_shards == 0;
+  if (!need_rest) return absl::OkStatus();
+  auto api = engine::parse_url(config.api);
+  if (!api.ok()) return absl::InvalidArgumentError(cat("--api: ", api.status().message()));
+  engine::Url url = *api;
+  if (!url.path.empty() && url.path.back() == '/') url.path.pop_back();
+  url.path += "/gateway/bot";
+  tls::ClientOptions topts;
+  topts.ca_file = config.ca_file;
+  if (config.insecure) topts.verification = tls::Verification::kInsecure;
+  Log::write(Level::kInfo, -1, "asking for the gateway", {{"url", url.to_string()}});
+  auto resp = engine::http_get(url, config.token.empty() ? "" : "Bot " + config.token, topts);
+  if (!resp.ok()) {
+    return absl::UnavailableError(
+        cat("GET ", url.to_string(), " failed: ", resp.status().message()));
   }
-
-  static double CpuSeconds() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  if (resp->status == 401) {
+    return absl::PermissionDeniedError(
+        "GET /gateway/bot answered 401 Unauthorized: the bot token is wrong or was reset "
+        "(check --token / DISCORD_TOKEN)");
   }
-  static uint64_t PeakRssKib() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    return static_cast<uint64_t>(ru.ru_maxrss);
+  if (resp->status != 200) {
+    return absl::UnavailableError(cat("GET /gateway/bot answered HTTP ", resp->status));
   }
-
-  void request_stop() {
-    stop_requested.store(true);
-    cv.notify_all();
+  parse::GatewayBot bot;
+  std::string_view field;
+  if (parse::parse_gateway_bot(resp->body, bot, &field) != parse::Errc::kOk) {
+    return absl::UnavailableError(cat("GET /gateway/bot: bad body (field '", field, "')"));
   }
+  if (config.gateway_url.empty()) config.gateway_url = bot.url;
+  if (config.total_shards == 0) config.total_shards = bot.shards;
+  if (*max_concurrency == 0) *max_concurrency = bot.max_concurrency;
+  Log::write(Level::kInfo, -1, "gateway",
+             {{"url", bot.url},
+              {"shards", bot.shards},
+              {"max_concurrency", bot.max_concurrency},
+              {"session_starts_remaining", bot.remaining},
+              {"reset_after_ms", bot.reset_after_ms}});
+  this->bot = bot;
+  return absl::OkStatus();
+}
 
-  void fail(std::string_view reason) {
-    if (shared) shared->sink_failed.store(true, std::memory_order_release);
-    if (!failed.exchange(true)) {
-      Log::write(Level::kError, -1, "the sink failed: stopping", {{"reason", reason}});
-    }
-    request_stop();
-  }
-
-  // One event to the user's handler, on a consumer thread or (consumers = 0)
-  // on its core thread.
-  void handle(const engine::ChannelEvent& e) const {
-    if (handler) {
-      handler(Event{e.shard, e.seq, e.t, e.type, e.d, e.guild_id, e.channel_id, e.recv_ns,
-                    e.sent_ns, e.session});
+int Engine::Impl::run() {
+  started = Clock::now();
+  Log::set_secret(config.token);
+  if (config.session_store) {
+    keeper = std::make_unique<engine::SessionKeeper>(config.session_store);
+    if (absl::Status st = keeper->load(bot_user_id_from_token(config.token)); !st.ok()) {
+      Log::write(Level::kError, -1, std::string(st.message()));
+      return 2;
     }
   }
+  uint32_t max_concurrency = config.max_concurrency;
+  if (absl::Status s = resolve_gateway(&max_concurrency); !s.ok()) {
+    Log::write(Level::kError, -1, std::string(s.message()));
+    return s.code() == absl::StatusCode::kPermissionDenied  ? 3
+           : s.code() == absl::StatusCode::kInvalidArgument ? 2
+                                                            : 1;
+  }
+  if (max_concurrency == 0) max_concurrency = 1;
+  if (config.total_shards == 0) {
+    Log::write(Level::kError, -1, "total shard count is 0");
+    return 2;
+  }
+  first = config.first_shard.value_or(0);
+  last = config.last_shard.value_or(config.total_shards - 1);
+  if (first > last || last >= config.total_shards) {
+    Log::write(Level::kError, -1,
+               cat("shard ids ", first, "-", last, " do not fit ", config.total_shards, " shards"));
+    return 2;
+  }
+  auto gw = engine::parse_url(config.gateway_url);
+  if (!gw.ok() || (gw->scheme != engine::Scheme::kWs && gw->scheme != engine::Scheme::kWss)) {
+    Log::write(Level::kError, -1, cat("bad gateway url '", config.gateway_url, "'"));
+    return 2;
+  }
+  if (gw->scheme == engine::Scheme::kWs && !engine::is_loopback_host(gw->host)) {
+    Log::write(Level::kError, -1, "ws:// (no TLS) is allowed only for loopback gateways");
+    return 2;
+  }
+  gw->query = engine::set_query_param(gw->query, "v", "10");
+  gw->query = engine::set_query_param(gw->query, "encoding", "json");
+  // Transport compression: Config::compress, or a compress= already in
+  // the URL; the two must agree.
+  parse::Compression compression = config.compress;
+  if (auto v = engine::query_value(gw->query, "compress")) {
+    const auto named = parse::compression_from_name(*v);
+    if (!named || (compression != parse::Compression::kNone && *named != compression)) {
+      Log::write(Level::kError, -1,
+                 cat("the gateway url asks for compress=", *v, ", which ",
+                     named ? "contradicts --compress" : "is not none, zlib-stream or zstd-stream"));
+      return 2;
+    }
+    compression = *named;
+  }
+  if (compression != parse::Compression::kNone) {
+    gw->query = engine::set_query_param(gw->query, "compress", parse::to_string(compression));
+  }
 
-  void consumer_main(unsigned c) {
-    std::string name = "shardring-c" + std::to_string(c);
-    pthread_setname_np(pthread_self(), name.c_str());
-    std::vector<engine::EventChannel*> chans;
-    for (auto& per_core : shared->channels) chans.push_back(per_core[c].get());
-    engine::ConsumerWaker& waker = *shared->wakers[c];
-    std::atomic<uint64_t>& count = *delivered[c];
-    uint64_t local = 0;
-    // Checkpoints (Shared::track_done): the last event handled per shard,
-    // published as done after on_idle returned (a sink flushes there).
-    const bool track = shared->track_done;
-    std::vector<Durable> handled(track ? shared->done.size() : 0);
-    std::vector<uint32_t> touched;
-    uint64_t gen_seen = shared->checkpoint_gen.load(std::memory_order_relaxed);
-    auto on_one = [&](const engine::ChannelEvent& e) {
-      handle(e);
-      if (track) {
-        Durable& h = handled[e.shard - shared->first_shard];
-        if (h == Durable{}) touched.push_back(e.shard - shared->first_shard);
-        h = Durable{e.session, e.seq};
-      }
-    };
-    auto idle_and_publish = [&] {
+  engine::Settings s;
+  s.gateway = *gw;
+  gateway::Config& session = s.client.session;
+  session.token = config.token;
+  session.intents = config.intents;
+  session.shard_count = config.total_shards;
+  session.gateway_url = gw->to_string();
+  session.large_threshold = config.large_threshold;
+  session.presence_json = config.presence_json;
+  s.client.compression = compression;
+  s.client.routing_keys = config.routing_keys;
+  s.client.validate_d = config.validate_d;
+  if (config.coalesce.count() < 0 || config.coalesce > kMaxCoalesce) {
+    Log::write(
+        Level::kError, -1,
+        cat("coalesce must be 0 to ", kMaxCoalesce.count(), " us, got ", config.coalesce.count()));
+    return 2;
+  }
+  s.coalesce = config.coalesce;
+  if (config.connect_timeout < kMinConnectTimeout || config.connect_timeout > kMaxConnectTimeout) {
+    Log::write(Level::kError, -1,
+               cat("connect timeout must be ", kMinConnectTimeout.count(), " to ",
+                   kMaxConnectTimeout.count(), " ms, got ", config.connect_timeout.count()));
+    return 2;
+  }
+  s.connect_timeout = config.connect_timeout;
+  if (!config.events.empty()) {
+    std::string error;
+    auto f = parse::EventFilter::parse(absl::StrJoin(config.events, ","), &error);
+    if (!f) {
+      Log::write(Level::kError, -1, cat("--events: ", error));
+      return 2;
+    }
+    s.client.filter = *f;
+  }
+  s.tls.ca_file = config.ca_file;
+  if (config.insecure) s.tls.verification = tls::Verification::kInsecure;
+  if (std::string err = gateway::config_error(session); !err.empty()) {
+    Log::write(Level::kError, -1, err);
+    return 2;
+  }
+
+  const uint32_t nshards = last - first + 1;
+  if (config.checkpoint_interval < kMinCheckpointInterval ||
+      config.checkpoint_interval > kMaxCheckpointInterval) {
+    Log::write(
+        Level::kError, -1,
+        cat("checkpoint interval must be ", kMinCheckpointInterval.count(), " to ",
+            kMaxCheckpointInterval.count(), " ms, got ", config.checkpoint_interval.count()));
+    return 2;
+  }
+  if (config.resume_max_age.count() < 0 || config.resume_max_age > kMaxResumeMaxAge) {
+    Log::write(Level::kError, -1,
+               cat("resume max age must be 0 to ", kMaxResumeMaxAge.count(), " s, got ",
+                   config.resume_max_age.count()));
+    return 2;
+  }
+  std::vector<engine::Restore> restore;
+  if (keeper) {
+    restore = keeper->plan({first, last, config.total_shards, config.intents, compression},
+                           config.resume_max_age, UnixMs(), &restored);
+  }
+  // The daily budget of session starts: every shard without a session to
+  // resume spends one (a refused resume spends one more later).
+  if (bot) {
+    const uint32_t to_identify = nshards - restored;
+    const uint32_t reserve = config.start_reserve.value_or((bot->total * 5 + 99) / 100);
+    if (bot->remaining < to_identify || bot->remaining - to_identify < reserve) {
+      Log::write(Level::kError, -1,
+                 cat("not starting: ", to_identify, " shards must identify and ",
+                     "session_start_limit.remaining is ", bot->remaining, " of ", bot->total,
+                     ", which would leave fewer than the reserve of ", reserve,
+                     " (--start-reserve); Discord resets it in ", bot->reset_after_ms / 1000,
+                     " s. Running out of starts gets the token reset."));
+      return 3;
+    }
+  }
+  // Core thread t is pinned to the t-th CPU this process may use.
+  const std::vector<int> cpus = engine::allowed_cpus();
+  unsigned threads = config.threads != 0 ? config.threads : static_cast<unsigned>(cpus.size());
+  threads = std::min<unsigned>(threads, nshards);
+  const unsigned nconsumers = config.consumers;  // 0: handlers inline
+  s.consumers = nconsumers;
+  // Signals go to this thread only: blocked before any thread starts (the
+  // resolver's, made with Shared, included), else the kernel may hand a
+  // SIGTERM to a thread that takes its default action.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  if (config.on_hangup) sigaddset(&sigs, SIGHUP);
+  struct Mask {
+    sigset_t old;
+    bool on;
+    Mask(const sigset_t& s, bool on) : on(on) {
+      if (on) pthread_sigmask(SIG_BLOCK, &s, &old);
+    }
+    ~Mask() {
+      if (on) pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    }
+    Mask(const Mask&) = delete;
+    Mask& operator=(const Mask&) = delete;
+  } mask(sigs, config.handle_signals);
+  auto gate =
+      engine::make_identify_gate(config.identify_gate, max_concurrency, config.identify_window);
+  if (!gate.ok()) {
+    Log::write(Level::kError, -1, std::string(gate.status().message()));
+    return 2;
+  }
+  shared = std::make_unique<engine::Shared>(std::move(s), std::move(*gate));
+  shared->on_fatal = [this] { request_stop(); };
+  shared->on_shard_change = config.on_shard_change;
+  shared->first_shard = first;
+  shared->restore = std::move(restore);
+  shared->end_sessions.store(!keeper || config.stop_mode == StopMode::kEndSessions);
+  shared->track_done = keeper != nullptr && !config.sink_progress;
+  if (shared->track_done) shared->done.assign(nshards, Durable{});
+  if (nconsumers == 0) {
+    shared->deliver_inline = [this](const engine::ChannelEvent& e) { handle(e); };
+    shared->idle_inline = [this] {
       if (idle) idle();
-      if (touched.empty()) return;
-      if (!shared->sink_failed.load(std::memory_order_acquire)) {
-        std::lock_guard lock(shared->done_mu);
-        for (uint32_t i : touched) shared->done[i] = handled[i];
-      }
-      for (uint32_t i : touched) handled[i] = Durable{};
-      touched.clear();
     };
-    auto all_empty = [&] {
-      for (auto* ch : chans) {
-        if (!ch->empty()) return false;
-      }
-      return true;
-    };
-    while (true) {
-      size_t n = 0;
-      for (auto* ch : chans) n += ch->drain(on_one, 256);
-      // A checkpoint is due: flush and publish even under a steady stream
-      // that never lets the channels run dry.
-      if (const uint64_t g = shared->checkpoint_gen.load(std::memory_order_acquire);
-          g != gen_seen) {
-        gen_seen = g;
-        idle_and_publish();
-        shared->flushed_gen[c]->store(g, std::memory_order_release);
-      }
-      if (n > 0) {
-        local += n;
-        count.store(local, std::memory_order_relaxed);
-        continue;
-      }
-      idle_and_publish();
-      if (consumers_stop.load(std::memory_order_acquire) && all_empty()) break;
-      waker.wait(all_empty);
-    }
-    idle_and_publish();
   }
-
-  // Asks the core threads for a snapshot of their shards and the consumers
-  // for a flush; the next checkpoint() saves what they give.
-  // Waits (up to kCheckpointWait) for the answers, so a checkpoint is as
-  // fresh as the threads allow; a thread busy longer (a slow handler) is
-  // saved as of its last answer.
-  void request_snapshots() {
-    const uint64_t g = shared->checkpoint_gen.fetch_add(1, std::memory_order_acq_rel) + 1;
-    for (auto& c : cores) c->wake();
-    for (auto& w : shared->wakers) w->force_wake();
-    const auto until = Clock::now() + kCheckpointWait;
-    auto answered = [&] {
-      for (auto& c : cores) {
-        if (c->snapshot_gen() < g) return false;
-      }
-      for (auto& f : shared->flushed_gen) {
-        if (f->load(std::memory_order_acquire) < g) return false;
-      }
-      return true;
-    };
-    while (!answered() && Clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
+  shared->shards_here = nshards;
+  for (unsigned c = 0; c < nconsumers; ++c) {
+    shared->wakers.push_back(std::make_unique<engine::ConsumerWaker>());
+    shared->flushed_gen.push_back(std::make_unique<std::atomic<uint64_t>>(0));
+    delivered.push_back(std::make_unique<std::atomic<uint64_t>>(0));
   }
-
-  // The sessions to save now: the core threads' last snapshots with what is
-  // done (the engine's tracking or the sink's own word).
-  void checkpoint() {
-    if (!keeper) return;
-    std::vector<engine::ShardSnapshot> snaps;
-    for (auto& c : cores) {
-      auto v = c->snapshot();
-      std::move(v.begin(), v.end(), std::back_inserter(snaps));
-    }
-    std::vector<Durable> done, written;
-    std::string sink;
-    if (config.sink_progress) {
-      sink = config.sink_progress(written);
-      done.resize(last - first + 1);
-      for (uint32_t s = first; s <= last && s < written.size(); ++s) done[s - first] = written[s];
-    } else {
-      std::lock_guard lock(shared->done_mu);
-      done = shared->done;
-    }
-    keeper->checkpoint(snaps, done, written, std::move(sink),
-                       shared->bot_user_id.load(std::memory_order_relaxed), UnixMs());
+  std::vector<std::vector<uint32_t>> assign(threads);
+  shard_core.resize(nshards);
+  for (uint32_t i = 0; i < nshards; ++i) {
+    assign[i % threads].push_back(first + i);
+    shard_core[i] = i % threads;
   }
-
-  absl::Status resolve_gateway(uint32_t* max_concurrency) {
-    const bool need_rest = config.gateway_url.empty() || config.total_shards == 0;
-    if (!need_rest) return absl::OkStatus();
-    auto api = engine::parse_url(config.api);
-    if (!api.ok()) return absl::InvalidArgumentError(cat("--api: ", api.status().message()));
-    engine::Url url = *api;
-    if (!url.path.empty() && url.path.back() == '/') url.path.pop_back();
-    url.path += "/gateway/bot";
-    tls::ClientOptions topts;
-    topts.ca_file = config.ca_file;
-    if (config.insecure) topts.verification = tls::Verification::kInsecure;
-    Log::write(Level::kInfo, -1, "asking for the gateway", {{"url", url.to_string()}});
-    auto resp = engine::http_get(url, config.token.empty() ? "" : "Bot " + config.token, topts);
-    if (!resp.ok()) {
-      return absl::UnavailableError(
-          cat("GET ", url.to_string(), " failed: ", resp.status().message()));
-    }
-    if (resp->status == 401) {
-      return absl::PermissionDeniedError(
-          "GET /gateway/bot answered 401 Unauthorized: the bot token is wrong or was reset "
-          "(check --token / DISCORD_TOKEN)");
-    }
-    if (resp->status != 200) {
-      return absl::UnavailableError(cat("GET /gateway/bot answered HTTP ", resp->status));
-    }
-    parse::GatewayBot bot;
-    std::string_view field;
-    if (parse::parse_gateway_bot(resp->body, bot, &field) != parse::Errc::kOk) {
-      return absl::UnavailableError(cat("GET /gateway/bot: bad body (field '", field, "')"));
-    }
-    if (config.gateway_url.empty()) config.gateway_url = bot.url;
-    if (config.total_shards == 0) config.total_shards = bot.shards;
-    if (*max_concurrency == 0) *max_concurrency = bot.max_concurrency;
-    Log::write(Level::kInfo, -1, "gateway",
-               {{"url", bot.url},
-                {"shards", bot.shards},
-                {"max_concurrency", bot.max_concurrency},
-                {"session_starts_remaining", bot.remaining},
-                {"reset_after_ms", bot.reset_after_ms}});
-    this->bot = bot;
-    return absl::OkStatus();
-  }
-
-  int run() {
-    started = Clock::now();
-    Log::set_secret(config.token);
-    if (config.session_store) {
-      keeper = std::make_unique<engine::SessionKeeper>(config.session_store);
-      if (absl::Status st = keeper->load(bot_user_id_from_token(config.token)); !st.ok()) {
-        Log::write(Level::kError, -1, std::string(st.message()));
-        return 2;
-      }
-    }
-    uint32_t max_concurrency = config.max_concurrency;
-    if (absl::Status s = resolve_gateway(&max_concurrency); !s.ok()) {
-      Log::write(Level::kError, -1, std::string(s.message()));
-      return s.code() == absl::StatusCode::kPermissionDenied  ? 3
-             : s.code() == absl::StatusCode::kInvalidArgument ? 2
-                                                              : 1;
-    }
-    if (max_concurrency == 0) max_concurrency = 1;
-    if (config.total_shards == 0) {
-      Log::write(Level::kError, -1, "total shard count is 0");
-      return 2;
-    }
-    first = config.first_shard.value_or(0);
-    last = config.last_shard.value_or(config.total_shards - 1);
-    if (first > last || last >= config.total_shards) {
-      Log::write(
-          Level::kError, -1,
-          cat("shard ids ", first, "-", last, " do not fit ", config.total_shards, " shards"));
-      return 2;
-    }
-    auto gw = engine::parse_url(config.gateway_url);
-    if (!gw.ok() || (gw->scheme != engine::Scheme::kWs && gw->scheme != engine::Scheme::kWss)) {
-      Log::write(Level::kError, -1, cat("bad gateway url '", config.gateway_url, "'"));
-      return 2;
-    }
-    if (gw->scheme == engine::Scheme::kWs && !engine::is_loopback_host(gw->host)) {
-      Log::write(Level::kError, -1, "ws:// (no TLS) is allowed only for loopback gateways");
-      return 2;
-    }
-    gw->query = engine::set_query_param(gw->query, "v", "10");
-    gw->query = engine::set_query_param(gw->query, "encoding", "json");
-    // Transport compression: Config::compress, or a compress= already in
-    // the URL; the two must agree.
-    parse::Compression compression = config.compress;
-    if (auto v = engine::query_value(gw->query, "compress")) {
-      const auto named = parse::compression_from_name(*v);
-      if (!named || (compression != parse::Compression::kNone && *named != compression)) {
-        Log::write(
-            Level::kError, -1,
-            cat("the gateway url asks for compress=", *v, ", which ",
-                named ? "contradicts --compress" : "is not none, zlib-stream or zstd-stream"));
-        return 2;
-      }
-      compression = *named;
-    }
-    if (compression != parse::Compression::kNone) {
-      gw->query = engine::set_query_param(gw->query, "compress", parse::to_string(compression));
-    }
-
-    engine::Settings s;
-    s.gateway = *gw;
-    gateway::Config& session = s.client.session;
-    session.token = config.token;
-    session.intents = config.intents;
-    session.shard_count = config.total_shards;
-    session.gateway_url = gw->to_string();
-    session.large_threshold = config.large_threshold;
-    session.presence_json = config.presence_json;
-    s.client.compression = compression;
-    s.client.routing_keys = config.routing_keys;
-    s.client.validate_d = config.validate_d;
-    if (config.coalesce.count() < 0 || config.coalesce > kMaxCoalesce) {
-      Log::write(Level::kError, -1,
-                 cat("coalesce must be 0 to ", kMaxCoalesce.count(), " us, got ",
-                     config.coalesce.count()));
-      return 2;
-    }
-    s.coalesce = config.coalesce;
-    if (config.connect_timeout < kMinConnectTimeout ||
-        config.connect_timeout > kMaxConnectTimeout) {
-      Log::write(Level::kError, -1,
-                 cat("connect timeout must be ", kMinConnectTimeout.count(), " to ",
-                     kMaxConnectTimeout.count(), " ms, got ", config.connect_timeout.count()));
-      return 2;
-    }
-    s.connect_timeout = config.connect_timeout;
-    if (!config.events.empty()) {
-      std::string error;
-      auto f = parse::EventFilter::parse(absl::StrJoin(config.events, ","), &error);
-      if (!f) {
-        Log::write(Level::kError, -1, cat("--events: ", error));
-        return 2;
-      }
-      s.client.filter = *f;
-    }
-    s.tls.ca_file = config.ca_file;
-    if (config.insecure) s.tls.verification = tls::Verification::kInsecure;
-    if (std::string err = gateway::config_error(session); !err.empty()) {
-      Log::write(Level::kError, -1, err);
-      return 2;
-    }
-
-    const uint32_t nshards = last - first + 1;
-    if (config.checkpoint_interval < kMinCheckpointInterval ||
-        config.checkpoint_interval > kMaxCheckpointInterval) {
-      Log::write(
-          Level::kError, -1,
-          cat("checkpoint interval must be ", kMinCheckpointInterval.count(), " to ",
-              kMaxCheckpointInterval.count(), " ms, got ", config.checkpoint_interval.count()));
-      return 2;
-    }
-    if (config.resume_max_age.count() < 0 || config.resume_max_age > kMaxResumeMaxAge) {
-      Log::write(Level::kError, -1,
-                 cat("resume max age must be 0 to ", kMaxResumeMaxAge.count(), " s, got ",
-                     config.resume_max_age.count()));
-      return 2;
-    }
-    std::vector<engine::Restore> restore;
-    if (keeper) {
-      restore = keeper->plan({first, last, config.total_shards, config.intents, compression},
-                             config.resume_max_age, UnixMs(), &restored);
-    }
-    // The daily budget of session starts: every shard without a session to
-    // resume spends one (a refused resume spends one more later).
-    if (bot) {
-      const uint32_t to_identify = nshards - restored;
-      const uint32_t reserve = config.start_reserve.value_or((bot->total * 5 + 99) / 100);
-      if (bot->remaining < to_identify || bot->remaining - to_identify < reserve) {
-        Log::write(Level::kError, -1,
-                   cat("not starting: ", to_identify, " shards must identify and ",
-                       "session_start_limit.remaining is ", bot->remaining, " of ", bot->total,
-                       ", which would leave fewer than the reserve of ", reserve,
-                       " (--start-reserve); Discord resets it in ", bot->reset_after_ms / 1000,
-                       " s. Running out of starts gets the token reset."));
-        return 3;
-      }
-    }
-    // Core thread t is pinned to the t-th CPU this process may use.
-    const std::vector<int> cpus = engine::allowed_cpus();
-    unsigned threads = config.threads != 0 ? config.threads : static_cast<unsigned>(cpus.size());
-    threads = std::min<unsigned>(threads, nshards);
-    const unsigned nconsumers = config.consumers;  // 0: handlers inline
-    s.consumers = nconsumers;
-    // Signals go to this thread only: blocked before any thread starts (the
-    // resolver's, made with Shared, included), else the kernel may hand a
-    // SIGTERM to a thread that takes its default action.
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    if (config.on_hangup) sigaddset(&sigs, SIGHUP);
-    struct Mask {
-      sigset_t old;
-      bool on;
-      Mask(const sigset_t& s, bool on) : on(on) {
-        if (on) pthread_sigmask(SIG_BLOCK, &s, &old);
-      }
-      ~Mask() {
-        if (on) pthread_sigmask(SIG_SETMASK, &old, nullptr);
-      }
-      Mask(const Mask&) = delete;
-      Mask& operator=(const Mask&) = delete;
-    } mask(sigs, config.handle_signals);
-    auto gate =
-        engine::make_identify_gate(config.identify_gate, max_concurrency, config.identify_window);
-    if (!gate.ok()) {
-      Log::write(Level::kError, -1, std::string(gate.status().message()));
-      return 2;
-    }
-    shared = std::make_unique<engine::Shared>(std::move(s), std::move(*gate));
-    shared->on_fatal = [this] { request_stop(); };
-    shared->first_shard = first;
-    shared->restore = std::move(restore);
-    shared->end_sessions.store(!keeper || config.stop_mode == StopMode::kEndSessions);
-    shared->track_done = keeper != nullptr && !config.sink_progress;
-    if (shared->track_done) shared->done.assign(nshards, Durable{});
-    if (nconsumers == 0) {
-      shared->deliver_inline = [this](const engine::ChannelEvent& e) { handle(e); };
-      shared->idle_inline = [this] {
-        if (idle) idle();
-      };
-    }
-    shared->shards_here = nshards;
-    for (unsigned c = 0; c < nconsumers; ++c) {
-      shared->wakers.push_back(std::make_unique<engine::ConsumerWaker>());
-      shared->flushed_gen.push_back(std::make_unique<std::atomic<uint64_t>>(0));
-      delivered.push_back(std::make_unique<std::atomic<uint64_t>>(0));
-    }
-    std::vector<std::vector<uint32_t>> assign(threads);
-    shard_core.resize(nshards);
-    for (uint32_t i = 0; i < nshards; ++i) {
-      assign[i % threads].push_back(first + i);
-      shard_core[i] = i % threads;
-    }
-    for (unsigned t = 0; t < threads; ++t) {
-      shared->counters.push_back(std::make_unique<engine::CoreCounters>());
-      std::vector<std::unique_ptr<engine::EventChannel>> row;
-      for (unsigned c = 0; c < nconsumers; ++c)
-        row.push_back(std::make_unique<engine::EventChannel>());
-      shared->channels.push_back(std::move(row));
-    }
-
+  for (unsigned t = 0; t < threads; ++t) {
+    shared->counters.push_back(std::make_unique<engine::CoreCounters>());
+    std::vector<std::unique_ptr<engine::EventChannel>> row;
     for (unsigned c = 0; c < nconsumers; ++c)
-      consumers.emplace_back([this, c] { consumer_main(c); });
-    const std::string shard_range = cat(first, "-", last);
-    Log::write(Level::kInfo, -1, "starting",
-               {{"gateway", shared->settings.gateway.to_string()},
-                {"shards", shard_range},
-                {"total_shards", config.total_shards},
-                {"threads", threads},
-                {"consumers", nconsumers},
-                {"max_concurrency", max_concurrency},
-                {"simd", parse::simd_kernel()}});
-    int rc = 0;
-    // Every CoreThread exists before any starts: send() from a handler may
-    // look any of them up while the others are still starting.
-    for (unsigned t = 0; t < threads; ++t) {
-      cores.push_back(std::make_unique<engine::CoreThread>(t, *shared, assign[t]));
-    }
-    started_cores.store(true, std::memory_order_release);
-    for (unsigned t = 0; t < threads; ++t) {
-      if (absl::Status st = cores[t]->start(cpus[t % cpus.size()]); !st.ok()) {
-        Log::write(Level::kError, -1, std::string(st.message()));
-        rc = 1;
-        break;
-      }
-    }
-
-    const auto deadline = config.duration ? started + *config.duration : Clock::time_point::max();
-    auto next_tick = Clock::now() + std::chrono::seconds(1);
-    // Checkpoints: each one saves what the core threads snapshot and the
-    // consumers publish after the previous one asked them.
-    auto next_checkpoint =
-        keeper ? Clock::now() + config.checkpoint_interval : Clock::time_point::max();
-    while (rc == 0 && !stop_requested.load()) {
-      const auto now = Clock::now();
-      if (now >= deadline) break;
-      if (now >= next_tick) {
-        next_tick += std::chrono::seconds(1);
-        if (config.on_tick) config.on_tick(stats());
-      }
-      if (now >= next_checkpoint) {
-        next_checkpoint = now + config.checkpoint_interval;
-        request_snapshots();
-        checkpoint();
-      }
-      const auto until =
-          std::min({deadline, next_tick, next_checkpoint, now + std::chrono::milliseconds(200)});
-      const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(until - now);
-      if (config.handle_signals) {
-        timespec ts{static_cast<time_t>(wait.count() / 1'000'000'000),
-                    static_cast<long>(wait.count() % 1'000'000'000)};
-        siginfo_t info;
-        const int sig = sigtimedwait(&sigs, &info, &ts);
-        if (sig == SIGINT || sig == SIGTERM) {
-          Log::write(Level::kInfo, -1, sig == SIGINT ? "SIGINT: stopping" : "SIGTERM: stopping");
-          break;
-        }
-        if (sig == SIGHUP) {
-          Log::write(Level::kInfo, -1, "SIGHUP: reopening");
-          config.on_hangup();
-        }
-      } else {
-        std::unique_lock lock(mu);
-        cv.wait_for(lock, wait, [this] { return stop_requested.load(); });
-      }
-    }
-    const int mode = stop_mode.load();
-    const StopMode how = mode >= 0 ? static_cast<StopMode>(mode) : config.stop_mode;
-    shared->end_sessions.store(!keeper || how == StopMode::kEndSessions);
-    shared->stopping.store(true, std::memory_order_release);
-    for (auto& c : cores) c->wake();
-    for (auto& c : cores) c->join();
-    consumers_stop.store(true, std::memory_order_release);
-    for (auto& w : shared->wakers) w->force_wake();
-    for (auto& t : consumers) t.join();
-    if (keeper && rc == 0) {
-      // The core threads' last snapshots were taken after their shards
-      // closed, and the consumers published everything they handled.
-      if (shared->fatal_code.load() != 0) {
-        keeper->clear(shared->bot_user_id.load(), UnixMs());
-      } else {
-        checkpoint();
-      }
-    }
-    if (config.on_tick) config.on_tick(stats());
-    if (rc != 0) return rc;
-    if (shared->fatal_code.load() != 0) return 3;
-    return failed.load() ? 4 : 0;
+      row.push_back(std::make_unique<engine::EventChannel>());
+    shared->channels.push_back(std::move(row));
   }
 
-  Stats stats() const {
-    Stats st;
-    for (const auto& d : delivered) st.events += d->load(std::memory_order_relaxed);
-    st.shards = shared ? last - first + 1 : 0;
-    if (shared) {
-      for (const auto& c : shared->counters) {
-        st.events += c->delivered_inline.load(std::memory_order_relaxed);
-        st.identifies += c->identifies.load(std::memory_order_relaxed);
-        st.resumes += c->resumes.load(std::memory_order_relaxed);
-        st.sessions_restored = restored;
-        st.reconnects += c->reconnects.load(std::memory_order_relaxed);
-        st.heartbeats += c->heartbeats.load(std::memory_order_relaxed);
-        st.zombies += c->zombies.load(std::memory_order_relaxed);
-        st.backpressure_ms += c->backpressure_ms.load(std::memory_order_relaxed);
-        st.protocol_errors += c->protocol_errors.load(std::memory_order_relaxed);
-        st.filtered += c->filtered.load(std::memory_order_relaxed);
-        st.tls_handshakes += c->tls_handshakes.load(std::memory_order_relaxed);
-        st.tls_resumed += c->tls_resumed.load(std::memory_order_relaxed);
-        st.shards_connected += c->connected.load(std::memory_order_relaxed);
-        st.shards_ready += c->ready.load(std::memory_order_relaxed);
-      }
-      auto late = std::make_unique<engine::Histogram>();
-      for (const auto& c : shared->counters) late->merge_from(c->heartbeat_late);
-      st.heartbeat_lateness = Summarize(*late);
-      st.shards_ever_ready = shared->ever_ready.load(std::memory_order_relaxed);
-      const int64_t all_ready = shared->all_ready_ns.load(std::memory_order_acquire);
-      if (all_ready != 0) {
-        st.all_ready_s =
-            static_cast<double>(all_ready - std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                started.time_since_epoch())
-                                                .count()) /
-            1e9;
-      }
-    }
-    st.cpu_s = CpuSeconds();
-    st.peak_rss_kib = PeakRssKib();
-    st.elapsed_s = std::chrono::duration<double>(Clock::now() - started).count();
-    return st;
+  for (unsigned c = 0; c < nconsumers; ++c) consumers.emplace_back([this, c] { consumer_main(c); });
+  const std::string shard_range = cat(first, "-", last);
+  Log::write(Level::kInfo, -1, "starting",
+             {{"gateway", shared->settings.gateway.to_string()},
+              {"shards", shard_range},
+              {"total_shards", config.total_shards},
+              {"threads", threads},
+              {"consumers", nconsumers},
+              {"max_concurrency", max_concurrency},
+              {"simd", parse::simd_kernel()}});
+  int rc = 0;
+  // Every CoreThread exists before any starts: send() from a handler may
+  // look any of them up while the others are still starting.
+  for (unsigned t = 0; t < threads; ++t) {
+    cores.push_back(std::make_unique<engine::CoreThread>(t, *shared, assign[t]));
   }
-};
+  started_cores.store(true, std::memory_order_release);
+  for (unsigned t = 0; t < threads; ++t) {
+    if (absl::Status st = cores[t]->start(cpus[t % cpus.size()]); !st.ok()) {
+      Log::write(Level::kError, -1, std::string(st.message()));
+      rc = 1;
+      break;
+    }
+  }
+
+  if (rc == 0) control(sigs);
+  const int mode = stop_mode.load();
+  const StopMode how = mode >= 0 ? static_cast<StopMode>(mode) : config.stop_mode;
+  shared->end_sessions.store(!keeper || how == StopMode::kEndSessions);
+  shared->stopping.store(true, std::memory_order_release);
+  for (auto& c : cores) c->wake();
+  for (auto& c : cores) c->join();
+  consumers_stop.store(true, std::memory_order_release);
+  for (auto& w : shared->wakers) w->force_wake();
+  for (auto& t : consumers) t.join();
+  if (keeper && rc == 0) {
+    // The core threads' last snapshots were taken after their shards
+    // closed, and the consumers published everything they handled.
+    if (shared->fatal_code.load() != 0) {
+      keeper->clear(shared->bot_user_id.load(), UnixMs());
+    } else {
+      checkpoint();
+    }
+  }
+  if (config.on_tick) config.on_tick(stats());
+  if (rc != 0) return rc;
+  if (shared->fatal_code.load() != 0) return 3;
+  return failed.load() ? 4 : 0;
+}
+
+Stats Engine::Impl::stats() const {
+  Stats st;
+  for (const auto& d : delivered) st.events += d->load(std::memory_order_relaxed);
+  st.shards = shared ? last - first + 1 : 0;
+  if (shared) {
+    for (const auto& c : shared->counters) {
+      st.events += c->delivered_inline.load(std::memory_order_relaxed);
+      st.identifies += c->identifies.load(std::memory_order_relaxed);
+      st.resumes += c->resumes.load(std::memory_order_relaxed);
+      st.sessions_restored = restored;
+      st.reconnects += c->reconnects.load(std::memory_order_relaxed);
+      st.heartbeats += c->heartbeats.load(std::memory_order_relaxed);
+      st.zombies += c->zombies.load(std::memory_order_relaxed);
+      st.backpressure_ms += c->backpressure_ms.load(std::memory_order_relaxed);
+      st.protocol_errors += c->protocol_errors.load(std::memory_order_relaxed);
+      st.filtered += c->filtered.load(std::memory_order_relaxed);
+      st.tls_handshakes += c->tls_handshakes.load(std::memory_order_relaxed);
+      st.tls_resumed += c->tls_resumed.load(std::memory_order_relaxed);
+      st.shards_connected += c->connected.load(std::memory_order_relaxed);
+      st.shards_ready += c->ready.load(std::memory_order_relaxed);
+    }
+    auto late = std::make_unique<engine::Histogram>();
+    for (const auto& c : shared->counters) late->merge_from(c->heartbeat_late);
+    st.heartbeat_lateness = Summarize(*late);
+    st.shards_ever_ready = shared->ever_ready.load(std::memory_order_relaxed);
+    const int64_t all_ready = shared->all_ready_ns.load(std::memory_order_acquire);
+    if (all_ready != 0) {
+      st.all_ready_s =
+          static_cast<double>(all_ready - std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                              started.time_since_epoch())
+                                              .count()) /
+          1e9;
+    }
+  }
+  st.cpu_s = CpuSeconds();
+  st.peak_rss_kib = PeakRssKib();
+  st.elapsed_s = std::chrono::duration<double>(Clock::now() - started).count();
+  return st;
+}
 
 Engine::Engine(Config config) : impl_(std::make_unique<Impl>()) {
   impl_->config = std::move(config);
@@ -614,6 +399,53 @@ bool Engine::send(uint32_t shard, std::string payload) {
 }
 
 Stats Engine::stats() const { return impl_->stats(); }
+
+std::vector<ShardInfo> Engine::shards() const {
+  std::vector<ShardInfo> out;
+  if (!impl_->started_cores.load(std::memory_order_acquire)) return out;
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+  out.resize(impl_->last - impl_->first + 1);
+  for (const auto& core : impl_->cores) {
+    const std::vector<uint32_t>& ids = core->shard_ids();
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const engine::StatusSlot& st = core->status(i);
+      ShardInfo& info = out[ids[i] - impl_->first];
+      info.shard = ids[i];
+      info.state = static_cast<ShardState>(st.state.load(std::memory_order_relaxed));
+      const int64_t since = st.state_since_ns.load(std::memory_order_relaxed);
+      info.state_for_s = since == 0 ? 0 : static_cast<double>(now - since) / 1e9;
+      const int32_t rtt = st.rtt_ms.load(std::memory_order_relaxed);
+      info.heartbeat_rtt_s = rtt < 0 ? -1 : rtt / 1e3;
+      info.last_seq = st.last_seq.load(std::memory_order_relaxed);
+      const int64_t last = st.last_event_ns.load(std::memory_order_relaxed);
+      info.since_last_event_s = last == 0 ? -1 : static_cast<double>(now - last) / 1e9;
+      info.resumes = st.resumes.load(std::memory_order_relaxed);
+      info.reconnects = st.reconnects.load(std::memory_order_relaxed);
+    }
+  }
+  return out;
+}
+
+std::string_view to_string(ShardState s) noexcept {
+  switch (s) {
+    case ShardState::kWaiting:
+      return "waiting";
+    case ShardState::kConnecting:
+      return "connecting";
+    case ShardState::kIdentifying:
+      return "identifying";
+    case ShardState::kResuming:
+      return "resuming";
+    case ShardState::kReady:
+      return "ready";
+    case ShardState::kClosing:
+      return "closing";
+    case ShardState::kStopped:
+      return "stopped";
+  }
+  return "unknown";
+}
 uint16_t Engine::fatal_code() const { return impl_->shared ? impl_->shared->fatal_code.load() : 0; }
 std::string Engine::fatal_message() const {
   if (!impl_->shared) return {};

@@ -41,6 +41,40 @@ inline constexpr std::chrono::milliseconds kConnectTimeout{15'000};
 inline constexpr std::chrono::milliseconds kMinConnectTimeout{100};
 inline constexpr std::chrono::milliseconds kMaxConnectTimeout{600'000};
 
+// Where a shard stands (Engine::shards(), /shards, the shard_state metric).
+enum class ShardState : uint8_t {
+  kWaiting,      // not connected: first dial pending, or backoff before a reconnect
+  kConnecting,   // TCP, TLS, WebSocket upgrade, HELLO
+  kIdentifying,  // waiting for the identify gate, or IDENTIFY sent
+  kResuming,     // RESUME sent
+  kReady,        // READY or RESUMED: events flow
+  kClosing,      // our close frame sent, or the socket winding down
+  kStopped,      // stopped (clean stop or fatal close)
+};
+inline constexpr int kShardStateCount = 7;
+// "waiting", "connecting", "identifying", "resuming", "ready", "closing",
+// "stopped".
+std::string_view to_string(ShardState s) noexcept;
+
+// One shard, as Engine::shards() sees it (values a few microseconds old).
+struct ShardInfo {
+  uint32_t shard = 0;
+  ShardState state = ShardState::kWaiting;
+  double state_for_s = 0;          // seconds in this state
+  double heartbeat_rtt_s = -1;     // last heartbeat to its ACK; -1: none yet
+  uint64_t last_seq = 0;           // of the last event delivered
+  double since_last_event_s = -1;  // -1: no event yet
+  uint64_t resumes = 0;            // RESUMEs sent, in this run
+  uint64_t reconnects = 0;
+};
+
+// What happened to a shard (Config::on_shard_change).
+struct ShardChange {
+  enum class Kind : uint8_t { kReady, kResumed, kClosed, kZombie } kind;
+  uint32_t shard;
+  uint16_t close_code;  // kClosed: the gateway's close code (1006: no close frame)
+};
+
 // Config::checkpoint_interval: the default and the bounds.
 inline constexpr std::chrono::milliseconds kCheckpointInterval{1000};
 inline constexpr std::chrono::milliseconds kMinCheckpointInterval{10};
@@ -143,6 +177,11 @@ struct Config {
   std::function<std::string(std::vector<Durable>& by_shard)> sink_progress;
   // Called about once a second on a background thread (live views).
   std::function<void(const struct Stats&)> on_tick;
+  // Called on the shard's core thread when it becomes ready (READY),
+  // resumes (RESUMED), its connection closes (with the code) or it goes
+  // zombie (no heartbeat ACK). Must be quick: the core thread's other shards
+  // wait meanwhile.
+  std::function<void(const ShardChange&)> on_shard_change;
 };
 
 // One dispatch event. The views are valid only during the handler call.
@@ -236,6 +275,9 @@ class Engine {
   bool send(uint32_t shard, std::string payload);
 
   Stats stats() const;
+  // Any thread, while run() runs (empty before): every shard of this
+  // process, by shard id.
+  std::vector<ShardInfo> shards() const;
   // The close code of a fatal close (0 when none) and its explanation.
   uint16_t fatal_code() const;
   std::string fatal_message() const;

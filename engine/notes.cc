@@ -61,6 +61,10 @@ void CoreThread::Loop::on_note(Shard& sh, const conn::NoteRecord& n) {
                  {{"error", n.text}, {"bytes", n.value}});
       break;
     case Note::kPeerClosed:
+      Bump(counters.closes[CloseSlot(n.value)]);
+      if (shared.on_shard_change) {
+        shared.on_shard_change({ShardChange::Kind::kClosed, shard, static_cast<uint16_t>(n.value)});
+      }
       Log::write(Level::kInfo, shard, "gateway closed the connection",
                  {{"code", n.value}, {"reason", n.text}});
       break;
@@ -87,15 +91,20 @@ void CoreThread::Loop::on_note(Shard& sh, const conn::NoteRecord& n) {
       break;
     case Note::kZombie:
       ++counters.zombies;
+      if (shared.on_shard_change) shared.on_shard_change({ShardChange::Kind::kZombie, shard, 0});
       Log::write(Level::kWarn, shard, "no heartbeat ACK: zombie connection, resuming");
       break;
     case Note::kReady:
       if (const uint64_t id = sh.conn.session().user_id(); id != 0) {
         shared.bot_user_id.store(id, std::memory_order_relaxed);
       }
+      if (shared.on_shard_change) shared.on_shard_change({ShardChange::Kind::kReady, shard, 0});
       Log::write(Level::kInfo, shard, "ready", {{"seq", n.value}});
       break;
     case Note::kResumed:
+      if (shared.on_shard_change) {
+        shared.on_shard_change({ShardChange::Kind::kResumed, shard, 0});
+      }
       Log::write(Level::kInfo, shard, "resumed", {{"seq", n.value}});
       break;
     case Note::kBadReady:
