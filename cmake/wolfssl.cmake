@@ -8,10 +8,13 @@ if(EXISTS "${_wolf_lib}" AND NOT SHARDRING_SANITIZE MATCHES "thread")
     INTERFACE_INCLUDE_DIRECTORIES "${SHARDRING_WOLFSSL_PREFIX}/include"
     INTERFACE_LINK_LIBRARIES "m;Threads::Threads")
   set(SHARDRING_WOLFSSL_KIND "built with assembly (${_wolf_lib})")
+  set(SHARDRING_WOLFSSL_STATIC ON)
+  set(SHARDRING_WOLFSSL_ARCHIVE "${_wolf_lib}")
 else()
   pkg_check_modules(WOLFSSL REQUIRED IMPORTED_TARGET wolfssl)
   add_library(shardring_wolfssl INTERFACE IMPORTED GLOBAL)
   target_link_libraries(shardring_wolfssl INTERFACE PkgConfig::WOLFSSL)
+  set(SHARDRING_WOLFSSL_STATIC OFF)
   set(SHARDRING_WOLFSSL_KIND "SYSTEM libwolfssl ${WOLFSSL_VERSION} (no assembly: ~25x slower AES-GCM; run scripts/setup.sh)")
   message(WARNING "shardring: using Debian's libwolfssl without assembly; "
                   "scripts/setup.sh builds the fast one into ${SHARDRING_WOLFSSL_PREFIX}")

@@ -6,6 +6,7 @@
 
 #include "tools/load_cmd.h"
 #include "tools/run_cmd.h"
+#include "tools/version.h"
 #if SHARDRING_HAVE_GATEWAY_SERVER
 #include "tools/gateway/gateway_main.h"
 #endif
@@ -21,7 +22,8 @@ constexpr std::string_view kUsage =
 #endif
     "  load      load-test the engine against a synthetic gateway and summarise\n"
     "\n"
-    "`shardring <command> --help` lists the command's flags.\n";
+    "`shardring <command> --help` lists the command's flags;\n"
+    "`shardring --version` prints the version and the build.\n";
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -38,6 +40,10 @@ int main(int argc, char** argv) {
 #endif
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::cout << kUsage;
+    return 0;
+  }
+  if (cmd == "--version") {
+    std::cout << shardring::tools::version_text();
     return 0;
   }
   std::cerr << "shardring: unknown command '" << cmd << "'\n" << kUsage;
