@@ -15,9 +15,17 @@
 
 namespace shardring::tools {
 
+// How usage() writes: text for --help, roff for the manual page.
+enum class UsageStyle : uint8_t { kText, kMan };
+
 // Declares flags bound to variables, then parses `--name value`,
 // `--name=value` and bare `--name` for booleans. Unknown flags, missing
 // values, values out of range and positional arguments are errors.
+//
+// Each flag's default is the bound variable's value when the flag is
+// declared; --help shows it unless it is empty, unset, false or outside the
+// flag's range (a marker for "not given"), or the help text already speaks of
+// the default.
 class FlagSet {
  public:
   explicit FlagSet(std::string command) : command_(std::move(command)) {}
@@ -35,16 +43,30 @@ class FlagSet {
   // --help or -h was given (nothing else is then checked).
   absl::Status parse(std::span<const std::string_view> args, bool* help);
 
-  // One line per flag, for --help.
+  // The flags with their defaults, one each, then the command's exit codes
+  // and examples (tools/help.h), for --help or, in UsageStyle::kMan, for the
+  // manual page. The roff starts at a line that man_section() finds.
   std::string usage() const;
+
+  // The style usage() writes in, for the whole process. The commands build
+  // their FlagSets inside their own parsers and hand back only the text, so
+  // `shardring --help-man` asks for roff this way before calling them.
+  static void set_usage_style(UsageStyle style);
+
+  // The part of a command's usage text written by usage() in the kMan style
+  // (the text a command puts before it dropped); empty if there is none.
+  static std::string_view man_section(std::string_view usage);
 
  private:
   struct Flag {
     std::string name, help, value_hint;
     bool takes_value;
     std::function<absl::Status(std::string_view)> set;
+    std::string default_text;  // empty: none shown
   };
   void add(Flag f);
+  std::string text_usage() const;
+  std::string man_usage() const;
   std::string command_;
   std::vector<Flag> flags_;
 };

@@ -1,18 +1,29 @@
 #!/usr/bin/python3
-"""The command line's own outputs: `shardring --version`.
+"""The command line's own outputs: `shardring --version`, each command's
+--help (every flag with its default, the exit codes, examples) and the manual
+page docs/shardring.1, which must be exactly what `shardring --help-man`
+prints, so that it lists every flag --help does.
 """
 import os
+import re
 import subprocess
 import unittest
 
 BIN = os.environ.get("SHARDRING_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/bin"))
 SHARDRING = os.path.join(BIN, "shardring")
+SOURCE = os.environ.get("SHARDRING_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
+MAN_PAGE = os.path.join(SOURCE, "docs/shardring.1")
 VERSION = os.environ.get("SHARDRING_VERSION", "")
+COMMANDS = ("run", "gateway", "load")
 
 
 def shardring(*args):
     p = subprocess.run([SHARDRING, *args], capture_output=True, timeout=30)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def flags_of(help_text):
+    return re.findall(r"^  --([a-z0-9-]+)", help_text, re.M)
 
 
 class Version(unittest.TestCase):
@@ -29,6 +40,60 @@ class Version(unittest.TestCase):
                                    r"(avx2|off \(no AVX2\))$")
         self.assertRegex(lines[3], r"^wolfssl: \d+\.\d+\.\d+, (the project's build with assembly|"
                                    r"the system library \(no assembly\))$")
+
+
+class Help(unittest.TestCase):
+    def test_each_command(self):
+        for command in COMMANDS:
+            rc, out, err = shardring(command, "--help")
+            self.assertEqual(rc, 0, (command, err))
+            self.assertGreater(len(flags_of(out)), 5, command)
+            self.assertIn("\nexit codes:\n  0  ", out, command)
+            self.assertIn("\n  2  bad flags", out, command)
+            examples = out[out.index("\nexamples:\n"):]
+            self.assertGreaterEqual(examples.count(f"shardring {command} --"), 2, command)
+            # What FlagSet writes: flags, exit codes, examples (indented).
+            for line in out.splitlines():
+                if line.startswith("  "):
+                    self.assertLessEqual(len(line), 100, (command, line))
+
+    def test_defaults(self):
+        _, out, _ = shardring("run", "--help")
+        self.assertRegex(out, r"--sink S +ndjson \| ndjson:PATH \| null \(default ndjson\)")
+        self.assertRegex(out, r"--compress S .*\(default none\)")
+        _, out, _ = shardring("load", "--help")
+        self.assertRegex(out, r"--shards N .*\(default 100\)")
+        for line in out.splitlines():
+            self.assertLessEqual(line.count("default"), 1, line)
+
+    def test_top_level_usage_names_version(self):
+        rc, out, _ = shardring("--help")
+        self.assertEqual(rc, 0)
+        self.assertIn("shardring --version", out)
+        for command in COMMANDS:
+            self.assertRegex(out, rf"\n  {command} +\S")
+
+
+class ManPage(unittest.TestCase):
+    def test_matches_help_man(self):
+        rc, out, err = shardring("--help-man")
+        self.assertEqual(rc, 0, err)
+        with open(MAN_PAGE) as f:
+            page = f.read()
+        if page != out:
+            self.fail("docs/shardring.1 is not what `shardring --help-man` prints; regenerate it:"
+                      " build/bin/shardring --help-man > docs/shardring.1")
+
+    def test_lists_every_flag_of_each_help(self):
+        with open(MAN_PAGE) as f:
+            page = f.read()
+        sections = re.split(r'^\.SS "shardring ', page, flags=re.M)
+        for command in COMMANDS:
+            section = next((s for s in sections if s.startswith(command + " ")), None)
+            self.assertIsNotNone(section, command)
+            _, out, _ = shardring(command, "--help")
+            for flag in flags_of(out):
+                self.assertIn("\\-\\-" + flag.replace("-", "\\-"), section, (command, flag))
 
 
 if __name__ == "__main__":
