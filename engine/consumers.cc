@@ -3,6 +3,7 @@
 // for checkpoints) and the checkpoints themselves, on run()'s thread.
 #include <pthread.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iterator>
 #include <thread>
@@ -41,7 +42,15 @@ void Engine::Impl::consumer_main(unsigned c) {
   std::vector<Durable> handled(track ? shared->done.size() : 0);
   std::vector<uint32_t> touched;
   uint64_t gen_seen = shared->checkpoint_gen.load(std::memory_order_relaxed);
+  engine::Histogram& latency = *consumer_latency[c];
+  uint32_t sample = 0;
   auto on_one = [&](const engine::ChannelEvent& e) {
+    if ((++sample & (engine::kLatencySampleEvery - 1)) == 0) {
+      const int64_t now_ns =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+              .count();
+      latency.record(static_cast<uint64_t>(std::max<int64_t>(0, now_ns - e.recv_ns)));
+    }
     handle(e);
     if (track) {
       Durable& h = handled[e.shard - shared->first_shard];

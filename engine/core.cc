@@ -443,7 +443,8 @@ void CoreThread::Loop::run() {
   while (true) {
     arm_wake();
     bufs.flush();
-    std::chrono::microseconds wait(shutting_down ? 10'000 : 1'000'000);
+    // The loop turns at least every max_wait (a watchdog counts its turns).
+    std::chrono::microseconds wait = shutting_down ? std::chrono::microseconds(10'000) : s.max_wait;
     // Coalescing (Settings::coalesce): after a light pass, wait for a busy
     // pass's worth of completions or the coalescing time, whichever comes
     // first. With DEFER_TASKRUN the kernel runs arriving completions only
@@ -467,6 +468,9 @@ void CoreThread::Loop::run() {
       ring->submit();
     }
     now = Clock::now();
+    counters.loop_ns.store(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count(),
+        std::memory_order_relaxed);
     pushed_consumers = 0;
     reaped = ring->reap([&](const io_uring_cqe& cqe) { on_cqe(cqe); });
     bufs.flush();

@@ -47,6 +47,9 @@ inline constexpr uint32_t kRecvBufferBytes = 16 * 1024;
 // CPU per TLS handshake, 64 keep a core busy at any round-trip time under
 // 64 ms, and identifies are paced far slower than that anyway.
 inline constexpr uint32_t kMaxDialsInFlight = 64;
+// Delivery latency is sampled: one event in this many (a power of two) is
+// timed, so the clock is read a few times per thousand events, not per event.
+inline constexpr uint32_t kLatencySampleEvery = 16;
 // Polls while waiting on the resolver, or on a full event channel.
 inline constexpr std::chrono::milliseconds kResolvePoll{5};
 inline constexpr std::chrono::milliseconds kBackpressurePoll{1};
@@ -67,6 +70,9 @@ struct Settings {
   // kCoalesceBusyCompletions) wait up to this long for more. 0: off.
   std::chrono::microseconds coalesce{0};
   std::chrono::milliseconds connect_timeout{};  // Config::connect_timeout
+  // The longest a core thread's loop waits before it turns again (a
+  // service manager's watchdog wants to see every loop turn).
+  std::chrono::microseconds max_wait{1'000'000};
 };
 
 // Counters one core thread publishes (relaxed atomics, summed when read).
@@ -77,8 +83,14 @@ struct CoreCounters {
   std::atomic<uint32_t> connected{0}, ready{0};
   // Events handed to the handler inline (Settings::consumers == 0).
   std::atomic<uint64_t> delivered_inline{0};
+  // Steady-clock ns of the loop's last turn: a stalled core thread stops
+  // the service manager's watchdog pings.
+  std::atomic<int64_t> loop_ns{0};
   // Heartbeat deadline to frame queued, in ns (this core thread writes).
   Histogram heartbeat_late;
+  // Handlers inline (Settings::consumers == 0): a sample of the time from
+  // reading an event to handing it to the handler, in ns.
+  Histogram delivery_latency;
   // Closes by code (shard_status.h CloseSlot) and events delivered by type
   // (parse::EventType); this core thread writes (Bump), anyone reads.
   std::array<std::atomic<uint64_t>, kCloseCodeSlots> closes{};

@@ -162,6 +162,7 @@ struct CoreThread::Loop {
   uint64_t checkpoint_gen_seen = 0;
   const bool inline_handlers;  // Settings::consumers == 0
   uint64_t delivered_inline = 0, published_inline = 0;
+  uint32_t latency_sample = 0;  // every kLatencySampleEvery-th event is timed
   // Inline handlers with Shared::track_done: slots that delivered since the
   // last publish_inline().
   std::vector<uint32_t> done_touched;

@@ -5,6 +5,7 @@
 // the shard) is kept in the shard's backlog, the socket is no longer read
 // (TCP pushes back to the gateway), and a timer retries until the consumer
 // has caught up. Heartbeats go on meanwhile: they are timers, not reads.
+#include <algorithm>
 #include <chrono>
 
 #include "engine/core_loop.h"
@@ -36,6 +37,10 @@ void CoreThread::Loop::deliver(Shard& sh, const conn::Dispatch& ev) {
   sh.status->last_event_ns.store(e.recv_ns, std::memory_order_relaxed);
   Bump(counters.events_by_type[e.type < parse::kEventTypeCount ? e.type : 1]);
   if (inline_handlers) {  // the handler runs here; d is read in place
+    if ((++latency_sample & (kLatencySampleEvery - 1)) == 0) {
+      counters.delivery_latency.record(
+          static_cast<uint64_t>(std::max<int64_t>(0, SteadyNs(Clock::now()) - e.recv_ns)));
+    }
     if (shared.deliver_inline) shared.deliver_inline(e);
     ++delivered_inline;
     if (shared.track_done && !sh.done_touched) {  // done once idle_inline returns

@@ -166,6 +166,25 @@ int Engine::Impl::run() {
     return 2;
   }
   s.connect_timeout = config.connect_timeout;
+  // Under a service manager's watchdog every core loop turns at least 4
+  // times per interval, so one stalled loop is seen within it.
+  notifier = engine::Notifier::from_env();
+  if (notifier.watchdog().count() > 0) {
+    s.max_wait = std::clamp(notifier.watchdog() / 4, std::chrono::microseconds(1000), s.max_wait);
+  }
+  if (!config.metrics_listen.empty()) {
+    auto listener = engine::HttpListener::open(
+        config.metrics_listen, [this](std::string_view path) { return serve_http(path); });
+    if (!listener.ok()) {
+      Log::write(Level::kError, -1, cat("--metrics: ", listener.status().message()));
+      return 2;
+    }
+    http = std::move(*listener);
+    Log::write(Level::kInfo, -1, "metrics listening",
+               {{"address", cat(config.metrics_listen.substr(0, config.metrics_listen.rfind(':')),
+                                ":", http->port())},
+                {"paths", "/metrics /healthz /shards"}});
+  }
   if (!config.events.empty()) {
     std::string error;
     auto f = parse::EventFilter::parse(absl::StrJoin(config.events, ","), &error);
@@ -267,6 +286,7 @@ int Engine::Impl::run() {
   for (unsigned c = 0; c < nconsumers; ++c) {
     shared->wakers.push_back(std::make_unique<engine::ConsumerWaker>());
     shared->flushed_gen.push_back(std::make_unique<std::atomic<uint64_t>>(0));
+    consumer_latency.push_back(std::make_unique<engine::Histogram>());
     delivered.push_back(std::make_unique<std::atomic<uint64_t>>(0));
   }
   std::vector<std::vector<uint32_t>> assign(threads);
@@ -400,17 +420,19 @@ bool Engine::send(uint32_t shard, std::string payload) {
 
 Stats Engine::stats() const { return impl_->stats(); }
 
-std::vector<ShardInfo> Engine::shards() const {
+std::vector<ShardInfo> Engine::shards() const { return impl_->shard_infos(); }
+
+std::vector<ShardInfo> Engine::Impl::shard_infos() const {
   std::vector<ShardInfo> out;
-  if (!impl_->started_cores.load(std::memory_order_acquire)) return out;
+  if (!started_cores.load(std::memory_order_acquire)) return out;
   const int64_t now =
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-  out.resize(impl_->last - impl_->first + 1);
-  for (const auto& core : impl_->cores) {
+  out.resize(last - first + 1);
+  for (const auto& core : cores) {
     const std::vector<uint32_t>& ids = core->shard_ids();
     for (size_t i = 0; i < ids.size(); ++i) {
       const engine::StatusSlot& st = core->status(i);
-      ShardInfo& info = out[ids[i] - impl_->first];
+      ShardInfo& info = out[ids[i] - first];
       info.shard = ids[i];
       info.state = static_cast<ShardState>(st.state.load(std::memory_order_relaxed));
       const int64_t since = st.state_since_ns.load(std::memory_order_relaxed);
@@ -427,25 +449,6 @@ std::vector<ShardInfo> Engine::shards() const {
   return out;
 }
 
-std::string_view to_string(ShardState s) noexcept {
-  switch (s) {
-    case ShardState::kWaiting:
-      return "waiting";
-    case ShardState::kConnecting:
-      return "connecting";
-    case ShardState::kIdentifying:
-      return "identifying";
-    case ShardState::kResuming:
-      return "resuming";
-    case ShardState::kReady:
-      return "ready";
-    case ShardState::kClosing:
-      return "closing";
-    case ShardState::kStopped:
-      return "stopped";
-  }
-  return "unknown";
-}
 uint16_t Engine::fatal_code() const { return impl_->shared ? impl_->shared->fatal_code.load() : 0; }
 std::string Engine::fatal_message() const {
   if (!impl_->shared) return {};

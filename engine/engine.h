@@ -41,25 +41,31 @@ inline constexpr std::chrono::milliseconds kConnectTimeout{15'000};
 inline constexpr std::chrono::milliseconds kMinConnectTimeout{100};
 inline constexpr std::chrono::milliseconds kMaxConnectTimeout{600'000};
 
-// Where a shard stands (Engine::shards(), /shards, the shard_state metric).
+// Where a shard stands (Engine::shards(), /shards, /healthz). The numbers
+// are the value of the shardring_shard_state metric: dashboards and alerts
+// compare against them, so they never change meaning; new states take new
+// numbers.
 enum class ShardState : uint8_t {
-  kWaiting,      // not connected: first dial pending, or backoff before a reconnect
-  kConnecting,   // TCP, TLS, WebSocket upgrade, HELLO
-  kIdentifying,  // waiting for the identify gate, or IDENTIFY sent
-  kResuming,     // RESUME sent
-  kReady,        // READY or RESUMED: events flow
-  kClosing,      // our close frame sent, or the socket winding down
-  kStopped,      // stopped (clean stop or fatal close)
+  kIdle = 0,         // no connection: first dial pending, backoff, resolving, TCP connect
+  kConnecting = 1,   // TLS, WebSocket upgrade, waiting for HELLO
+  kIdentifying = 2,  // IDENTIFY sent, waiting for READY
+  kResuming = 3,     // RESUME sent, waiting for RESUMED
+  kReady = 4,        // READY or RESUMED on a live connection: events flow
+  kClosing = 5,      // our close frame is out, or the socket winding down
+  // HELLO done, waiting for the identify gate: its turn in an identify
+  // storm, not a fault.
+  kAwaitingIdentify = 6,
+  kStopped = 7,  // no more connections (a stop or a fatal close)
 };
-inline constexpr int kShardStateCount = 7;
-// "waiting", "connecting", "identifying", "resuming", "ready", "closing",
-// "stopped".
+inline constexpr uint8_t kShardStateCount = 8;
+// "idle", "connecting", "identifying", "resuming", "ready", "closing",
+// "awaiting_identify", "stopped".
 std::string_view to_string(ShardState s) noexcept;
 
 // One shard, as Engine::shards() sees it (values a few microseconds old).
 struct ShardInfo {
   uint32_t shard = 0;
-  ShardState state = ShardState::kWaiting;
+  ShardState state = ShardState::kIdle;
   double state_for_s = 0;          // seconds in this state
   double heartbeat_rtt_s = -1;     // last heartbeat to its ACK; -1: none yet
   uint64_t last_seq = 0;           // of the last event delivered
@@ -175,6 +181,13 @@ struct Config {
   // needed) with the last event of each shard it made durable, and return
   // the sink's own position to keep in the store (SavedRun::sink).
   std::function<std::string(std::vector<Durable>& by_shard)> sink_progress;
+  // "HOST:PORT" (an IP literal; port 0: any free one, logged): serve
+  // /metrics (Prometheus), /healthz and /shards over HTTP from run()'s
+  // thread. Empty: off.
+  std::string metrics_listen;
+  // /healthz: a shard not ready (and not waiting its turn to identify) for
+  // longer than this makes the process unhealthy (503).
+  std::chrono::seconds health_grace{30};
   // Called about once a second on a background thread (live views).
   std::function<void(const struct Stats&)> on_tick;
   // Called on the shard's core thread when it becomes ready (READY),

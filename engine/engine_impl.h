@@ -6,7 +6,9 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -23,7 +25,10 @@
 #include "absl/status/status.h"
 #include "engine/core.h"
 #include "engine/engine.h"
+#include "engine/http_server.h"
 #include "engine/log.h"
+#include "engine/metrics.h"
+#include "engine/notify.h"
 #include "engine/sessions.h"
 #include "parse/envelope.h"
 
@@ -45,8 +50,6 @@ struct Engine::Impl {
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> failed{false};  // fail() was called: run() returns 4
   std::atomic<bool> started_cores{false};
-  std::mutex mu;
-  std::condition_variable cv;
   Clock::time_point started{};
   std::atomic<uint64_t> peak_rss{0};
   std::unique_ptr<engine::SessionKeeper> keeper;  // with a session store
@@ -72,9 +75,27 @@ struct Engine::Impl {
     return static_cast<uint64_t>(ru.ru_maxrss);
   }
 
+  // The control loop's wake-up (an eventfd) and its service-manager link.
+  int stop_fd = -1;
+  engine::Notifier notifier;
+  bool notified_ready = false;
+  std::unique_ptr<engine::HttpListener> http;  // Config::metrics_listen
+  // [consumer]: a sample of the time from reading an event to its handler.
+  std::vector<std::unique_ptr<engine::Histogram>> consumer_latency;
+
+  Impl() : stop_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+  ~Impl() {
+    if (stop_fd >= 0) ::close(stop_fd);
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
   void request_stop() {
     stop_requested.store(true);
-    cv.notify_all();
+    if (stop_fd >= 0) {
+      const uint64_t one = 1;
+      [[maybe_unused]] const ssize_t n = ::write(stop_fd, &one, sizeof one);
+    }
   }
 
   void fail(std::string_view reason) {
@@ -90,8 +111,18 @@ struct Engine::Impl {
   absl::Status resolve_gateway(uint32_t* max_concurrency);
   int run();
   Stats stats() const;
+  std::vector<ShardInfo> shard_infos() const;
   // control.cc: until a stop, the duration or a fatal close.
   void control(const sigset_t& sigs);
+  // Every core thread's loop turned within `within` before `now`.
+  bool cores_alive(Clock::time_point now, std::chrono::microseconds within) const;
+  // READY=1 (once every shard was ready once) and STATUS= to the service
+  // manager.
+  void notify_status(const Stats& s, double events_per_s);
+  // metrics.cc: the answer to an HTTP GET of `path` (/metrics, /healthz,
+  // /shards).
+  engine::HttpReply serve_http(std::string_view path);
+  void collect(engine::ProcessMetrics* process, std::vector<engine::ShardMetrics>* shards);
   // consumers.cc
   // One event to the user's handler, on a consumer thread or (consumers =
   // 0) on its core thread.

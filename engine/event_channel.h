@@ -107,6 +107,8 @@ class EventChannel {
     return n;
   }
   bool empty() const noexcept { return records_.empty(); }
+  // Any thread: events waiting (approximate while both sides run).
+  size_t depth() const noexcept { return records_.size_approx(); }
   // Producer: whether at least half of the records and half of the arena
   // are free. The engine reads a socket only while this holds, so one read's
   // events always fit and a full channel pauses reading instead of stalling.

@@ -56,6 +56,8 @@ class Histogram {
   }
 
   uint64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
+  // Bucket i's count (index_of() places a value in its bucket).
+  uint64_t bucket(size_t i) const noexcept { return buckets_[i].load(std::memory_order_relaxed); }
   uint64_t max() const noexcept { return max_.load(std::memory_order_relaxed); }
   // The smallest bucket bound at or below which at least q (0..1) of the
   // records lie, capped at max(). 0 when empty.

@@ -15,7 +15,7 @@
 namespace shardring::engine {
 
 struct StatusSlot {
-  std::atomic<uint8_t> state{static_cast<uint8_t>(ShardState::kWaiting)};
+  std::atomic<uint8_t> state{static_cast<uint8_t>(ShardState::kIdle)};
   std::atomic<int32_t> rtt_ms{-1};
   std::atomic<int64_t> state_since_ns{0};  // steady clock
   std::atomic<int64_t> last_event_ns{0};   // steady clock; 0: none yet
@@ -29,8 +29,9 @@ inline ShardState StateOf(const conn::ClientConnection& c) noexcept {
   switch (c.phase()) {
     case conn::Phase::kIdle:
       return s == gateway::State::kStopped || s == gateway::State::kFatal ? ShardState::kStopped
-                                                                          : ShardState::kWaiting;
+                                                                          : ShardState::kIdle;
     case conn::Phase::kDialing:
+      return ShardState::kIdle;
     case conn::Phase::kTls:
     case conn::Phase::kUpgrade:
       return ShardState::kConnecting;
@@ -41,6 +42,7 @@ inline ShardState StateOf(const conn::ClientConnection& c) noexcept {
         case gateway::State::kAwaitingHello:
           return ShardState::kConnecting;
         case gateway::State::kAwaitingGrant:
+          return ShardState::kAwaitingIdentify;
         case gateway::State::kIdentifying:
           return ShardState::kIdentifying;
         case gateway::State::kResuming:
@@ -51,7 +53,7 @@ inline ShardState StateOf(const conn::ClientConnection& c) noexcept {
           return ShardState::kClosing;
       }
   }
-  return ShardState::kWaiting;
+  return ShardState::kIdle;
 }
 
 // Close codes counted one by one (shardring_closes_total{code}): the

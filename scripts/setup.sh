@@ -41,6 +41,7 @@ PACKAGES=(
   python3 python3-websockets dpkg-dev xz-utils autoconf automake libtool
   rapidjson-dev nlohmann-json3-dev
   libboost-dev gnuplot-nox libssl-dev
+  prometheus python3-prometheus-client
 )
 
 SUDO=""
@@ -53,7 +54,8 @@ done
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}"
 fi
 
 # Prints one-line deb-src entries for the Debian entries of the system's apt
@@ -134,7 +136,7 @@ build_wolfssl() {
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "setup: installing nodejs npm"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
 fi
 DISCORDJS_WS_VERSION=1.2.3
 if [[ ! -f "$CACHE/npm/node_modules/@discordjs/ws/package.json" ]] ||

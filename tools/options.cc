@@ -1,5 +1,11 @@
 #include "tools/options.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
 #include "absl/strings/str_split.h"
 #include "engine/text.h"
 #include "parse/inflate.h"
@@ -42,15 +48,19 @@ absl::StatusOr<std::pair<uint32_t, uint32_t>> parse_shard_range(std::string_view
 }
 
 absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> args,
-                                             const char* env_token, bool* help,
-                                             std::string* usage) {
+                                             const char* env_token, bool* help, std::string* usage,
+                                             const char* credentials_dir) {
   RunOptions o;
-  std::optional<std::string> token, gateway, shard_ids;
+  std::optional<std::string> token, token_file, gateway, shard_ids;
+  std::string log_level = "info";
   std::string compress = "none", sink = "ndjson", events, log_format = "text";
   std::optional<int64_t> duration_ms;
   double duration = -1;
   FlagSet f("run");
   f.add_string("token", &token, "bot token (or env DISCORD_TOKEN); never printed");
+  f.add_string("token-file", &token_file,
+               "read the token from this file (also $CREDENTIALS_DIRECTORY/token), so it is "
+               "never on a command line");
   f.add_string("api", &o.api, "REST base for GET /gateway/bot");
   f.add_string("gateway", &gateway, "ws:// or wss:// gateway URL");
   f.add_int("total-shards", &o.total_shards, 1, 1 << 20, "shard count");
@@ -85,6 +95,11 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
   f.add_int("resume-max-age-s", &o.resume_max_age_s, 0, kMaxResumeMaxAge.count(),
             "a saved session older than this identifies instead (default 300)");
   f.add_bool("logout", &o.logout, "stop by ending every Discord session (close 1000)");
+  f.add_string("metrics", &o.metrics_listen,
+               "HOST:PORT: serve /metrics (Prometheus), /healthz and /shards (port 0: any)");
+  f.add_int("health-grace-s", &o.health_grace_s, 0, 86'400,
+            "/healthz fails when a shard is not ready for longer than this (default 30)");
+  f.add_string("log-level", &log_level, "debug | info | warn | error");
   f.add_string("identify-gate", &o.identify_gate,
                "local | file:DIR (processes of one machine share the identify buckets)");
   f.add_int("start-reserve", &o.start_reserve, 0, 1 << 30,
@@ -99,10 +114,40 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
     return Bad("identify-gate", cat("expected local or file:DIR, got '", o.identify_gate, "'"));
   }
   if (o.state_path && o.state_path->empty()) return Bad("state", "expected a file path");
+  if (token && token_file) return Bad("token-file", "give --token or --token-file, not both");
+  // The token: --token, --token-file, $DISCORD_TOKEN, then the service
+  // manager's credential (systemd's LoadCredential=token:...).
+  std::optional<std::string> file = token_file;
+  if (!token && !file && env_token == nullptr && credentials_dir != nullptr &&
+      *credentials_dir != '\0') {
+    const std::string cred = cat(credentials_dir, "/token");
+    if (access(cred.c_str(), F_OK) == 0) file = cred;
+  }
   if (token) {
     o.token = *token;
+  } else if (file) {
+    std::ifstream in(*file);
+    if (!in) {
+      return Bad("token-file", cat("cannot read ", *file, ": ", std::strerror(errno)));
+    }
+    std::getline(in, o.token);
+    while (!o.token.empty() && (o.token.back() == '\r' || o.token.back() == ' ')) {
+      o.token.pop_back();
+    }
+    if (o.token.empty()) return Bad("token-file", cat(*file, " holds no token on its first line"));
   } else if (env_token != nullptr) {
     o.token = env_token;
+  }
+  if (log_level == "debug") {
+    o.log_level = 0;
+  } else if (log_level == "info") {
+    o.log_level = 1;
+  } else if (log_level == "warn") {
+    o.log_level = 2;
+  } else if (log_level == "error") {
+    o.log_level = 3;
+  } else {
+    return Bad("log-level", cat("expected debug, info, warn or error, got '", log_level, "'"));
   }
   if (duration >= 0) o.duration_s = duration;
   if (shard_ids) {

@@ -50,6 +50,9 @@ struct RunOptions {
   bool logout = false;
   std::string identify_gate = "local";
   std::optional<int64_t> start_reserve;
+  std::string metrics_listen;  // --metrics HOST:PORT; empty: off
+  int64_t health_grace_s = 30;
+  int log_level = 1;  // engine::Level: 0 debug, 1 info, 2 warn, 3 error
 };
 
 // `shardring load`: a synthetic gateway (spawned, pinned to its own cores,
@@ -82,9 +85,12 @@ struct LoadOptions {
 absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view> args, bool* help,
                                                std::string* usage);
 
-// `env_token` is $DISCORD_TOKEN (null when unset). Sets *help for --help.
+// `env_token` is $DISCORD_TOKEN (null when unset), `credentials_dir`
+// $CREDENTIALS_DIRECTORY (null when unset: its `token` file is read when no
+// other token is given). Sets *help for --help.
 absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> args,
-                                             const char* env_token, bool* help, std::string* usage);
+                                             const char* env_token, bool* help, std::string* usage,
+                                             const char* credentials_dir = nullptr);
 
 // "none", "zlib-stream" or "zstd-stream" (--compress's words).
 [[nodiscard]] const char* compress_name(Compression c) noexcept;

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -39,7 +40,8 @@ std::string SummaryJson(const Stats& s) {
 int run_main(std::span<const std::string_view> args) {
   bool help = false;
   std::string usage;
-  auto opts = parse_run_options(args, std::getenv("DISCORD_TOKEN"), &help, &usage);
+  auto opts = parse_run_options(args, std::getenv("DISCORD_TOKEN"), &help, &usage,
+                                std::getenv("CREDENTIALS_DIRECTORY"));
   if (help) {
     std::cout << "usage: shardring run [flags]\n\nConnects shards to a Discord gateway and "
                  "writes every dispatch event to a sink.\n\n"
@@ -59,7 +61,8 @@ int run_main(std::span<const std::string_view> args) {
   const bool live_tty = o.live && isatty(2) && o.log_format == LogFormat::kText;
   engine::Log::configure(
       o.log_format == LogFormat::kJson ? engine::Log::Format::kJson : engine::Log::Format::kText,
-      live_tty ? engine::Level::kWarn : engine::Level::kInfo);
+      live_tty ? std::max(static_cast<engine::Level>(o.log_level), engine::Level::kWarn)
+               : static_cast<engine::Level>(o.log_level));
   engine::Log::set_secret(o.token);
 
   Config cfg;
@@ -89,6 +92,8 @@ int run_main(std::span<const std::string_view> args) {
     cfg.duration = std::chrono::milliseconds(static_cast<int64_t>(*o.duration_s * 1000));
   }
   cfg.identify_gate = o.identify_gate;
+  cfg.metrics_listen = o.metrics_listen;
+  cfg.health_grace = std::chrono::seconds(o.health_grace_s);
   if (o.start_reserve) cfg.start_reserve = static_cast<uint32_t>(*o.start_reserve);
   cfg.checkpoint_interval = std::chrono::milliseconds(o.checkpoint_ms);
   cfg.resume_max_age = std::chrono::seconds(o.resume_max_age_s);
