@@ -134,9 +134,9 @@ bool ClientConnection::on_message(const ws::Message& msg, Instant now, Dispatch&
 }
 
 bool ClientConnection::filtered(parse::EventType type, std::string_view t) const {
-  // READY and RESUMED always reach the sink.
-  return type != parse::EventType::kReady && type != parse::EventType::kResumed &&
-         !options_.filter.allows(type, t);
+  // READY and RESUMED like any other type: the session reads them all the
+  // same (a filtered READY is parsed for its session id and no further).
+  return !options_.filter.allows(type, t);
 }
 
 bool ClientConnection::on_payload(std::string_view text, bool padded, Instant now, Dispatch& out) {
@@ -210,7 +210,8 @@ bool ClientConnection::on_payload(std::string_view text, bool padded, Instant no
     perform(taken, now);
   }
   const bool dispatch =
-      p.kind == gateway::Received::kDispatch || p.kind == gateway::Received::kReplay;
+      p.kind == gateway::Received::kDispatch || p.kind == gateway::Received::kReplay ||
+      p.kind == gateway::Received::kReady || p.kind == gateway::Received::kResumed;
   if (dispatch && env.t && filtering && filtered(env.type, *env.t)) {
     note(Note::kFiltered);  // its seq counted for heartbeats and resume
     return false;

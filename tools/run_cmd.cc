@@ -84,6 +84,17 @@ int run_main(std::span<const std::string_view> args) {
   cfg.threads = static_cast<unsigned>(o.threads);
   cfg.consumers = static_cast<unsigned>(o.consumers);
   cfg.events = o.events;
+  // With --state, a file sink keeps READY lines whatever --events says: a
+  // READY starts a session of its shard in the file, which is how the next
+  // start tells the saved session's lines from a newer one's (exactly once
+  // across restarts).
+  if (!cfg.events.empty() && o.state_path && o.sink == SinkKind::kNdjsonFile &&
+      std::find(cfg.events.begin(), cfg.events.end(), "READY") == cfg.events.end()) {
+    cfg.events.emplace_back("READY");
+    engine::Log::write(engine::Level::kInfo, -1,
+                       "--events: READY kept in the sink file (with --state it marks where each "
+                       "session starts)");
+  }
   cfg.ca_file = o.ca_file;
   cfg.insecure = o.insecure;
   cfg.identify_window = std::chrono::milliseconds(o.identify_window_ms);

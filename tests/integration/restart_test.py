@@ -155,6 +155,22 @@ class Restarts(unittest.TestCase):
         self.assertEqual(stats["resumes_refused"], 0)
         self.assert_once_contiguous(shards)
 
+    def test_with_an_events_filter_the_file_keeps_ready_and_each_event_once(self):
+        """--events MESSAGE_CREATE with --state and a file: READY stays in the
+        file (it marks where each session starts); across two kill -9 every
+        MESSAGE_CREATE is there once, in increasing seq order per shard."""
+        shards = 3
+        gw = self.gateway(shards, "--rate", 300)
+        for _ in range(2):
+            rc, err = self.stop(*self.run_until_ready(gw, shards, "--events", "MESSAGE_CREATE",
+                                                      settle=1.5), sig=signal.SIGKILL)
+        self.assertIn(b"READY kept in the sink file", err)
+        events = parse_ndjson(read(self.out))
+        self.assertEqual({e["t"] for e in events}, {"READY", "MESSAGE_CREATE"})
+        for shard, seqs in seqs_by_shard(events).items():
+            self.assertEqual(seqs, sorted(set(seqs)), f"shard {shard}: a seq twice or out of order")
+        self.assertEqual(sum(e["t"] == "READY" for e in events), shards)
+
     def test_a_session_the_gateway_no_longer_knows_identifies(self):
         shards = 4
         gw = self.gateway(shards, "--rate", 50)

@@ -186,9 +186,10 @@ class RunAgainstGateway(unittest.TestCase):
                 self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
                 s = summary_of(p.stderr)
                 kinds = collections.Counter(json.loads(l)["t"] for l in lines)
-                self.assertLessEqual(set(kinds), {"READY", "RESUMED", "MESSAGE_CREATE", "TYPING_START"})
+                # READY and RESUMED are types like any other: not listed, not
+                # delivered (the session still reads them).
+                self.assertLessEqual(set(kinds), {"MESSAGE_CREATE", "TYPING_START"})
                 self.assertGreater(kinds["MESSAGE_CREATE"], 0)
-                self.assertEqual(kinds["READY"], 2)
                 self.assertGreaterEqual(s["resumes"], 2)
                 self.assertEqual(s["identifies"], 2)
                 self.assertEqual(s["events"], len(lines))
