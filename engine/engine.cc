@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "absl/strings/str_join.h"
+#include "base/json.h"
 #include "engine/core.h"
 #include "engine/cpus.h"
 #include "engine/log.h"
@@ -410,12 +411,43 @@ void Engine::stop(StopMode mode) {
 }
 void Engine::fail(std::string_view reason) { impl_->fail(reason); }
 
-bool Engine::send(uint32_t shard, std::string payload) {
-  if (payload.size() > gateway::kMaxPayloadBytes) return false;
-  if (!impl_->started_cores.load(std::memory_order_acquire)) return false;
-  if (shard < impl_->first || shard > impl_->last) return false;
-  return impl_->cores[impl_->shard_core[shard - impl_->first]]->queue_send(shard,
-                                                                           std::move(payload));
+SendResult Engine::send(uint32_t shard, std::string payload) {
+  if (!impl_->started_cores.load(std::memory_order_acquire)) {
+    return {false, "the shards are not running"};
+  }
+  if (shard < impl_->first || shard > impl_->last) return {false, "not a shard of this process"};
+  const engine::CommandOutcome c = impl_->commands.check(payload, Clock::now());
+  if (!c.queued) return {false, c.reason};
+  if (!impl_->cores[impl_->shard_core[shard - impl_->first]]->queue_send(shard,
+                                                                         std::move(payload))) {
+    return {false, "not a shard of this process"};
+  }
+  return {true, {}};
+}
+
+SendResult Engine::update_presence(uint32_t shard, std::string_view presence_json) {
+  return send(shard, cat("{\"op\":3,\"d\":", presence_json, "}"));
+}
+
+SendResult Engine::update_voice_state(uint32_t shard, uint64_t guild_id, uint64_t channel_id,
+                                      bool self_mute, bool self_deaf) {
+  return send(shard, cat("{\"op\":4,\"d\":{\"guild_id\":\"", guild_id, "\",\"channel_id\":",
+                         channel_id == 0 ? std::string("null") : cat("\"", channel_id, "\""),
+                         ",\"self_mute\":", self_mute ? "true" : "false",
+                         ",\"self_deaf\":", self_deaf ? "true" : "false", "}}"));
+}
+
+SendResult Engine::request_guild_members(uint32_t shard, uint64_t guild_id, std::string_view query,
+                                         uint32_t limit, bool presences, std::string_view nonce) {
+  std::string p = cat("{\"op\":8,\"d\":{\"guild_id\":\"", guild_id, "\",\"query\":");
+  base::append_json_string(p, query);
+  p += cat(",\"limit\":", limit, ",\"presences\":", presences ? "true" : "false");
+  if (!nonce.empty()) {
+    p += ",\"nonce\":";
+    base::append_json_string(p, nonce);
+  }
+  p += "}}";
+  return send(shard, std::move(p));
 }
 
 Stats Engine::stats() const { return impl_->stats(); }

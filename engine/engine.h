@@ -218,6 +218,13 @@ struct Event {
   uint64_t session;
 };
 
+// The answer to a command (Engine::send and the typed helpers).
+struct SendResult {
+  bool queued = false;
+  std::string_view reason;  // why it was refused (static text); empty when queued
+  explicit operator bool() const noexcept { return queued; }
+};
+
 // Percentiles of a latency distribution (within 3.1 % above the true value).
 struct LatencySummary {
   uint64_t count = 0;
@@ -282,10 +289,27 @@ class Engine {
   // returns 4. Never blocks. Handlers still called until the shards have
   // closed should drop their events.
   void fail(std::string_view reason);
-  // Any thread: queues a gateway payload (op 3 presence, op 8 request guild
-  // members...) for `shard`, sent in order behind the 120/60 s limit. False
-  // when the shard is not run here or the payload is over 4096 bytes.
-  bool send(uint32_t shard, std::string payload);
+  // Any thread: queues a gateway payload ({"op":N,"d":...}) for `shard`,
+  // sent in order behind the 120/60 s limit. Checked first (engine/
+  // commands.h): a JSON object of at most 4096 bytes; op 3 (presence), 4
+  // (voice state), 8 (request guild members) or 31 (soundboard sounds),
+  // never 1, 2 or 6; an op 8 for all of a guild's members at most once per
+  // guild per 30 s. Refused, with the reason, when a check fails, the
+  // shard is not run here, or run() has not started the shards.
+  SendResult send(uint32_t shard, std::string payload);
+  // The typed commands, checked and queued as send() does.
+  // Op 3: `presence_json` is its d ({"since":null,"activities":[...],
+  // "status":"online","afk":false}).
+  SendResult update_presence(uint32_t shard, std::string_view presence_json);
+  // Op 4: join `channel_id` of `guild_id` (0: leave voice).
+  SendResult update_voice_state(uint32_t shard, uint64_t guild_id, uint64_t channel_id,
+                                bool self_mute, bool self_deaf);
+  // Op 8 by query: members whose name starts with `query` ("" with limit 0:
+  // all of them, which needs the GUILD_MEMBERS intent), answered with
+  // GUILD_MEMBERS_CHUNK dispatches carrying `nonce`.
+  SendResult request_guild_members(uint32_t shard, uint64_t guild_id, std::string_view query,
+                                   uint32_t limit, bool presences = false,
+                                   std::string_view nonce = {});
 
   Stats stats() const;
   // Any thread, while run() runs (empty before): every shard of this

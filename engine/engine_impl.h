@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engine/commands.h"
 #include "engine/core.h"
 #include "engine/engine.h"
 #include "engine/http_server.h"
@@ -80,6 +81,7 @@ struct Engine::Impl {
   engine::Notifier notifier;
   bool notified_ready = false;
   std::unique_ptr<engine::HttpListener> http;  // Config::metrics_listen
+  engine::CommandChecker commands;             // Engine::send's checks
   // [consumer]: a sample of the time from reading an event to its handler.
   std::vector<std::unique_ptr<engine::Histogram>> consumer_latency;
 

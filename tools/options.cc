@@ -9,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "engine/text.h"
 #include "parse/inflate.h"
+#include "simdjson.h"
 #include "tools/flags.h"
 
 namespace shardring::tools {
@@ -100,6 +101,9 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
   f.add_int("health-grace-s", &o.health_grace_s, 0, 86'400,
             "/healthz fails when a shard is not ready for longer than this (default 30)");
   f.add_string("log-level", &log_level, "debug | info | warn | error");
+  f.add_string("presence", &o.presence, "IDENTIFY's presence object (JSON)");
+  f.add_string("commands", &o.commands,
+               "PATH or -: NDJSON gateway commands {\"shard\":N,\"op\":3,\"d\":{...}} to send");
   f.add_string("identify-gate", &o.identify_gate,
                "local | file:DIR (processes of one machine share the identify buckets)");
   f.add_int("start-reserve", &o.start_reserve, 0, 1 << 30,
@@ -137,6 +141,14 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
     if (o.token.empty()) return Bad("token-file", cat(*file, " holds no token on its first line"));
   } else if (env_token != nullptr) {
     o.token = env_token;
+  }
+  if (!o.presence.empty()) {
+    simdjson::dom::parser parser;
+    simdjson::dom::object presence;
+    if (parser.parse(o.presence).get(presence)) {
+      return Bad("presence", "expected a JSON object, like {\"status\":\"online\",...}");
+    }
+    if (o.presence.size() > 4096 - 256) return Bad("presence", "over 3840 bytes");
   }
   if (log_level == "debug") {
     o.log_level = 0;

@@ -52,7 +52,9 @@ struct RunOptions {
   std::optional<int64_t> start_reserve;
   std::string metrics_listen;  // --metrics HOST:PORT; empty: off
   int64_t health_grace_s = 30;
-  int log_level = 1;  // engine::Level: 0 debug, 1 info, 2 warn, 3 error
+  int log_level = 1;     // engine::Level: 0 debug, 1 info, 2 warn, 3 error
+  std::string presence;  // --presence: IDENTIFY's presence (JSON object)
+  std::string commands;  // --commands PATH|-; empty: none
 };
 
 // `shardring load`: a synthetic gateway (spawned, pinned to its own cores,

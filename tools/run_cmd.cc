@@ -17,6 +17,7 @@
 #include "engine/log.h"
 #include "engine/sink.h"
 #include "engine/text.h"
+#include "tools/command_reader.h"
 #include "tools/live.h"
 #include "tools/options.h"
 
@@ -104,6 +105,7 @@ int run_main(std::span<const std::string_view> args) {
   }
   cfg.identify_gate = o.identify_gate;
   cfg.metrics_listen = o.metrics_listen;
+  cfg.presence_json = o.presence;
   cfg.health_grace = std::chrono::seconds(o.health_grace_s);
   if (o.start_reserve) cfg.start_reserve = static_cast<uint32_t>(*o.start_reserve);
   cfg.checkpoint_interval = std::chrono::milliseconds(o.checkpoint_ms);
@@ -194,7 +196,19 @@ int run_main(std::span<const std::string_view> args) {
       if (writer != nullptr) writer->flush();
     });
   }
+  // --commands: read on a thread of its own while the engine runs (sends
+  // before the shards start are refused and logged).
+  std::unique_ptr<CommandReader> commands;
+  if (!o.commands.empty()) {
+    commands = std::make_unique<CommandReader>(eng, o.commands);
+    std::string error;
+    if (!commands->start(&error)) {
+      std::cerr << "shardring run: " << error << "\n";
+      return 2;
+    }
+  }
   int rc = eng.run();
+  if (commands) commands->stop();
   live.finish();
   {
     std::lock_guard lock(writers_mu);

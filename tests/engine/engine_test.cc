@@ -155,8 +155,10 @@ TEST(Engine, InlineHandlersGetEveryEventOnceInOrderOnTheShardsCoreThread) {
   };
   engine.on_event([&](const Event& e) {
     if (e.type == "READY" && e.shard == 0) {
-      sent = engine.send(
-          0, R"({"op":3,"d":{"since":null,"activities":[],"status":"idle","afk":false}})");
+      sent =
+          engine
+              .send(0, R"({"op":3,"d":{"since":null,"activities":[],"status":"idle","afk":false}})")
+              .queued;
     }
     std::lock_guard lock(mu);
     in_order &= e.seq == last[e.shard] + 1;
@@ -202,8 +204,10 @@ TEST(Engine, SendReachesTheGatewayAndOversizePayloadsAreRefused) {
     if (e.type == "READY") {
       EXPECT_FALSE(engine.send(0, std::string(5000, 'x')));  // over 4096 bytes
       EXPECT_FALSE(engine.send(7, "{}"));                    // not our shard
-      sent = engine.send(
-          0, R"({"op":3,"d":{"since":null,"activities":[],"status":"idle","afk":false}})");
+      sent =
+          engine
+              .send(0, R"({"op":3,"d":{"since":null,"activities":[],"status":"idle","afk":false}})")
+              .queued;
     } else if (sent && ++after == 30) {
       engine.stop();  // the connection outlived the presence update
     }

@@ -303,6 +303,51 @@ class ServiceManager(unittest.TestCase):
             os.close(r_fd)
 
 
+class Commands(unittest.TestCase):
+    def test_commands_from_a_fifo_reach_the_gateway_or_are_refused_with_the_reason(self):
+        tmp = tempfile.mkdtemp(prefix="shardring-commands-")
+        gw = Gateway("--shards", 2, "--rate", 10, "--max-concurrency", 2,
+                     "--identify-window-ms", 20, tmp=tmp)
+        fifo = os.path.join(tmp, "commands")
+        os.mkfifo(fifo)
+        r = Run(tmp, "--gateway", f"ws://127.0.0.1:{gw.port}", "--total-shards", 2,
+                "--max-concurrency", 2, "--identify-window-ms", 30, "--sink", "null",
+                "--commands", fifo,
+                "--presence", '{"since":null,"activities":[],"status":"dnd","afk":false}')
+        try:
+            r.wait_for(r"shard=1 ready seq=")
+            r.wait_for(r"shard=0 ready seq=")
+            presence = '{"since":null,"activities":[],"status":"idle","afk":false}'
+            members = '{"guild_id":"81384788765712384","query":"ab","limit":5,"nonce":"n1"}'
+            lines = [
+                '{"shard":1,"op":3,"d":%s}' % presence,
+                '{"shard":0,"op":8,"d":%s}' % members,
+                '{"shard":0,"op":2,"d":{"token":"x"}}',
+                '{"shard":0,"op":3,"d":"%s"}' % ("x" * 5000),
+                '{"shard":9,"op":3,"d":{}}',
+                'not json',
+            ]
+            with open(fifo, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            r.wait_for(r"(?s)(command refused.*){4}")
+            deadline = time.time() + 10
+            while time.time() < deadline and "received op 8" not in read(gw.log_path).decode():
+                time.sleep(0.1)
+            gw_log = read(gw.log_path).decode()
+            self.assertIn("received op 3 " + presence.replace('"', '\\"'), gw_log)
+            self.assertIn("received op 8 " + members.replace('"', '\\"'), gw_log)
+            self.assertNotIn("received op 2", gw_log)
+            text = r.text()
+            self.assertEqual(text.count("command queued"), 2, text[-3000:])
+            self.assertIn("heartbeat, identify and resume are the session's own", text)
+            self.assertIn("over 4096 bytes", text)
+            self.assertIn("not a shard of this process", text)
+            self.assertIn("not a JSON object", text)
+        finally:
+            r.stop()
+            gw.stop()
+
+
 class Token(unittest.TestCase):
     def test_token_file_and_credentials_directory(self):
         tmp = tempfile.mkdtemp(prefix="shardring-token-")
