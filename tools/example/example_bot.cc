@@ -4,6 +4,12 @@
 //
 //   DISCORD_TOKEN=... shardring-example-bot            # real Discord
 //   shardring-example-bot ws://127.0.0.1:8080 4        # a local gateway, 4 shards
+//   shardring-example-bot ws://127.0.0.1:8080 4 30     # ... and stop after 30 s
+//
+// Against an installed shardring (docs/interface.md "Build layout"), either
+//   find_package(shardring) + target_link_libraries(bot PRIVATE shardring::engine)
+// or
+//   c++ -std=c++20 example_bot.cc $(pkg-config --cflags --libs shardring)
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
