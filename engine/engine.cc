@@ -87,6 +87,21 @@ absl::Status Engine::Impl::resolve_gateway(uint32_t* max_concurrency) {
 int Engine::Impl::run() {
   started = Clock::now();
   Log::set_secret(config.token);
+  if (config.on_log) {
+    Log::set_sink([f = config.on_log](engine::Level l, int64_t shard, std::string_view line) {
+      f(static_cast<int>(l), shard, line);
+    });
+  }
+  // Lines queued while the shards run go out on a thread of their own;
+  // whatever run() returns, they are written before it does.
+  Log::start_writer();
+  struct Flush {
+    bool sink;
+    ~Flush() {
+      Log::flush();
+      if (sink) Log::set_sink(nullptr);
+    }
+  } flush_at_exit{static_cast<bool>(config.on_log)};
   if (config.session_store) {
     keeper = std::make_unique<engine::SessionKeeper>(config.session_store);
     if (absl::Status st = keeper->load(bot_user_id_from_token(config.token)); !st.ok()) {

@@ -188,6 +188,12 @@ struct Config {
   // /healthz: a shard not ready (and not waiting its turn to identify) for
   // longer than this makes the process unhealthy (503).
   std::chrono::seconds health_grace{30};
+  // The bot's own logging: each log line (scrubbed of the token, without
+  // its newline; text or JSON as configured) with its level (0 debug, 1
+  // info, 2 warn, 3 error) and shard (-1: none), instead of stderr. Called
+  // on the thread that logs (core threads included): keep it quick. Unset:
+  // stderr, written by a thread of its own so no core thread waits on it.
+  std::function<void(int level, int64_t shard, std::string_view line)> on_log;
   // Called about once a second on a background thread (live views).
   std::function<void(const struct Stats&)> on_tick;
   // Called on the shard's core thread when it becomes ready (READY),

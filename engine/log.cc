@@ -2,22 +2,59 @@
 
 #include "base/json.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <ctime>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <utility>
 
 namespace shardring::engine {
 namespace {
+// Warnings and errors with the same message: at most kLogBurst lines per
+// kLogWindow, then one "repeated" line per window with the count left out.
+constexpr int kLogBurst = 20;
+constexpr std::chrono::seconds kLogWindow{10};
+// Lines waiting for the writer thread; beyond this they are dropped (and
+// counted) rather than held in memory or waited for.
+constexpr size_t kMaxQueuedLogBytes = size_t{4} << 20;
+
+struct Repeat {
+  std::chrono::steady_clock::time_point window_start{};
+  int lines = 0;
+  uint64_t suppressed = 0;
+  Level level = Level::kWarn;
+};
+
 struct State {
   std::atomic<int> format{0};
   std::atomic<int> min_level{1};
   std::atomic<int> fd{2};
   std::mutex secret_mu;
   std::string secret;
+  std::mutex repeat_mu;
+  std::map<std::string, Repeat, std::less<>> repeats;  // by message
+  // The writer thread (Log::start_writer): lines queue here instead of a
+  // write(2) on the caller's thread.
+  std::mutex q_mu;
+  std::condition_variable q_cv;
+  std::string queued;
+  std::string writing;
+  uint64_t dropped = 0;
+  bool stop = false;
+  std::thread writer;
+  std::atomic<bool> async{false};
+  std::mutex sink_mu;
+  std::function<void(Level, int64_t, std::string_view)> sink;
 };
 State& S() {
   static State s;
@@ -44,15 +81,81 @@ void Scrub(std::string* line) {
     line->replace(at, s.secret.size(), "[redacted]");
   }
 }
-void WriteAll(std::string& line) {
-  Scrub(&line);
+void WriteFd(std::string_view line) {
   const int fd = S().fd.load(std::memory_order_relaxed);
   size_t off = 0;
   while (off < line.size()) {
     ssize_t n = ::write(fd, line.data() + off, line.size() - off);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;
     off += static_cast<size_t>(n);
   }
+}
+
+void Emit(std::string& line) {
+  Scrub(&line);
+  State& s = S();
+  if (!s.async.load(std::memory_order_acquire)) {
+    WriteFd(line);
+    return;
+  }
+  std::lock_guard lock(s.q_mu);
+  if (s.queued.size() + line.size() > kMaxQueuedLogBytes) {
+    ++s.dropped;
+    return;
+  }
+  s.queued += line;
+  s.q_cv.notify_one();
+}
+
+void WriterMain() {
+  // Signals are for the thread that handles them (run()'s): a process-wide
+  // SIGTERM must never be taken here, where its default action would end
+  // the process.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  State& s = S();
+  std::unique_lock lock(s.q_mu);
+  while (true) {
+    s.q_cv.wait(lock, [&] { return s.stop || !s.queued.empty(); });
+    if (s.queued.empty() && s.stop) break;
+    s.writing.swap(s.queued);
+    const uint64_t dropped = std::exchange(s.dropped, 0);
+    lock.unlock();
+    if (dropped != 0) {
+      s.writing +=
+          "log: " + std::to_string(dropped) + " lines dropped (the log output could not keep up)\n";
+    }
+    WriteFd(s.writing);
+    s.writing.clear();
+    lock.lock();
+  }
+}
+
+// True when the line may go out. Warnings and errors of one message past
+// kLogBurst in a window are suppressed; the first line of the next window
+// says how many were.
+bool Admit(Level level, std::string_view msg, uint64_t* suppressed_before) {
+  *suppressed_before = 0;
+  if (level < Level::kWarn) return true;
+  State& s = S();
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(s.repeat_mu);
+  auto it = s.repeats.find(msg);
+  if (it == s.repeats.end()) it = s.repeats.emplace(std::string(msg), Repeat{}).first;
+  Repeat& r = it->second;
+  if (now - r.window_start >= kLogWindow) {
+    *suppressed_before = std::exchange(r.suppressed, 0);
+    r.window_start = now;
+    r.lines = 0;
+  }
+  if (r.lines >= kLogBurst) {
+    ++r.suppressed;
+    return false;
+  }
+  ++r.lines;
+  return true;
 }
 }  // namespace
 
@@ -116,6 +219,12 @@ void LogField::append_text(std::string& out) const {
 
 void Log::write(Level level, int64_t shard, std::string_view msg, LogFields fields) {
   if (!enabled(level)) return;
+  uint64_t suppressed = 0;
+  if (!Admit(level, msg, &suppressed)) return;
+  if (suppressed != 0) {
+    write(level, -1, "repeated lines left out",
+          {{"msg", msg}, {"lines", suppressed}, {"window_s", kLogWindow.count()}});
+  }
   const auto now = std::chrono::system_clock::now();
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
@@ -158,13 +267,52 @@ void Log::write(Level level, int64_t shard, std::string_view msg, LogFields fiel
     }
     line += '\n';
   }
-  WriteAll(line);
+  {
+    State& st = S();
+    std::lock_guard lock(st.sink_mu);
+    if (st.sink) {
+      Scrub(&line);
+      st.sink(level, shard, std::string_view(line).substr(0, line.size() - 1));
+      return;
+    }
+  }
+  Emit(line);
 }
 
 void Log::raw(std::string_view l) {
+  flush();
   std::string line(l);
   if (line.empty() || line.back() != '\n') line += '\n';
-  WriteAll(line);
+  Scrub(&line);
+  WriteFd(line);
+}
+
+void Log::set_sink(std::function<void(Level, int64_t, std::string_view)> sink) {
+  std::lock_guard lock(S().sink_mu);
+  S().sink = std::move(sink);
+}
+
+void Log::start_writer() {
+  State& s = S();
+  std::lock_guard lock(s.q_mu);
+  if (s.writer.joinable()) return;
+  s.stop = false;
+  s.writer = std::thread(WriterMain);
+  s.async.store(true, std::memory_order_release);
+}
+
+void Log::flush() {
+  State& s = S();
+  std::thread t;
+  {
+    std::lock_guard lock(s.q_mu);
+    if (!s.writer.joinable()) return;
+    s.async.store(false, std::memory_order_release);
+    s.stop = true;
+    s.q_cv.notify_one();
+    t = std::move(s.writer);
+  }
+  t.join();
 }
 
 }  // namespace shardring::engine

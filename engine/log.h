@@ -7,6 +7,7 @@
 #include <atomic>
 #include <concepts>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -70,7 +71,18 @@ class Log {
   // JSON lines all the same); values go in `fields`.
   static void write(Level level, int64_t shard, std::string_view msg, LogFields fields = {});
   // Writes a line as is (already JSON or text), scrubbed; for `summary`.
+  // Lines queued for the writer thread go out first.
   static void raw(std::string_view line);
+  // From now on lines are handed to a writer thread of their own, so no
+  // caller (a core thread above all) waits for a slow stderr; a burst past
+  // 4 MiB queued is dropped and counted. flush() writes what is queued and
+  // ends the thread (run() does at its end).
+  static void start_writer();
+  static void flush();
+  // Lines (scrubbed, without the newline) go to `sink` instead of the file
+  // descriptor: a bot's own logging. Called on the logging thread; empty
+  // restores the default.
+  static void set_sink(std::function<void(Level, int64_t shard, std::string_view line)> sink);
   // base::append_json_escaped, for callers that hold a pointer.
   static void append_json_escaped(std::string* out, std::string_view s);
   static Format format();

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,6 +45,10 @@ bool CommandReader::start(std::string* error) {
 void CommandReader::stop() { stop_.store(true); }
 
 void CommandReader::run() {
+  // Signals are run()'s to take (this thread starts before it blocks them).
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
   std::string buf;
   bool skipping = false;  // inside a line over kMaxCommandLine
   char chunk[4096];

@@ -8,6 +8,8 @@
 
 #include <cstdio>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "simdjson.h"
 
@@ -80,6 +82,52 @@ TEST(Log, TheTokenIsScrubbedFromFieldsToo) {
   EXPECT_EQ(line.find("SECRET.TOKEN.value"), std::string::npos) << line;
   EXPECT_NE(line.find("[redacted]"), std::string::npos) << line;
   Log::set_secret("");
+}
+
+// Warnings and errors of one message: a burst of 20, then left out (a
+// thousand shards failing alike must not flood the log); other messages and
+// info lines are not held back.
+TEST(Log, RepeatedWarningsAreLimitedPerMessage) {
+  std::vector<std::string> lines;
+  Log::configure(Log::Format::kText, Level::kDebug, 2);
+  Log::set_sink([&](Level, int64_t, std::string_view line) { lines.emplace_back(line); });
+  for (int i = 0; i < 50; ++i) {
+    Log::write(Level::kWarn, i, "connect failed (a test of the repeat limit)", {{"i", i}});
+  }
+  for (int i = 0; i < 30; ++i) Log::write(Level::kInfo, i, "ready (a test of the repeat limit)");
+  Log::write(Level::kError, -1, "another message (a test of the repeat limit)");
+  Log::set_sink(nullptr);
+  size_t warns = 0, infos = 0, others = 0;
+  for (const auto& l : lines) {
+    warns += l.find("connect failed") != std::string::npos;
+    infos += l.find("ready (a test") != std::string::npos;
+    others += l.find("another message") != std::string::npos;
+  }
+  EXPECT_EQ(warns, 20u);
+  EXPECT_EQ(infos, 30u);
+  EXPECT_EQ(others, 1u);
+}
+
+// The writer thread: lines queued by several threads all come out, each
+// whole, and raw() (the summary) comes after them.
+TEST(Log, TheWriterThreadWritesEveryLineBeforeTheSummary) {
+  Captured cap(Log::Format::kText);
+  Log::start_writer();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([t] {
+      for (int i = 0; i < 100; ++i) Log::write(Level::kInfo, t, "queued line", {{"i", i}});
+    });
+  }
+  for (auto& th : threads) th.join();
+  Log::raw("summary {}");
+  int seen = 0;
+  for (int i = 0; i < 400; ++i) {
+    const std::string l = cap.read_line();
+    seen += l.find(" queued line i=") != std::string::npos;
+  }
+  EXPECT_EQ(seen, 400);
+  EXPECT_EQ(cap.read_line(), "summary {}");
 }
 
 }  // namespace
