@@ -124,7 +124,7 @@ struct Engine::Impl {
   // metrics.cc: the answer to an HTTP GET of `path` (/metrics, /healthz,
   // /shards).
   engine::HttpReply serve_http(std::string_view path);
-  void collect(engine::ProcessMetrics* process, std::vector<engine::ShardMetrics>* shards);
+  void collect(engine::ProcessMetrics* p, std::vector<engine::ShardMetrics>* out);
   // consumers.cc
   // One event to the user's handler, on a consumer thread or (consumers =
   // 0) on its core thread.

@@ -188,7 +188,7 @@ struct ListenAddress {
   uint16_t port = 0;
   bool ipv6 = false;
 };
-absl::StatusOr<ListenAddress> parse_listen_address(std::string_view host_port);
+absl::StatusOr<ListenAddress> parse_listen_address(std::string_view s);
 
 // A listening TCP socket and its connections, driven by the caller's poll:
 //

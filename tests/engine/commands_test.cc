@@ -78,8 +78,8 @@ TEST(CommandLine, MakesTheGatewayPayload) {
   uint32_t shard = 0;
   std::string payload;
   std::string_view reason;
-  ASSERT_TRUE(parse_command_line(R"({"shard":3,"op":3,"d":{"status":"idle", "afk":false}})",
-                                 &shard, &payload, &reason));
+  ASSERT_TRUE(parse_command_line(R"({"shard":3,"op":3,"d":{"status":"idle", "afk":false}})", &shard,
+                                 &payload, &reason));
   EXPECT_EQ(shard, 3u);
   EXPECT_EQ(payload, R"({"op":3,"d":{"status":"idle","afk":false}})");
   EXPECT_FALSE(parse_command_line(R"({"op":3,"d":{}})", &shard, &payload, &reason));
