@@ -39,7 +39,9 @@ bool ParseU64(std::string_view s, uint64_t* out) {
 
 // A 64-bit number written as a JSON string (JavaScript readers keep every
 // digit of a string; a bare number loses precision past 2^53).
-bool GetU64String(simdjson::dom::element e, uint64_t* out) {
+// Takes the lookup's result, not an element: a missing field must be an
+// error here, never the exception converting it would throw.
+bool GetU64String(simdjson::simdjson_result<simdjson::dom::element> e, uint64_t* out) {
   std::string_view s;
   return e.get_string().get(s) == simdjson::SUCCESS && ParseU64(s, out);
 }

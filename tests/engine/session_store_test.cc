@@ -118,6 +118,12 @@ TEST(FileSessionStore, RefusesWhatIsNotAStoreOfThisVersion) {
   bad.replace(bad.find("\"zstd-stream\""), 13, "\"brotli\"");
   EXPECT_NE(load_text(bad).find("compress"), std::string::npos);
   bad = good;
+  bad.replace(bad.find("\"written_session\""), 17, "\"written_sessionX\"");
+  EXPECT_NE(load_text(bad).find("written_session"), std::string::npos);  // missing: no throw
+  bad = good;
+  bad.replace(bad.find("\"bot_user_id\""), 13, "\"bot_user_idX\"");
+  EXPECT_NE(load_text(bad).find("bot_user_id"), std::string::npos);
+  bad = good;
   bad.replace(bad.find("\"shard\":7"), 9, "\"shard\":2");
   EXPECT_NE(load_text(bad).find("increasing"), std::string::npos);
   // The error names the file.
