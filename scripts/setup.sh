@@ -42,6 +42,7 @@ PACKAGES=(
   rapidjson-dev nlohmann-json3-dev
   libboost-dev gnuplot-nox libssl-dev
   prometheus python3-prometheus-client
+  redis-server libhiredis-dev python3-redis
 )
 
 SUDO=""
