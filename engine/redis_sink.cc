@@ -1,0 +1,199 @@
+// engine/redis_sink.cc: see redis_sink.h.
+#include "engine/redis_sink.h"
+
+#include <algorithm>
+#include <optional>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "engine/event_channel.h"
+#include "engine/log.h"
+#include "redis/resp.h"
+#include "redis/scripts.h"
+
+namespace shardring::engine {
+
+namespace {
+
+// Error replies that say "wait and try again" (a server starting, busy with
+// a script, a replica during failover): the batch is sent again. Every
+// other error will not go away by waiting.
+bool Transient(std::string_view code) {
+  return code == "LOADING" || code == "BUSY" || code == "TRYAGAIN" || code == "READONLY" ||
+         code == "MASTERDOWN" || code == "CLUSTERDOWN";
+}
+
+}  // namespace
+
+RedisOutput::RedisOutput(RedisSinkOptions opts)
+    : opts_(std::move(opts)), name_("redis:" + opts_.url.to_string()) {}
+
+std::string RedisOutput::progress(std::vector<Durable>& by_shard) {
+  std::lock_guard lock(mu_);
+  if (by_shard.size() < written_.size()) by_shard.resize(written_.size());
+  for (size_t i = 0; i < written_.size(); ++i) {
+    if (written_[i].session != 0) by_shard[i] = written_[i];
+  }
+  return "redis";
+}
+
+void RedisOutput::record(uint32_t shard, Durable d, uint64_t appended, uint64_t skipped) {
+  {
+    std::lock_guard lock(mu_);
+    if (written_.size() <= shard) written_.resize(shard + 1);
+    written_[shard] = d;
+  }
+  appended_.fetch_add(appended, std::memory_order_relaxed);
+  skipped_.fetch_add(skipped, std::memory_order_relaxed);
+}
+
+void RedisOutput::fail(const std::string& reason) {
+  std::lock_guard lock(mu_);
+  if (failed_.exchange(true)) return;
+  if (on_failure_) on_failure_(reason);
+}
+
+void RedisOutput::outage(bool down, const std::string& why, bool recovered) {
+  std::lock_guard lock(mu_);
+  if (down) {
+    if (outages_++ == 0) {
+      Log::write(Level::kWarn, -1,
+                 "redis unreachable: events wait (shards stop reading once the rings fill)",
+                 {{"sink", name_}, {"error", why}});
+    }
+  } else if (--outages_ == 0 && recovered) {
+    Log::write(Level::kInfo, -1, "redis reachable again: events flow", {{"sink", name_}});
+  }
+}
+
+RedisWriter::RedisWriter(std::shared_ptr<RedisOutput> out)
+    : out_(std::move(out)), link_(out_->options().url), script_(redis::kAppendScript) {}
+
+void RedisWriter::append(const ChannelEvent& e) {
+  if (out_->failed()) return;
+  Pending p{};
+  p.shard = e.shard;
+  p.seq = e.seq;
+  p.session = e.session;
+  p.t_off = static_cast<uint32_t>(arena_.size());
+  p.t_len = static_cast<uint32_t>(e.t.size());
+  arena_ += e.t;
+  p.d_off = static_cast<uint32_t>(arena_.size());
+  p.d_len = static_cast<uint32_t>(e.d.size());
+  arena_ += e.d;
+  pending_.push_back(p);
+  if (arena_.size() >= kFlushBytes) flush();
+}
+
+void RedisWriter::build() {
+  order_.resize(pending_.size());
+  for (uint32_t i = 0; i < order_.size(); ++i) order_[i] = i;
+  // Grouped by shard, each shard's events in the order they came (seq order).
+  std::stable_sort(order_.begin(), order_.end(),
+                   [&](uint32_t a, uint32_t b) { return pending_[a].shard < pending_[b].shard; });
+  calls_.clear();
+  for (size_t i = 0; i < order_.size();) {
+    const Pending& first = pending_[order_[i]];
+    size_t j = i + 1;
+    while (j < order_.size() && j - i < kMaxEventsPerCall &&
+           pending_[order_[j]].shard == first.shard &&
+           pending_[order_[j]].session == first.session) {
+      ++j;
+    }
+    calls_.push_back({i, j});
+    i = j;
+  }
+  wire_.clear();
+  redis::CommandWriter w(wire_);
+  const RedisSinkOptions& o = out_->options();
+  const std::string maxlen = std::to_string(o.maxlen);
+  for (const Call& c : calls_) {
+    const Pending& first = pending_[order_[c.begin]];
+    w.begin(3 + 2 + 3 + 3 * (c.end - c.begin));
+    w.arg("EVALSHA");
+    w.arg(script_.sha1);
+    w.arg("2");
+    w.arg(redis::key(o.prefix, "shard", first.shard));
+    w.arg(redis::key(o.prefix, "session", first.shard));
+    w.arg(first.shard < o.fences.size() ? std::string_view(o.fences[first.shard])
+                                        : std::string_view());
+    w.arg(first.session);
+    w.arg(maxlen);
+    for (size_t k = c.begin; k < c.end; ++k) {
+      const Pending& p = pending_[order_[k]];
+      w.arg(p.seq);
+      w.arg(std::string_view(arena_).substr(p.t_off, p.t_len));
+      w.arg(std::string_view(arena_).substr(p.d_off, p.d_len));
+    }
+  }
+}
+
+bool RedisWriter::send() {
+  using Clock = std::chrono::steady_clock;
+  std::chrono::milliseconds backoff = RedisOutput::kMinBackoff;
+  bool down = false;
+  std::optional<Clock::time_point> give_up;
+  for (;;) {
+    if (out_->failed()) return false;
+    std::string error;
+    if (link_.exchange(wire_, calls_.size(), &replies_, &error, {&script_})) {
+      for (size_t i = 0; i < calls_.size() && error.empty(); ++i) {
+        const redis::Reply& r = replies_[i];
+        const uint32_t shard = pending_[order_[calls_[i].begin]].shard;
+        if (r.is_error()) {
+          if (!Transient(r.error_code())) {
+            if (down) out_->outage(false, "", false);
+            out_->fail(absl::StrCat("redis: shard ", shard, ": ", r.str));
+            return false;
+          }
+          error = absl::StrCat(link_.url().to_string(), ": ", r.str);
+        } else if (r.type != redis::Reply::Type::kArray || r.elements.size() != 3) {
+          if (down) out_->outage(false, "", false);
+          out_->fail(absl::StrCat("redis: shard ", shard, ": unexpected reply ", r.debug_string()));
+          return false;
+        }
+      }
+      if (error.empty()) {
+        for (size_t i = 0; i < calls_.size(); ++i) {
+          const Call& c = calls_[i];
+          const Pending& first = pending_[order_[c.begin]];
+          const redis::Reply& r = replies_[i];
+          const uint64_t appended = static_cast<uint64_t>(r.elements[1].integer);
+          out_->record(first.shard,
+                       Durable{first.session, static_cast<uint64_t>(r.elements[0].integer)},
+                       appended, (c.end - c.begin) - appended);
+        }
+        if (down) out_->outage(false, "");
+        return true;
+      }
+    }
+    if (!down) {
+      out_->outage(true, error);
+      down = true;
+    }
+    const RedisSinkOptions& o = out_->options();
+    if (o.stopping && o.stopping()) {
+      if (!give_up) give_up = Clock::now() + o.stop_retry;
+      if (Clock::now() >= *give_up) {
+        out_->outage(false, "", false);
+        out_->fail(absl::StrCat("redis: stopping with events not written: ", error));
+        return false;
+      }
+    }
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(RedisOutput::kMaxBackoff));
+  }
+}
+
+void RedisWriter::flush() {
+  if (pending_.empty()) return;
+  if (!out_->failed()) {
+    build();
+    send();
+  }
+  pending_.clear();
+  arena_.clear();
+  if (arena_.capacity() > 4 * kFlushBytes) arena_.shrink_to_fit();
+}
+
+}  // namespace shardring::engine

@@ -1,0 +1,134 @@
+// engine/redis_sink.h: `--sink redis`: every dispatch event into a Redis
+// stream per shard (`P:shard:N`, fields seq, t, d), exactly once across
+// resends, resumes, restarts and takeovers (redis/scripts.h kAppendScript).
+//
+// One RedisWriter per consumer thread, each with its own connection to
+// Redis, all sharing one RedisOutput (the failure state, the counts, and
+// what is durable per shard for checkpoints). A writer buffers events and
+// writes them in one pipelined round trip when its consumer runs dry, or
+// when kFlushBytes are buffered: one script call per shard and session in
+// the batch, at most kMaxEventsPerCall events each.
+//
+// Redis faults:
+// - Unreachable, a timeout, a reset, or a reply that says to wait
+//   (LOADING, BUSY, TRYAGAIN, READONLY, MASTERDOWN): the writer reconnects
+//   with backoff and sends the whole batch again, for as long as it takes.
+//   Its consumer waits meanwhile, so the engine's ring fills and the shards
+//   stop reading (TCP pushes back to the gateway); heartbeats go on. The
+//   outage is logged once when it starts and once when it ends.
+// - While the engine stops, a writer tries for stop_retry (5 s) more, then gives
+//   up: what it held was not checkpointed, so the next run replays it.
+// - Any other error reply (OOM, MISCONF, NOPERM, WRONGTYPE, ...) will not go
+//   away by waiting: the sink fails (on_failure: the run stops, exit 4,
+//   sessions saved at what Redis holds). FENCED (another process took the
+//   shard over) fails the same way: this process must not write.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/redis_link.h"
+#include "engine/session_store.h"
+
+namespace shardring::engine {
+
+struct ChannelEvent;
+
+struct RedisSinkOptions {
+  RedisUrl url;
+  std::string prefix = "shardring";
+  // MAXLEN ~ N on every append (--redis-maxlen); 0: none.
+  uint64_t maxlen = 0;
+  // By shard id: the fence this process holds (engine/redis_store.h
+  // claim_shards); empty: no fence check.
+  std::vector<std::string> fences;
+  // True once the engine is stopping: a writer then retries for at most
+  // stop_retry more.
+  std::function<bool()> stopping;
+  std::chrono::milliseconds stop_retry = std::chrono::seconds(5);
+};
+
+class RedisOutput {
+ public:
+  static constexpr std::chrono::milliseconds kMinBackoff{50};
+  static constexpr std::chrono::milliseconds kMaxBackoff{2000};
+
+  explicit RedisOutput(RedisSinkOptions opts);
+  RedisOutput(const RedisOutput&) = delete;
+  RedisOutput& operator=(const RedisOutput&) = delete;
+
+  // Called once, on the thread that saw the failure, with a one-line reason
+  // starting with "redis: ". Set before the first write.
+  void on_failure(std::function<void(const std::string&)> f) { on_failure_ = std::move(f); }
+  bool failed() const noexcept { return failed_.load(std::memory_order_relaxed); }
+  // Events appended to the streams (not counting the ones already there).
+  uint64_t lines() const noexcept { return appended_.load(std::memory_order_relaxed); }
+  // Events a stream already held (resends, replays): not appended again.
+  uint64_t skipped() const noexcept { return skipped_.load(std::memory_order_relaxed); }
+  // A checkpoint (Config::sink_progress): the last event per shard that
+  // Redis acknowledged. Returns "redis".
+  std::string progress(std::vector<Durable>& by_shard);
+  const std::string& name() const { return name_; }
+  const RedisSinkOptions& options() const { return opts_; }
+
+ private:
+  friend class RedisWriter;
+  void record(uint32_t shard, Durable d, uint64_t appended, uint64_t skipped);
+  void fail(const std::string& reason);
+  // A writer's outage starts (down) or ends: recovered, or given up.
+  void outage(bool down, const std::string& why, bool recovered = true);
+
+  RedisSinkOptions opts_;
+  std::string name_;
+  std::mutex mu_;
+  std::vector<Durable> written_;  // by shard id, under mu_
+  int outages_ = 0;               // writers now retrying, under mu_
+  std::atomic<bool> failed_{false};
+  std::atomic<uint64_t> appended_{0}, skipped_{0};
+  std::function<void(const std::string&)> on_failure_;
+};
+
+class RedisWriter {
+ public:
+  static constexpr size_t kFlushBytes = 256 * 1024;
+  static constexpr size_t kMaxEventsPerCall = 512;
+
+  explicit RedisWriter(std::shared_ptr<RedisOutput> out);
+  // Copies the event; writes when kFlushBytes are buffered. Dropped once the
+  // output has failed.
+  void append(const ChannelEvent& e);
+  // Writes what is buffered (one pipelined round trip); returns when Redis
+  // has it, or the output failed, or the engine stops and stop_retry passed.
+  void flush();
+
+ private:
+  struct Pending {
+    uint32_t shard;
+    uint64_t seq, session;
+    uint32_t t_off, t_len, d_off, d_len;
+  };
+  // One script call: events [begin, end) of order_, one shard and session.
+  struct Call {
+    size_t begin, end;
+  };
+  void build();
+  bool send();  // false: give up (failed, or stopping past stop_retry)
+
+  std::shared_ptr<RedisOutput> out_;
+  RedisLink link_;
+  RedisScript script_;
+  std::string arena_;  // t and d bytes of the buffered events
+  std::vector<Pending> pending_;
+  std::vector<uint32_t> order_;  // indexes into pending_, grouped by shard
+  std::vector<Call> calls_;
+  std::string wire_;
+  std::vector<redis::Reply> replies_;
+};
+
+}  // namespace shardring::engine

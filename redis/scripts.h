@@ -1,0 +1,77 @@
+// redis/scripts.h: the key layout of the Redis hand-off and the Lua scripts
+// that write it (docs/interface.md "Redis"). Each script does all of one
+// step inside Redis, atomically, so no other client ever sees half of it
+// and a resend of a batch whose reply was lost changes nothing twice.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace shardring::redis {
+
+// `P:shard:N`, `P:session:N`, `P:lease:N`, `P:gate:B`: prefix, kind, number.
+std::string key(std::string_view prefix, std::string_view kind, uint64_t n);
+// `P:commands`, `P:command-results`, `P:budget`.
+std::string key(std::string_view prefix, std::string_view name);
+
+// Appends one shard's events to its stream, exactly once.
+//   KEYS[1] the stream P:shard:N, KEYS[2] the session hash P:session:N
+//   ARGV[1] the writer's fence ("" to skip the check), ARGV[2] the session
+//   key (Event::session, decimal), ARGV[3] MAXLEN ("0": none), then
+//   (seq, t, d) per event in seq order.
+// Entry IDs are E-seq: E is the session's epoch, kept in the hash; a new
+// session takes max(Redis's clock in ms, last E + 1, the stream's last ms
+// + 1), never a client's clock, so IDs only grow and Redis itself refuses a
+// repeat. Events at or below the hash's seq for this session are already
+// in the stream (a resend, a replay after a resume or a takeover) and are
+// skipped; the hash's seq moves in the same script as the appends.
+// A fence other than the hash's `fence` means another process owns the
+// shard now: nothing is written and the error starts with FENCED.
+// Returns {last seq in the stream for this session, appended, prev seq}.
+inline constexpr std::string_view kAppendScript = R"lua(
+local h = KEYS[2]
+local cur = redis.call('HMGET', h, 'fence', 'sink_session', 'epoch', 'seq')
+if ARGV[1] ~= '' and cur[1] ~= ARGV[1] then
+  return redis.error_reply('FENCED shard taken over (fence ' .. tostring(cur[1]) ..
+                           ', this writer holds ' .. ARGV[1] .. ')')
+end
+local epoch = tonumber(cur[3] or '0')
+local last = 0
+local fresh = false
+if cur[2] == ARGV[2] then
+  last = tonumber(cur[4] or '0')
+else
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if now > epoch then epoch = now else epoch = epoch + 1 end
+  local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  if #top > 0 then
+    local ms = tonumber(string.match(top[1][1], '^(%d+)'))
+    if ms >= epoch then epoch = ms + 1 end
+  end
+  fresh = true
+end
+local prev = last
+local maxlen = tonumber(ARGV[3])
+local added = 0
+for i = 4, #ARGV, 3 do
+  local seq = tonumber(ARGV[i])
+  if seq > last then
+    local id = string.format('%d-%s', epoch, ARGV[i])
+    if maxlen > 0 then
+      redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, id,
+                 'seq', ARGV[i], 't', ARGV[i + 1], 'd', ARGV[i + 2])
+    else
+      redis.call('XADD', KEYS[1], id, 'seq', ARGV[i], 't', ARGV[i + 1], 'd', ARGV[i + 2])
+    end
+    last = seq
+    added = added + 1
+  end
+end
+if fresh or added > 0 then
+  redis.call('HSET', h, 'sink_session', ARGV[2], 'epoch', string.format('%d', epoch), 'seq', last)
+end
+return {last, added, prev}
+)lua";
+
+}  // namespace shardring::redis

@@ -1,0 +1,318 @@
+// tests/engine/redis_test.cc: the Redis hand-off against a real
+// redis-server on loopback: the link, the stream sink's exactly-once
+// appends (E-seq IDs, resends, new sessions), fencing, outages and error
+// replies, the session store and shard claims.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "engine/event_channel.h"
+#include "engine/redis_link.h"
+#include "engine/redis_sink.h"
+#include "engine/redis_store.h"
+#include "gateway/session_key.h"
+#include "redis/scripts.h"
+#include "tests/engine/redis_server.h"
+
+namespace shardring::engine {
+namespace {
+
+using redis::Reply;
+using testing::RedisServer;
+
+TEST(RedisUrl, Parses) {
+  auto u = parse_redis_url("redis://127.0.0.1:7001/3");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->host, "127.0.0.1");
+  EXPECT_EQ(u->port, 7001);
+  EXPECT_EQ(u->db, 3);
+  EXPECT_EQ(u->to_string(), "redis://127.0.0.1:7001/3");
+  u = parse_redis_url("redis://:s3cret@[::1]");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->host, "::1");
+  EXPECT_EQ(u->port, 6379);
+  EXPECT_EQ(u->password, "s3cret");
+  EXPECT_EQ(u->to_string(), "redis://[::1]:6379/0");  // never the password
+  u = parse_redis_url("redis://user:pw@cache.internal:6380");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->user, "user");
+  for (const char* bad : {"http://x", "redis://", "redis://h:0", "redis://h:70000", "redis://h:x",
+                          "redis://h/-1", "redis://h/db", "redis://[::1"}) {
+    auto r = parse_redis_url(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().message().substr(0, 9), "--redis: ") << bad;
+    }
+  }
+}
+
+class RedisTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing::HaveRedisServer()) GTEST_SKIP() << "redis-server not installed";
+    server_ = std::make_unique<RedisServer>();
+    ASSERT_TRUE(server_->ok()) << "redis-server did not start";
+    link_ = std::make_unique<RedisLink>(server_->url());
+  }
+  Reply Call(std::initializer_list<std::string_view> args) {
+    Reply r;
+    std::string error;
+    EXPECT_TRUE(link_->call(args, &r, &error)) << error;
+    return r;
+  }
+  // The stream's entries as "ID seq t d".
+  std::vector<std::string> Entries(std::string_view stream) {
+    std::vector<std::string> out;
+    Reply r = Call({"XRANGE", stream, "-", "+"});
+    for (const Reply& e : r.elements) {
+      std::string line = e.elements[0].str;
+      for (const Reply& f : e.elements[1].elements) line += " " + f.str;
+      out.push_back(line);
+    }
+    return out;
+  }
+  std::shared_ptr<RedisOutput> Output(std::vector<std::string> fences = {}) {
+    RedisSinkOptions o;
+    o.url = server_->url();
+    o.prefix = "t";
+    o.fences = std::move(fences);
+    o.stop_retry = std::chrono::milliseconds(300);
+    o.stopping = [this] { return stopping_.load(); };
+    auto out = std::make_shared<RedisOutput>(o);
+    out->on_failure([this](const std::string& why) { failures_.push_back(why); });
+    return out;
+  }
+  static ChannelEvent Ev(uint32_t shard, uint64_t session, uint64_t seq, std::string_view t,
+                         std::string_view d) {
+    ChannelEvent e{};
+    e.shard = shard;
+    e.session = session;
+    e.seq = seq;
+    e.t = t;
+    e.d = d;
+    return e;
+  }
+
+  std::unique_ptr<RedisServer> server_;
+  std::unique_ptr<RedisLink> link_;
+  std::atomic<bool> stopping_{false};
+  std::vector<std::string> failures_;
+};
+
+TEST_F(RedisTest, LinkPipelinesAndReloadsLostScripts) {
+  std::string wire;
+  redis::CommandWriter w(wire);
+  for (int i = 0; i < 1000; ++i) w.command({"INCR", "n"});
+  std::vector<Reply> replies;
+  std::string error;
+  ASSERT_TRUE(link_->exchange(wire, 1000, &replies, &error)) << error;
+  ASSERT_EQ(replies.size(), 1000u);
+  EXPECT_EQ(replies.back().integer, 1000);
+
+  RedisScript script("return ARGV[1] .. '!'");
+  for (int round = 0; round < 2; ++round) {
+    // Not loaded yet, then flushed away: EVALSHA answers NOSCRIPT, the link
+    // loads the script and sends the batch again.
+    wire.clear();
+    redis::CommandWriter(wire).command({"EVALSHA", script.sha1, "0", "hi"});
+    ASSERT_TRUE(link_->exchange(wire, 1, &replies, &error, {&script})) << error;
+    EXPECT_EQ(replies[0].str, "hi!");
+    Call({"SCRIPT", "FLUSH"});
+  }
+}
+
+TEST_F(RedisTest, SinkAppendsEachEventOnceWithEpochSeqIds) {
+  auto out = Output();
+  RedisWriter writer(out);
+  const uint64_t s1 = gateway::session_key_of("session-a");
+  for (uint64_t seq = 1; seq <= 3; ++seq) {
+    writer.append(Ev(0, s1, seq, "MESSAGE_CREATE", R"({"id":"1","content":"a\"b"})"));
+  }
+  writer.append(Ev(1, s1, 7, "GUILD_CREATE", "{}"));
+  writer.flush();
+  auto e0 = Entries("t:shard:0");
+  ASSERT_EQ(e0.size(), 3u);
+  const std::string epoch = e0[0].substr(0, e0[0].find('-'));
+  EXPECT_EQ(e0[0], epoch + "-1 seq 1 t MESSAGE_CREATE d {\"id\":\"1\",\"content\":\"a\\\"b\"}");
+  EXPECT_EQ(e0[2].substr(0, e0[2].find(' ')), epoch + "-3");
+  EXPECT_EQ(Entries("t:shard:1").size(), 1u);
+  EXPECT_EQ(out->lines(), 4u);
+
+  // A resend (a lost reply, a replay after a resume) adds nothing; what
+  // follows is appended.
+  for (uint64_t seq = 2; seq <= 5; ++seq) writer.append(Ev(0, s1, seq, "TYPING_START", "{}"));
+  writer.flush();
+  e0 = Entries("t:shard:0");
+  ASSERT_EQ(e0.size(), 5u);
+  EXPECT_EQ(e0[3].substr(0, e0[3].find(' ')), epoch + "-4");
+  EXPECT_EQ(out->skipped(), 2u);
+  std::vector<Durable> by_shard;
+  out->progress(by_shard);
+  ASSERT_GE(by_shard.size(), 2u);
+  EXPECT_EQ(by_shard[0], (Durable{s1, 5}));
+  EXPECT_EQ(by_shard[1], (Durable{s1, 7}));
+
+  // A new session starts at seq 1 under a later epoch: IDs keep growing.
+  const uint64_t s2 = gateway::session_key_of("session-b");
+  writer.append(Ev(0, s2, 1, "READY", "{}"));
+  writer.append(Ev(0, s2, 2, "GUILD_CREATE", "{}"));
+  writer.flush();
+  e0 = Entries("t:shard:0");
+  ASSERT_EQ(e0.size(), 7u);
+  const std::string epoch2 = e0[5].substr(0, e0[5].find('-'));
+  EXPECT_GT(std::stoull(epoch2), std::stoull(epoch));
+  EXPECT_EQ(e0[6].substr(0, e0[6].find(' ')), epoch2 + "-2");
+  Reply h = Call({"HMGET", "t:session:0", "sink_session", "epoch", "seq"});
+  EXPECT_EQ(h.elements[0].str, std::to_string(s2));
+  EXPECT_EQ(h.elements[1].str, epoch2);
+  EXPECT_EQ(h.elements[2].str, "2");
+  EXPECT_TRUE(failures_.empty());
+}
+
+TEST_F(RedisTest, ManyEventsSplitIntoCallsKeepOrder) {
+  auto out = Output();
+  RedisWriter writer(out);
+  const uint64_t s = 42;
+  const size_t n = RedisWriter::kMaxEventsPerCall * 2 + 3;
+  for (uint64_t seq = 1; seq <= n; ++seq) {
+    for (uint32_t shard = 0; shard < 3; ++shard) writer.append(Ev(shard, s, seq, "X", "[1]"));
+  }
+  writer.flush();
+  for (uint32_t shard = 0; shard < 3; ++shard) {
+    auto e = Entries(redis::key("t", "shard", shard));
+    ASSERT_EQ(e.size(), n);
+    for (size_t i = 0; i < n; ++i) {
+      const std::string seq = std::to_string(i + 1);
+      std::string want = "-";
+      want.append(seq).append(" seq ").append(seq).append(" ");
+      ASSERT_NE(e[i].find(want), std::string::npos) << e[i];
+    }
+  }
+}
+
+TEST_F(RedisTest, FencedWriterFailsAndWritesNothing) {
+  auto fences = claim_shards(*link_, "t", 0, 1);
+  ASSERT_TRUE(fences.ok()) << fences.status();
+  auto out = Output(*fences);
+  RedisWriter writer(out);
+  writer.append(Ev(0, 9, 1, "X", "{}"));
+  writer.flush();
+  EXPECT_EQ(Entries("t:shard:0").size(), 1u);
+  // Another process takes the shards over: this writer may not write.
+  auto newer = claim_shards(*link_, "t", 0, 1);
+  ASSERT_TRUE(newer.ok());
+  EXPECT_NE((*newer)[0], (*fences)[0]);
+  writer.append(Ev(0, 9, 2, "X", "{}"));
+  writer.flush();
+  EXPECT_EQ(Entries("t:shard:0").size(), 1u);
+  ASSERT_EQ(failures_.size(), 1u);
+  EXPECT_NE(failures_[0].find("FENCED"), std::string::npos) << failures_[0];
+  EXPECT_TRUE(out->failed());
+}
+
+TEST_F(RedisTest, ErrorThatWaitingCannotFixFailsTheSink) {
+  Call({"SET", "t:shard:0", "not a stream"});
+  auto out = Output();
+  RedisWriter writer(out);
+  writer.append(Ev(0, 9, 1, "X", "{}"));
+  writer.flush();
+  ASSERT_EQ(failures_.size(), 1u);
+  EXPECT_NE(failures_[0].find("WRONGTYPE"), std::string::npos) << failures_[0];
+}
+
+TEST_F(RedisTest, OutageWaitsAndLosesNothing) {
+  auto out = Output();
+  RedisWriter writer(out);
+  writer.append(Ev(0, 9, 1, "X", "{}"));
+  writer.flush();
+  server_->kill();
+  // The flush waits for Redis to come back, then writes.
+  auto done = std::async(std::launch::async, [&] {
+    writer.append(Ev(0, 9, 2, "X", "{}"));
+    writer.flush();
+  });
+  EXPECT_EQ(done.wait_for(std::chrono::milliseconds(400)), std::future_status::timeout);
+  ASSERT_TRUE(server_->restart());
+  done.get();
+  EXPECT_TRUE(failures_.empty());
+  // The restarted server kept nothing (no persistence here): seq 2 is there.
+  auto e = Entries("t:shard:0");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find(" seq 2 "), std::string::npos);
+}
+
+TEST_F(RedisTest, StoppingBoundsTheRetries) {
+  auto out = Output();
+  RedisWriter writer(out);
+  server_->kill();
+  stopping_ = true;
+  const auto t0 = std::chrono::steady_clock::now();
+  writer.append(Ev(0, 9, 1, "X", "{}"));
+  writer.flush();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  ASSERT_EQ(failures_.size(), 1u);
+  EXPECT_NE(failures_[0].find("stopping with events not written"), std::string::npos);
+}
+
+TEST_F(RedisTest, StoreRoundTripsAndResumesFromTheStream) {
+  RedisSessionStore store(server_->url(), "t", std::make_pair(0u, 2u));
+  SavedRun run;
+  std::string error;
+  ASSERT_TRUE(store.load(&run, &error)) << error;
+  EXPECT_TRUE(run.shards.empty());
+  EXPECT_EQ(run.bot_user_id, 0u);
+
+  run.bot_user_id = 1234;
+  run.total_shards = 3;
+  run.intents = 513;
+  run.compress = parse::Compression::kZlibStream;
+  run.saved_unix_ms = 1700000000000;
+  run.shards.push_back({0, "sess-0", "wss://resume.example/", 10, 1700000000000, {}});
+  run.shards.push_back({2, "sess-2", "", 20, 1700000000001, {}});
+  ASSERT_TRUE(store.save(run, &error)) << error;
+
+  // The sink appended past shard 0's checkpoint: resume from the stream.
+  auto out = Output();
+  RedisWriter writer(out);
+  for (uint64_t seq = 11; seq <= 15; ++seq) {
+    writer.append(Ev(0, gateway::session_key_of("sess-0"), seq, "X", "{}"));
+  }
+  writer.flush();
+
+  SavedRun got;
+  ASSERT_TRUE(store.load(&got, &error)) << error;
+  EXPECT_EQ(got.bot_user_id, 1234u);
+  EXPECT_EQ(got.total_shards, 3u);
+  EXPECT_EQ(got.intents, 513u);
+  EXPECT_EQ(got.compress, parse::Compression::kZlibStream);
+  ASSERT_EQ(got.shards.size(), 2u);
+  EXPECT_EQ(got.shards[0].shard, 0u);
+  EXPECT_EQ(got.shards[0].session_id, "sess-0");
+  EXPECT_EQ(got.shards[0].resume_url, "wss://resume.example/");
+  EXPECT_EQ(got.shards[0].seq, 15u);
+  EXPECT_EQ(got.shards[0].written, (Durable{gateway::session_key_of("sess-0"), 15}));
+  EXPECT_EQ(got.shards[1].shard, 2u);
+  EXPECT_EQ(got.shards[1].seq, 20u);
+  EXPECT_EQ(got.shards[1].alive_unix_ms, 1700000000001);
+
+  // Shard 2 without a session now: its session is removed, its sink
+  // fields and fence stay.
+  run.shards.pop_back();
+  ASSERT_TRUE(store.save(run, &error)) << error;
+  ASSERT_TRUE(store.load(&got, &error)) << error;
+  ASSERT_EQ(got.shards.size(), 1u);
+
+  // Another slice's store sees only its own shards.
+  RedisSessionStore other(server_->url(), "t", std::make_pair(1u, 2u));
+  ASSERT_TRUE(other.load(&got, &error)) << error;
+  EXPECT_TRUE(got.shards.empty());
+
+  Call({"HSET", "t:run", "version", "99"});
+  EXPECT_FALSE(store.load(&got, &error));
+  EXPECT_NE(error.find("version 99"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace shardring::engine
