@@ -112,6 +112,9 @@ void Engine::Impl::control(const sigset_t& sigs) {
       }
     }
   }
+  // However the loop ended (a signal, the duration, stop(), fail()), the
+  // engine is stopping now (Engine::stopping()).
+  stop_requested.store(true);
   if (notifier.enabled()) notifier.send("STOPPING=1");
   if (sigfd >= 0) ::close(sigfd);
 }

@@ -426,6 +426,8 @@ void Engine::stop(StopMode mode) {
 }
 void Engine::fail(std::string_view reason) { impl_->fail(reason); }
 
+bool Engine::stopping() const noexcept { return impl_->stop_requested.load(); }
+
 SendResult Engine::send(uint32_t shard, std::string payload) {
   if (!impl_->started_cores.load(std::memory_order_acquire)) {
     return {false, "the shards are not running"};

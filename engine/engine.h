@@ -295,6 +295,9 @@ class Engine {
   // returns 4. Never blocks. Handlers still called until the shards have
   // closed should drop their events.
   void fail(std::string_view reason);
+  // Any thread: true once the engine is stopping (stop(), fail(), a signal,
+  // `duration`): a sink waiting on a server bounds its retries then.
+  bool stopping() const noexcept;
   // Any thread: queues a gateway payload ({"op":N,"d":...}) for `shard`,
   // sent in order behind the 120/60 s limit. Checked first (engine/
   // commands.h): a JSON object of at most 4096 bytes; op 3 (presence), 4

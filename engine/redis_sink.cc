@@ -26,7 +26,18 @@ bool Transient(std::string_view code) {
 }  // namespace
 
 RedisOutput::RedisOutput(RedisSinkOptions opts)
-    : opts_(std::move(opts)), name_("redis:" + opts_.url.to_string()) {}
+    : opts_(std::move(opts)), name_("redis:" + opts_.url.to_string()), fences_(opts_.fences) {}
+
+std::string RedisOutput::fence(uint32_t shard) {
+  std::lock_guard lock(mu_);
+  return shard < fences_.size() ? fences_[shard] : std::string();
+}
+
+void RedisOutput::set_fence(uint32_t shard, std::string fence) {
+  std::lock_guard lock(mu_);
+  if (fences_.size() <= shard) fences_.resize(shard + 1);
+  fences_[shard] = std::move(fence);
+}
 
 std::string RedisOutput::progress(std::vector<Durable>& by_shard) {
   std::lock_guard lock(mu_);
@@ -85,6 +96,37 @@ void RedisWriter::append(const ChannelEvent& e) {
   if (arena_.size() >= kFlushBytes) flush();
 }
 
+bool RedisWriter::claim(std::string* error) {
+  std::vector<uint32_t> missing;
+  for (const Pending& p : pending_) {
+    if (p.shard >= fences_.size()) fences_.resize(p.shard + 1);
+    if (!fences_[p.shard].empty()) continue;
+    fences_[p.shard] = out_->fence(p.shard);
+    if (fences_[p.shard].empty() &&
+        std::find(missing.begin(), missing.end(), p.shard) == missing.end()) {
+      missing.push_back(p.shard);
+    }
+  }
+  if (missing.empty()) return true;
+  std::string wire;
+  redis::CommandWriter w(wire);
+  const std::string& prefix = out_->options().prefix;
+  for (uint32_t shard : missing) {
+    w.command({"HINCRBY", redis::key(prefix, "session", shard), "fence", "1"});
+  }
+  std::vector<redis::Reply> replies;
+  if (!link_.exchange(wire, missing.size(), &replies, error)) return false;
+  for (size_t i = 0; i < missing.size(); ++i) {
+    if (replies[i].type != redis::Reply::Type::kInteger) {
+      *error = absl::StrCat("claiming shard ", missing[i], ": ", replies[i].debug_string());
+      return false;
+    }
+    fences_[missing[i]] = std::to_string(replies[i].integer);
+    out_->set_fence(missing[i], fences_[missing[i]]);
+  }
+  return true;
+}
+
 void RedisWriter::build() {
   order_.resize(pending_.size());
   for (uint32_t i = 0; i < order_.size(); ++i) order_[i] = i;
@@ -115,8 +157,7 @@ void RedisWriter::build() {
     w.arg("2");
     w.arg(redis::key(o.prefix, "shard", first.shard));
     w.arg(redis::key(o.prefix, "session", first.shard));
-    w.arg(first.shard < o.fences.size() ? std::string_view(o.fences[first.shard])
-                                        : std::string_view());
+    w.arg(fences_[first.shard]);
     w.arg(first.session);
     w.arg(maxlen);
     for (size_t k = c.begin; k < c.end; ++k) {
@@ -136,7 +177,12 @@ bool RedisWriter::send() {
   for (;;) {
     if (out_->failed()) return false;
     std::string error;
-    if (link_.exchange(wire_, calls_.size(), &replies_, &error, {&script_})) {
+    bool sent = claim(&error);
+    if (sent) {
+      build();
+      sent = link_.exchange(wire_, calls_.size(), &replies_, &error, {&script_});
+    }
+    if (sent) {
       for (size_t i = 0; i < calls_.size() && error.empty(); ++i) {
         const redis::Reply& r = replies_[i];
         const uint32_t shard = pending_[order_[calls_[i].begin]].shard;
@@ -187,10 +233,7 @@ bool RedisWriter::send() {
 
 void RedisWriter::flush() {
   if (pending_.empty()) return;
-  if (!out_->failed()) {
-    build();
-    send();
-  }
+  if (!out_->failed()) send();
   pending_.clear();
   arena_.clear();
   if (arena_.capacity() > 4 * kFlushBytes) arena_.shrink_to_fit();

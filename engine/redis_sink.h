@@ -46,7 +46,9 @@ struct RedisSinkOptions {
   // MAXLEN ~ N on every append (--redis-maxlen); 0: none.
   uint64_t maxlen = 0;
   // By shard id: the fence this process holds (engine/redis_store.h
-  // claim_shards); empty: no fence check.
+  // claim_shards). A shard without one is claimed by the writer before its
+  // first append (HINCRBY of its fence): from then on a process that wrote
+  // the shard before is fenced off.
   std::vector<std::string> fences;
   // True once the engine is stopping: a writer then retries for at most
   // stop_retry more.
@@ -81,14 +83,18 @@ class RedisOutput {
   friend class RedisWriter;
   void record(uint32_t shard, Durable d, uint64_t appended, uint64_t skipped);
   void fail(const std::string& reason);
+  // The fence held for `shard`; empty when not claimed yet.
+  std::string fence(uint32_t shard);
+  void set_fence(uint32_t shard, std::string fence);
   // A writer's outage starts (down) or ends: recovered, or given up.
   void outage(bool down, const std::string& why, bool recovered = true);
 
   RedisSinkOptions opts_;
   std::string name_;
   std::mutex mu_;
-  std::vector<Durable> written_;  // by shard id, under mu_
-  int outages_ = 0;               // writers now retrying, under mu_
+  std::vector<Durable> written_;     // by shard id, under mu_
+  std::vector<std::string> fences_;  // by shard id, under mu_
+  int outages_ = 0;                  // writers now retrying, under mu_
   std::atomic<bool> failed_{false};
   std::atomic<uint64_t> appended_{0}, skipped_{0};
   std::function<void(const std::string&)> on_failure_;
@@ -117,6 +123,8 @@ class RedisWriter {
   struct Call {
     size_t begin, end;
   };
+  // Claims the shards of the batch this process holds no fence for.
+  bool claim(std::string* error);
   void build();
   bool send();  // false: give up (failed, or stopping past stop_retry)
 
@@ -127,6 +135,7 @@ class RedisWriter {
   std::vector<Pending> pending_;
   std::vector<uint32_t> order_;  // indexes into pending_, grouped by shard
   std::vector<Call> calls_;
+  std::vector<std::string> fences_;  // by shard id: this writer's copy
   std::string wire_;
   std::vector<redis::Reply> replies_;
 };

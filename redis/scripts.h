@@ -26,12 +26,17 @@ std::string key(std::string_view prefix, std::string_view name);
 // in the stream (a resend, a replay after a resume or a takeover) and are
 // skipped; the hash's seq moves in the same script as the appends.
 // A fence other than the hash's `fence` means another process owns the
-// shard now: nothing is written and the error starts with FENCED.
+// shard now: nothing is written and the error starts with FENCED. A hash
+// without a fence (Redis lost it) takes the writer's.
 // Returns {last seq in the stream for this session, appended, prev seq}.
 inline constexpr std::string_view kAppendScript = R"lua(
 local h = KEYS[2]
 local cur = redis.call('HMGET', h, 'fence', 'sink_session', 'epoch', 'seq')
-if ARGV[1] ~= '' and cur[1] ~= ARGV[1] then
+if ARGV[1] ~= '' and not cur[1] then
+  -- The hash is gone (Redis lost writes): the writer's fence carries on,
+  -- so a later claim still gets a higher one.
+  redis.call('HSET', h, 'fence', ARGV[1])
+elseif ARGV[1] ~= '' and cur[1] ~= ARGV[1] then
   return redis.error_reply('FENCED shard taken over (fence ' .. tostring(cur[1]) ..
                            ', this writer holds ' .. ARGV[1] .. ')')
 end

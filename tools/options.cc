@@ -77,7 +77,7 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
   f.add_int("connect-timeout-ms", &o.connect_timeout_ms, kMinConnectTimeout.count(),
             kMaxConnectTimeout.count(),
             "TCP + TLS + WebSocket upgrade must finish within this (default 15000)");
-  f.add_string("sink", &sink, "ndjson | ndjson:PATH | null");
+  f.add_string("sink", &sink, "ndjson | ndjson:PATH | redis | null");
   f.add_string("events", &events, "comma-separated dispatch types to deliver");
   f.add_double("duration", &duration, 0, 1e9, "stop cleanly after SECS");
   f.add_string("ca-file", &o.ca_file, "extra CA bundle (PEM) for wss://");
@@ -89,8 +89,16 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
   f.add_int("large-threshold", &o.large_threshold, 50, 250, "IDENTIFY large_threshold");
   f.add_bool("live", &o.live, "live view of shards and events on stderr");
   f.add_string("state", &o.state_path,
-               "session store file: a clean stop saves each shard's session, the next start "
-               "RESUMEs it (one file per process)");
+               "PATH | redis: where sessions are kept: a clean stop saves each shard's session, "
+               "the next start RESUMEs it (a file: one per process)");
+  std::optional<std::string> redis_url;
+  f.add_string("redis", &redis_url,
+               "redis://HOST[:PORT][/DB]: the Redis that --sink redis, --state redis and "
+               "--identify-gate redis use");
+  f.add_string("redis-prefix", &o.redis_prefix,
+               "key prefix: P:shard:N streams, P:session:N, ... (default shardring)");
+  f.add_int("redis-maxlen", &o.redis_maxlen, 0, int64_t{1} << 40,
+            "cap each shard's stream near N entries (0: no cap)");
   f.add_int("checkpoint-ms", &o.checkpoint_ms, kMinCheckpointInterval.count(),
             kMaxCheckpointInterval.count(), "how often --state is checkpointed (default 1000)");
   f.add_int("resume-max-age-s", &o.resume_max_age_s, 0, kMaxResumeMaxAge.count(),
@@ -117,7 +125,20 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
       !(o.identify_gate.rfind("file:", 0) == 0 && o.identify_gate.size() > 5)) {
     return Bad("identify-gate", cat("expected local or file:DIR, got '", o.identify_gate, "'"));
   }
-  if (o.state_path && o.state_path->empty()) return Bad("state", "expected a file path");
+  if (o.state_path && o.state_path->empty()) return Bad("state", "expected a file path or redis");
+  if (redis_url) {
+    auto u = engine::parse_redis_url(*redis_url);
+    if (!u.ok()) return u.status();
+    o.redis = *u;
+  }
+  if (o.redis_prefix.empty() || o.redis_prefix.find_first_of(" \t\r\n*?[]") != std::string::npos) {
+    return Bad("redis-prefix", "expected a non-empty prefix without spaces or * ? [ ]");
+  }
+  if (o.state_path && *o.state_path == "redis") {
+    if (!o.redis) return Bad("state", "--state redis needs --redis URL");
+    o.state_redis = true;
+    o.state_path.reset();
+  }
   if (token && token_file) return Bad("token-file", "give --token or --token-file, not both");
   // The token: --token, --token-file, $DISCORD_TOKEN, then the service
   // manager's credential (systemd's LoadCredential=token:...).
@@ -179,8 +200,13 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
   } else if (sink.rfind("ndjson:", 0) == 0 && sink.size() > 7) {
     o.sink = SinkKind::kNdjsonFile;
     o.sink_path = sink.substr(7);
+  } else if (sink == "redis") {
+    if (!o.redis) return Bad("sink", "--sink redis needs --redis URL");
+    // The writers wait on Redis (backpressure): never on a core thread.
+    if (o.consumers == 0) return Bad("consumers", "--sink redis needs at least 1 consumer");
+    o.sink = SinkKind::kRedis;
   } else {
-    return Bad("sink", cat("expected ndjson, ndjson:PATH or null, got '", sink, "'"));
+    return Bad("sink", cat("expected ndjson, ndjson:PATH, redis or null, got '", sink, "'"));
   }
   if (log_format == "text")
     o.log_format = LogFormat::kText;

@@ -12,11 +12,12 @@
 
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
+#include "engine/redis_link.h"
 #include "engine/url.h"
 
 namespace shardring::tools {
 
-enum class SinkKind : uint8_t { kNdjsonStdout, kNdjsonFile, kNull };
+enum class SinkKind : uint8_t { kNdjsonStdout, kNdjsonFile, kNull, kRedis };
 enum class LogFormat : uint8_t { kText, kJson };
 
 struct RunOptions {
@@ -44,7 +45,11 @@ struct RunOptions {
   int64_t identify_window_ms = Config{}.identify_window.count();  // Discord's; tests shorten it
   int64_t large_threshold = Config{}.large_threshold;
   bool live = false;                      // live view of shards and events on stderr
-  std::optional<std::string> state_path;  // --state: the session store file
+  std::optional<std::string> state_path;  // --state PATH: the session store file
+  bool state_redis = false;               // --state redis
+  std::optional<engine::RedisUrl> redis;  // --redis URL
+  std::string redis_prefix = "shardring";
+  int64_t redis_maxlen = 0;  // --redis-maxlen: MAXLEN ~ N per append; 0: none
   int64_t checkpoint_ms = kCheckpointInterval.count();
   int64_t resume_max_age_s = kResumeMaxAge.count();
   bool logout = false;

@@ -15,6 +15,8 @@
 #include "engine/engine.h"
 #include "engine/event_channel.h"
 #include "engine/log.h"
+#include "engine/redis_sink.h"
+#include "engine/redis_store.h"
 #include "engine/sink.h"
 #include "engine/text.h"
 #include "tools/command_reader.h"
@@ -112,9 +114,30 @@ int run_main(std::span<const std::string_view> args) {
   cfg.resume_max_age = std::chrono::seconds(o.resume_max_age_s);
   cfg.stop_mode = o.logout ? StopMode::kEndSessions : StopMode::kKeepSessions;
   if (o.state_path) cfg.session_store = std::make_shared<FileSessionStore>(*o.state_path);
+  if (o.state_redis) {
+    cfg.session_store =
+        std::make_shared<engine::RedisSessionStore>(*o.redis, o.redis_prefix, o.shard_ids);
+  }
 
+  // --sink redis: one writer per consumer thread, each with its own
+  // connection; the writers retry through outages until the engine stops.
+  Engine* running = nullptr;
+  std::shared_ptr<engine::RedisOutput> redis_out;
+  if (o.sink == SinkKind::kRedis) {
+    engine::RedisSinkOptions ro;
+    ro.url = *o.redis;
+    ro.prefix = o.redis_prefix;
+    ro.maxlen = static_cast<uint64_t>(o.redis_maxlen);
+    ro.stopping = [&running] { return running != nullptr && running->stopping(); };
+    redis_out = std::make_shared<engine::RedisOutput>(std::move(ro));
+    if (cfg.session_store) {
+      cfg.sink_progress = [redis_out](std::vector<Durable>& by_shard) {
+        return redis_out->progress(by_shard);
+      };
+    }
+  }
   std::shared_ptr<engine::Output> out;
-  if (o.sink != SinkKind::kNull) {
+  if (o.sink != SinkKind::kNull && o.sink != SinkKind::kRedis) {
     auto opened = engine::Output::open(o.sink == SinkKind::kNdjsonFile ? o.sink_path : "-");
     if (!opened.ok()) {
       std::cerr << "shardring run: --sink: " << opened.status().message() << "\n";
@@ -179,6 +202,32 @@ int run_main(std::span<const std::string_view> args) {
   if (o.sink == SinkKind::kNdjsonFile) cfg.on_hangup = [&out] { out->request_reopen(); };
 
   Engine eng(std::move(cfg));
+  running = &eng;
+  std::mutex redis_writers_mu;
+  std::vector<std::unique_ptr<engine::RedisWriter>> redis_writers;
+  static thread_local engine::RedisWriter* redis_writer = nullptr;
+  if (redis_out) {
+    // A failure that waiting cannot fix (or FENCED) stops the run, exit 4,
+    // with the sessions saved at what Redis holds.
+    redis_out->on_failure([&eng](const std::string& reason) { eng.fail(reason); });
+    eng.on_event([&](const Event& e) {
+      if (redis_writer == nullptr) {
+        std::lock_guard lock(redis_writers_mu);
+        redis_writers.push_back(std::make_unique<engine::RedisWriter>(redis_out));
+        redis_writer = redis_writers.back().get();
+      }
+      engine::ChannelEvent ce{};
+      ce.shard = e.shard;
+      ce.seq = e.seq;
+      ce.t = e.type;
+      ce.d = e.d;
+      ce.session = e.session;
+      redis_writer->append(ce);
+    });
+    eng.on_idle([&] {
+      if (redis_writer != nullptr) redis_writer->flush();
+    });
+  }
   if (out) {
     // A failed write stops the run: shards close as on SIGTERM, the summary
     // is printed, exit 4. The Output reports its failure once; fail() logs it.
@@ -214,6 +263,11 @@ int run_main(std::span<const std::string_view> args) {
     std::lock_guard lock(writers_mu);
     for (auto& w : writers) w->flush();
   }
+  {
+    std::lock_guard lock(redis_writers_mu);
+    for (auto& w : redis_writers) w->flush();
+  }
+  if (rc == 0 && redis_out && redis_out->failed()) rc = 4;
   // The last flush may fail too (fail() logs it; run() has returned).
   if (rc == 0 && out && out->failed()) rc = 4;
   Stats s = eng.stats();
@@ -221,6 +275,7 @@ int run_main(std::span<const std::string_view> args) {
   // whole (events delivered after it were dropped). Equal to the engine's
   // count otherwise.
   if (out) s.events = out->lines();
+  if (redis_out) s.events = redis_out->lines();
   if (o.log_format == LogFormat::kJson) {
     engine::Log::raw(cat("{\"msg\":\"summary\",", SummaryJson(s), "}"));
   } else {
