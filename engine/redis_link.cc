@@ -221,7 +221,11 @@ bool RedisLink::exchange(std::string_view commands, size_t count,
   if (!send_all(commands, error) || !read_replies(count, replies, error)) return false;
   if (scripts.empty()) return true;
   bool missing = false;
-  for (const redis::Reply& r : *replies) missing |= r.error_code() == "NOSCRIPT";
+  for (const redis::Reply& r : *replies) {
+    missing |= r.error_code() == "NOSCRIPT";
+    // Inside MULTI/EXEC the script's error is one of EXEC's elements.
+    for (const redis::Reply& e : r.elements) missing |= e.error_code() == "NOSCRIPT";
+  }
   if (!missing) return true;
   // The server lost its scripts (a restart, SCRIPT FLUSH): the batch did
   // nothing where it says NOSCRIPT; load them and send it all again (the

@@ -73,18 +73,22 @@ class RedisOutput {
   uint64_t lines() const noexcept { return appended_.load(std::memory_order_relaxed); }
   // Events a stream already held (resends, replays): not appended again.
   uint64_t skipped() const noexcept { return skipped_.load(std::memory_order_relaxed); }
+  // Events handed over that Redis holds, appended now or before (a resend
+  // after a reply lost in an outage): the summary's `events`.
+  uint64_t held() const noexcept { return lines() + skipped(); }
   // A checkpoint (Config::sink_progress): the last event per shard that
   // Redis acknowledged. Returns "redis".
   std::string progress(std::vector<Durable>& by_shard);
   const std::string& name() const { return name_; }
   const RedisSinkOptions& options() const { return opts_; }
+  // Any thread: the fence this process holds for `shard`; empty when not
+  // claimed yet.
+  std::string fence(uint32_t shard);
 
  private:
   friend class RedisWriter;
   void record(uint32_t shard, Durable d, uint64_t appended, uint64_t skipped);
   void fail(const std::string& reason);
-  // The fence held for `shard`; empty when not claimed yet.
-  std::string fence(uint32_t shard);
   void set_fence(uint32_t shard, std::string fence);
   // A writer's outage starts (down) or ends: recovered, or given up.
   void outage(bool down, const std::string& why, bool recovered = true);

@@ -47,7 +47,10 @@ bool ExecOk(const std::vector<Reply>& replies, std::string* error) {
 
 RedisSessionStore::RedisSessionStore(RedisUrl url, std::string prefix,
                                      std::optional<std::pair<uint32_t, uint32_t>> shards)
-    : link_(std::move(url)), prefix_(std::move(prefix)), shards_(shards) {}
+    : link_(std::move(url)),
+      prefix_(std::move(prefix)),
+      shards_(shards),
+      save_script_(redis::kSaveSessionScript) {}
 
 std::string RedisSessionStore::name() const {
   return absl::StrCat("redis:", link_.url().to_string(), " prefix ", prefix_);
@@ -148,17 +151,20 @@ bool RedisSessionStore::save(const SavedRun& run, std::string* error) {
   for (uint32_t s = first; run.total_shards > 0 && s <= last; ++s) {
     while (next < run.shards.size() && run.shards[next].shard < s) ++next;
     const std::string k = redis::key(prefix_, "session", s);
+    const std::string fence = fence_of_ ? fence_of_(s) : std::string();
     if (next < run.shards.size() && run.shards[next].shard == s) {
       const SavedShard& sh = run.shards[next];
-      w.command({"HSET", k, "session_id", sh.session_id, "resume_url", sh.resume_url, "ckpt_seq",
-                 std::to_string(sh.seq), "alive_ms", std::to_string(sh.alive_unix_ms)});
+      w.command({"EVALSHA", save_script_.sha1, "1", k, fence, "session_id", sh.session_id,
+                 "resume_url", sh.resume_url, "ckpt_seq", std::to_string(sh.seq), "alive_ms",
+                 std::to_string(sh.alive_unix_ms)});
     } else {
-      w.command({"HDEL", k, "session_id", "resume_url", "ckpt_seq", "alive_ms"});
+      w.command({"EVALSHA", save_script_.sha1, "1", k, fence, "session_id", "", "resume_url", "",
+                 "ckpt_seq", "", "alive_ms", ""});
     }
   }
   w.command({"EXEC"});
   std::vector<Reply> replies;
-  if (!link_.exchange(wire, w.commands(), &replies, error)) return false;
+  if (!link_.exchange(wire, w.commands(), &replies, error, {&save_script_})) return false;
   return ExecOk(replies, error);
 }
 

@@ -13,6 +13,7 @@
 // the stream already has, so every event is in the stream exactly once.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,9 +32,15 @@ class RedisSessionStore final : public SessionStore {
   // run (0 to total_shards - 1). Only those are read and written.
   RedisSessionStore(RedisUrl url, std::string prefix,
                     std::optional<std::pair<uint32_t, uint32_t>> shards);
+  // The fence this process holds per shard (the Redis sink's claims): a
+  // save skips the shards another process claimed since. Unset: no check.
+  void set_fences(std::function<std::string(uint32_t)> fence_of) {
+    fence_of_ = std::move(fence_of);
+  }
   bool load(SavedRun* out, std::string* error) override;
   // One MULTI/EXEC: `P:run` and every session of the slice; a shard of the
-  // slice without a session in `run` has its session fields removed.
+  // slice without a session in `run` has its session fields removed. A
+  // shard another process claimed since (set_fences) is left as it is.
   bool save(const SavedRun& run, std::string* error) override;
   std::string name() const override;
 
@@ -42,6 +49,8 @@ class RedisSessionStore final : public SessionStore {
   RedisLink link_;
   std::string prefix_;
   std::optional<std::pair<uint32_t, uint32_t>> shards_;
+  std::function<std::string(uint32_t)> fence_of_;
+  RedisScript save_script_;
 };
 
 // Takes ownership of shards [first, last] for this process: each shard's

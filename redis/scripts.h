@@ -79,4 +79,25 @@ end
 return {last, added, prev}
 )lua";
 
+// Saves one shard's session (the session store), unless another process
+// claimed the shard since: a fenced process must not overwrite its
+// successor's session.
+//   KEYS[1] P:session:N; ARGV[1] the saver's fence ("": no check), then
+//   field, value pairs to set (an empty value removes the field).
+// Returns 1 when saved, 0 when fenced off.
+inline constexpr std::string_view kSaveSessionScript = R"lua(
+if ARGV[1] ~= '' then
+  local f = redis.call('HGET', KEYS[1], 'fence')
+  if f and f ~= ARGV[1] then return 0 end
+end
+for i = 2, #ARGV, 2 do
+  if ARGV[i + 1] == '' then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  else
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+return 1
+)lua";
+
 }  // namespace shardring::redis

@@ -21,8 +21,8 @@ constexpr std::array<std::pair<int, std::string_view>, 5> kRunExitCodes{{
      "Discord refused the bot (close 4004, 4010 to 4014, REST 401), or starting would go "
      "below --start-reserve"},
     {4,
-     "the sink failed for good (a full disk, a closed pipe); every event before it was "
-     "written whole"},
+     "the sink failed for good (a full disk, a closed pipe, a Redis error that waiting cannot "
+     "fix, another process claimed the shards); every event before it was written whole"},
 }};
 constexpr std::array<std::string_view, 3> kRunExamples{
     "DISCORD_TOKEN=... shardring run --sink ndjson:/var/spool/events.ndjson",

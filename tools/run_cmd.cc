@@ -129,7 +129,25 @@ int run_main(std::span<const std::string_view> args) {
     ro.prefix = o.redis_prefix;
     ro.maxlen = static_cast<uint64_t>(o.redis_maxlen);
     ro.stopping = [&running] { return running != nullptr && running->stopping(); };
+    // The shards are claimed now when their range is known (else each
+    // before its first append): a process that wrote them before is
+    // fenced off from here on, and stops (exit 4) at its next append.
+    if (o.total_shards || o.shard_ids) {
+      const uint32_t first = o.shard_ids ? o.shard_ids->first : 0;
+      const uint32_t last =
+          o.shard_ids ? o.shard_ids->second : static_cast<uint32_t>(*o.total_shards - 1);
+      engine::RedisLink link(*o.redis);
+      auto fences = engine::claim_shards(link, o.redis_prefix, first, last);
+      if (!fences.ok()) {
+        std::cerr << "shardring run: --redis: " << fences.status().message() << "\n";
+        return 2;
+      }
+      ro.fences = std::move(*fences);
+    }
     redis_out = std::make_shared<engine::RedisOutput>(std::move(ro));
+    if (auto* store = dynamic_cast<engine::RedisSessionStore*>(cfg.session_store.get())) {
+      store->set_fences([out = redis_out.get()](uint32_t shard) { return out->fence(shard); });
+    }
     if (cfg.session_store) {
       cfg.sink_progress = [redis_out](std::vector<Durable>& by_shard) {
         return redis_out->progress(by_shard);
@@ -275,7 +293,7 @@ int run_main(std::span<const std::string_view> args) {
   // whole (events delivered after it were dropped). Equal to the engine's
   // count otherwise.
   if (out) s.events = out->lines();
-  if (redis_out) s.events = redis_out->lines();
+  if (redis_out) s.events = redis_out->held();
   if (o.log_format == LogFormat::kJson) {
     engine::Log::raw(cat("{\"msg\":\"summary\",", SummaryJson(s), "}"));
   } else {

@@ -309,6 +309,21 @@ TEST_F(RedisTest, StoreRoundTripsAndResumesFromTheStream) {
   ASSERT_TRUE(other.load(&got, &error)) << error;
   EXPECT_TRUE(got.shards.empty());
 
+  // A process fenced off (another claimed shard 0 since) saves nothing
+  // over its successor's session; the other shards it still holds are saved.
+  auto fences = claim_shards(*link_, "t", 0, 2);
+  ASSERT_TRUE(fences.ok());
+  ASSERT_TRUE(claim_shards(*link_, "t", 0, 0).ok());
+  store.set_fences([&](uint32_t s) { return (*fences)[s]; });
+  Call({"SCRIPT", "FLUSH"});  // and the save script is loaded again
+  run.shards[0].session_id = "stale";
+  run.shards.push_back({1, "sess-1", "", 5, 1700000000002, {}});
+  ASSERT_TRUE(store.save(run, &error)) << error;
+  ASSERT_TRUE(store.load(&got, &error)) << error;
+  ASSERT_EQ(got.shards.size(), 2u);
+  EXPECT_EQ(got.shards[0].session_id, "sess-0");
+  EXPECT_EQ(got.shards[1].session_id, "sess-1");
+
   Call({"HSET", "t:run", "version", "99"});
   EXPECT_FALSE(store.load(&got, &error));
   EXPECT_NE(error.find("version 99"), std::string::npos) << error;

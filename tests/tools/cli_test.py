@@ -59,7 +59,7 @@ class Help(unittest.TestCase):
 
     def test_defaults(self):
         _, out, _ = shardring("run", "--help")
-        self.assertRegex(out, r"--sink S +ndjson \| ndjson:PATH \| null \(default ndjson\)")
+        self.assertRegex(out, r"--sink S +ndjson \| ndjson:PATH \| redis \| null \(default ndjson\)")
         self.assertRegex(out, r"--compress S .*\(default none\)")
         _, out, _ = shardring("load", "--help")
         self.assertRegex(out, r"--shards N .*\(default 100\)")

@@ -171,5 +171,31 @@ TEST(RunOptions, ErrorsNeverQuoteTheToken) {
   EXPECT_EQ(std::string(r.status().message()).find(token), std::string::npos);
 }
 
+TEST(RunOptions, RedisFlags) {
+  auto o = Parse({"--gateway", "ws://127.0.0.1:1", "--total-shards", "1", "--redis",
+                  "redis://127.0.0.1:7001/2", "--redis-prefix", "bot1", "--sink", "redis",
+                  "--state", "redis", "--redis-maxlen", "100000"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->sink, SinkKind::kRedis);
+  EXPECT_TRUE(o->state_redis);
+  EXPECT_FALSE(o->state_path.has_value());
+  ASSERT_TRUE(o->redis.has_value());
+  EXPECT_EQ(o->redis->port, 7001);
+  EXPECT_EQ(o->redis->db, 2);
+  EXPECT_EQ(o->redis_prefix, "bot1");
+  EXPECT_EQ(o->redis_maxlen, 100000);
+  // Each refusal names its flag.
+  EXPECT_THAT(Error({"--sink", "redis"}), HasSubstr("--sink redis needs --redis URL"));
+  EXPECT_THAT(Error({"--state", "redis"}), HasSubstr("--state redis needs --redis URL"));
+  EXPECT_THAT(Error({"--redis", "http://x"}), HasSubstr("--redis: not a redis:// URL"));
+  EXPECT_THAT(Error({"--redis", "redis://h:99999"}), HasSubstr("--redis: bad port"));
+  EXPECT_THAT(Error({"--redis", "redis://h", "--redis-prefix", "a b"}),
+              HasSubstr("--redis-prefix"));
+  EXPECT_THAT(Error({"--redis", "redis://h", "--redis-prefix", ""}), HasSubstr("--redis-prefix"));
+  EXPECT_THAT(Error({"--redis", "redis://h", "--sink", "redis", "--consumers", "0"}),
+              HasSubstr("--consumers"));
+  EXPECT_THAT(Error({"--redis-maxlen", "-1"}), HasSubstr("--redis-maxlen"));
+}
+
 }  // namespace
 }  // namespace shardring::tools
