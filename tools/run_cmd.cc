@@ -15,6 +15,7 @@
 #include "engine/engine.h"
 #include "engine/event_channel.h"
 #include "engine/log.h"
+#include "engine/redis_commands.h"
 #include "engine/redis_sink.h"
 #include "engine/redis_store.h"
 #include "engine/sink.h"
@@ -274,7 +275,26 @@ int run_main(std::span<const std::string_view> args) {
       return 2;
     }
   }
+  // With --sink redis, workers send commands back through P:commands.
+  std::unique_ptr<engine::RedisCommands> redis_commands;
+  if (redis_out) {
+    engine::RedisCommands::Options co;
+    co.url = *o.redis;
+    co.prefix = o.redis_prefix;
+    co.send = [&eng](uint32_t shard, std::string payload) {
+      SendResult r = eng.send(shard, std::move(payload));
+      return engine::RedisCommands::Outcome{r.queued, std::string(r.reason)};
+    };
+    co.slice = [&eng]() -> std::optional<std::pair<uint32_t, uint32_t>> {
+      auto shards = eng.shards();
+      if (shards.empty()) return std::nullopt;
+      return std::make_pair(shards.front().shard, shards.back().shard);
+    };
+    redis_commands = std::make_unique<engine::RedisCommands>(std::move(co));
+    redis_commands->start();
+  }
   int rc = eng.run();
+  if (redis_commands) redis_commands->stop();
   if (commands) commands->stop();
   live.finish();
   {

@@ -6,9 +6,12 @@
 
 #include <atomic>
 #include <future>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "engine/event_channel.h"
+#include "engine/redis_commands.h"
 #include "engine/redis_link.h"
 #include "engine/redis_sink.h"
 #include "engine/redis_store.h"
@@ -327,6 +330,73 @@ TEST_F(RedisTest, StoreRoundTripsAndResumesFromTheStream) {
   Call({"HSET", "t:run", "version", "99"});
   EXPECT_FALSE(store.load(&got, &error));
   EXPECT_NE(error.find("version 99"), std::string::npos) << error;
+}
+
+TEST_F(RedisTest, CommandsAreSentOnceAndInterruptedOnesAreNotSentAgain) {
+  std::mutex mu;
+  std::vector<std::pair<uint32_t, std::string>> sent;
+  auto options = [&] {
+    RedisCommands::Options o;
+    o.url = server_->url();
+    o.prefix = "t";
+    o.send = [&](uint32_t shard, std::string payload) {
+      std::lock_guard lock(mu);
+      sent.emplace_back(shard, std::move(payload));
+      return RedisCommands::Outcome{shard != 1, shard != 1 ? "" : "refused here"};
+    };
+    o.slice = [] { return std::make_optional(std::make_pair(0u, 1u)); };
+    return o;
+  };
+  auto results = [&] {
+    std::map<std::string, std::string> out;
+    for (const Reply& e : Call({"XRANGE", "t:command-results", "-", "+"}).elements) {
+      const auto& f = e.elements[1].elements;
+      out[f[1].str] = f[5].str + (f[7].str.empty() ? "" : ": " + f[7].str);
+    }
+    return out;
+  };
+  auto wait_results = [&](size_t n) {
+    for (int i = 0; i < 500 && results().size() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return results();
+  };
+  {
+    RedisCommands commands(options());
+    commands.start();
+    // The group is created at "$": wait for it before appending.
+    for (int i = 0; i < 500 && Call({"EXISTS", "t:commands"}).integer == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    Call({"XADD", "t:commands", "*", "id", "a", "shard", "0", "op", "3", "d", "{\"x\":1}"});
+    Call({"XADD", "t:commands", "*", "id", "b", "shard", "1", "op", "3", "d", "{}"});
+    Call({"XADD", "t:commands", "*", "id", "c", "shard", "7", "op", "3", "d", "{}"});
+    auto r = wait_results(2);
+    EXPECT_EQ(r["a"], "sent");
+    EXPECT_EQ(r["b"], "refused: refused here");
+    EXPECT_EQ(r.count("c"), 0u);  // another slice's shard
+    commands.stop();
+  }
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(sent.size(), 2u);
+    EXPECT_EQ(sent[0], (std::pair<uint32_t, std::string>{0, "{\"op\":3,\"d\":{\"x\":1}}"}));
+  }
+  // A crash after reading a command and before confirming it: the entry is
+  // pending in the group. The next start reports it, never sends it.
+  Call({"XADD", "t:commands", "*", "id", "d", "shard", "0", "op", "3", "d", "{}"});
+  Reply read = Call({"XREADGROUP", "GROUP", "gateway-0-1", "engine", "STREAMS", "t:commands", ">"});
+  ASSERT_EQ(read.elements.size(), 1u);
+  {
+    RedisCommands commands(options());
+    commands.start();
+    auto r = wait_results(3);
+    EXPECT_EQ(r["d"], "refused: " + std::string(kInterrupted));
+    commands.stop();
+  }
+  std::lock_guard lock(mu);
+  EXPECT_EQ(sent.size(), 2u);
+  EXPECT_EQ(Call({"XPENDING", "t:commands", "gateway-0-1"}).elements[0].integer, 0);
 }
 
 }  // namespace

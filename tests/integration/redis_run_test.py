@@ -162,6 +162,56 @@ class RedisHandOff(unittest.TestCase):
         total = sum(client.xlen(f"{PREFIX}:shard:{s}") for s in range(shards))
         self.assertEqual(total, s["events"])
 
+    def test_commands_from_workers_reach_the_gateway_or_are_refused(self):
+        """A worker appends commands to P:commands: the one for a shard of
+        this process reaches the gateway; forbidden ones are refused with the
+        reason; every outcome is in P:command-results under the worker's id,
+        and every entry is acknowledged by the engine's group."""
+        shards = 2
+        redis = self.start_redis()
+        client = redis.client()
+        self.start_gateway(shards, 20)
+        p = self.run_engine(redis, shards, "--duration", 30)
+        self.wait_streams(client, shards, 2)
+        # The engine's group exists once its shards run.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if client.exists(f"{PREFIX}:commands") and client.xinfo_groups(f"{PREFIX}:commands"):
+                break
+            time.sleep(0.05)
+        presence = '{"since":null,"activities":[],"status":"idle","afk":false}'
+        # As a worker appends them (tools/workers/worker.py --command).
+        sent_ids = []
+        for i, (shard, op, d) in enumerate(((1, 3, presence), (0, 2, '{"token":"x"}'),
+                                            (0, 3, '"%s"' % ("x" * 5000)))):
+            sent_ids.append(f"cmd-{i}")
+            client.xadd(f"{PREFIX}:commands", {"id": sent_ids[-1], "shard": shard, "op": op,
+                                               "d": d})
+        # A command without a shard field.
+        client.xadd(f"{PREFIX}:commands", {"id": "no-shard", "op": "3", "d": "{}"})
+        deadline = time.time() + 15
+        results = {}
+        while time.time() < deadline and len(results) < 4:
+            for _, f in client.xrange(f"{PREFIX}:command-results", "-", "+"):
+                results[f[b"id"].decode()] = (f[b"status"].decode(), f[b"reason"].decode())
+            time.sleep(0.05)
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=30), 0, self.stderr_of(p)[-3000:])
+        self.assertEqual(len(results), 4, results)
+        self.assertEqual(results[sent_ids[0]], ("sent", ""))
+        self.assertEqual(results[sent_ids[1]][0], "refused")
+        self.assertIn("identify and resume are the session's own", results[sent_ids[1]][1])
+        self.assertEqual(results[sent_ids[2]][0], "refused")
+        self.assertIn("over 4096 bytes", results[sent_ids[2]][1])
+        self.assertEqual(results["no-shard"][0], "refused")
+        with open(self.gw.log_path, "rb") as f:
+            gw_log = f.read().decode()
+        self.assertIn("received op 3 " + presence.replace('"', '\\"'), gw_log)
+        self.assertNotIn("received op 2", gw_log)
+        groups = client.xinfo_groups(f"{PREFIX}:commands")
+        self.assertEqual([g["name"] for g in groups], [b"gateway-0-1"])
+        self.assertEqual(groups[0]["pending"], 0)
+
 
 if __name__ == "__main__":
     unittest.main()
