@@ -278,8 +278,20 @@ int Engine::Impl::run() {
     Mask(const Mask&) = delete;
     Mask& operator=(const Mask&) = delete;
   } mask(sigs, config.handle_signals);
-  auto gate =
-      engine::make_identify_gate(config.identify_gate, max_concurrency, config.identify_window);
+  absl::StatusOr<std::unique_ptr<engine::IdentifyGate>> gate =
+      absl::InvalidArgumentError("no identify gate");
+  if (config.identify_gate_factory) {
+    std::string error;
+    auto made = config.identify_gate_factory(max_concurrency, config.identify_window, &error);
+    if (made) {
+      gate = std::move(made);
+    } else {
+      gate = absl::InvalidArgumentError(cat("--identify-gate: ", error));
+    }
+  } else {
+    gate =
+        engine::make_identify_gate(config.identify_gate, max_concurrency, config.identify_window);
+  }
   if (!gate.ok()) {
     Log::write(Level::kError, -1, std::string(gate.status().message()));
     return 2;

@@ -31,6 +31,10 @@
 
 namespace shardring {
 
+namespace engine {
+class IdentifyGate;  // engine/identify_gate.h
+}
+
 // Transport compression (the gateway URL's compress=).
 using Compression = parse::Compression;
 
@@ -149,6 +153,12 @@ struct Config {
   // (this process) or "file:DIR" (every process of the machine using DIR
   // shares the buckets: run slices of one bot with first_shard/last_shard).
   std::string identify_gate = "local";
+  // Builds the identify gate instead (`--identify-gate redis`: the CLI's
+  // engine/identify_gate_redis.h), given the bucket count and the window;
+  // null with *error set when it cannot. Unset: identify_gate above.
+  std::function<std::unique_ptr<engine::IdentifyGate>(
+      uint32_t max_concurrency, std::chrono::milliseconds window, std::string* error)>
+      identify_gate_factory;
   // The daily session starts (/gateway/bot's session_start_limit) to keep
   // unspent: run() refuses to start (returns 3) when identifying every shard
   // without a saved session would leave fewer. Unset: 5% of the total. Not

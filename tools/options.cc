@@ -113,7 +113,8 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
   f.add_string("commands", &o.commands,
                "PATH or -: NDJSON gateway commands {\"shard\":N,\"op\":3,\"d\":{...}} to send");
   f.add_string("identify-gate", &o.identify_gate,
-               "local | file:DIR (processes of one machine share the identify buckets)");
+               "local | file:DIR | redis: the processes of one machine (file) or of every machine "
+               "(redis) share the identify buckets");
   f.add_int("start-reserve", &o.start_reserve, 0, 1 << 30,
             "session starts to keep: refuse to start (exit 3) below (default 5% of the total)");
   *usage = f.usage();
@@ -121,9 +122,10 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
     if (!s.ok()) return s;
     return o;
   }
-  if (o.identify_gate != "local" &&
+  if (o.identify_gate != "local" && o.identify_gate != "redis" &&
       !(o.identify_gate.rfind("file:", 0) == 0 && o.identify_gate.size() > 5)) {
-    return Bad("identify-gate", cat("expected local or file:DIR, got '", o.identify_gate, "'"));
+    return Bad("identify-gate",
+               cat("expected local, file:DIR or redis, got '", o.identify_gate, "'"));
   }
   if (o.state_path && o.state_path->empty()) return Bad("state", "expected a file path or redis");
   if (redis_url) {
@@ -133,6 +135,9 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
   }
   if (o.redis_prefix.empty() || o.redis_prefix.find_first_of(" \t\r\n*?[]") != std::string::npos) {
     return Bad("redis-prefix", "expected a non-empty prefix without spaces or * ? [ ]");
+  }
+  if (o.identify_gate == "redis" && !o.redis) {
+    return Bad("identify-gate", "--identify-gate redis needs --redis URL");
   }
   if (o.state_path && *o.state_path == "redis") {
     if (!o.redis) return Bad("state", "--state redis needs --redis URL");

@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "engine/engine.h"
 #include "engine/event_channel.h"
+#include "engine/identify_gate_redis.h"
 #include "engine/log.h"
 #include "engine/redis_commands.h"
 #include "engine/redis_sink.h"
@@ -107,6 +108,13 @@ int run_main(std::span<const std::string_view> args) {
     cfg.duration = std::chrono::milliseconds(static_cast<int64_t>(*o.duration_s * 1000));
   }
   cfg.identify_gate = o.identify_gate;
+  if (o.identify_gate == "redis") {
+    cfg.identify_gate_factory = [url = *o.redis, prefix = o.redis_prefix](
+                                    uint32_t max_concurrency, std::chrono::milliseconds window,
+                                    std::string*) -> std::unique_ptr<engine::IdentifyGate> {
+      return std::make_unique<engine::RedisIdentifyGate>(url, prefix, max_concurrency, window);
+    };
+  }
   cfg.metrics_listen = o.metrics_listen;
   cfg.presence_json = o.presence;
   cfg.health_grace = std::chrono::seconds(o.health_grace_s);
