@@ -195,6 +195,9 @@ struct Config {
   // /metrics (Prometheus), /healthz and /shards over HTTP from run()'s
   // thread. Empty: off.
   std::string metrics_listen;
+  // Appends more Prometheus families to /metrics (the text exposition
+  // format, each with its # HELP and # TYPE lines), on run()'s thread.
+  std::function<void(std::string& out)> metrics_extra;
   // /healthz: a shard not ready (and not waiting its turn to identify) for
   // longer than this makes the process unhealthy (503).
   std::chrono::seconds health_grace{30};

@@ -88,6 +88,7 @@ engine::HttpReply Engine::Impl::serve_http(std::string_view path) {
   if (path == "/metrics") {
     r.content_type = std::string(engine::kPrometheusContentType);
     r.body = engine::render_metrics(process, shards);
+    if (config.metrics_extra) config.metrics_extra(r.body);
   } else if (path == "/shards") {
     r.content_type = std::string(engine::kJsonContentType);
     r.body = engine::render_shards_json(shards);

@@ -33,6 +33,11 @@ std::string RedisOutput::fence(uint32_t shard) {
   return shard < fences_.size() ? fences_[shard] : std::string();
 }
 
+int RedisOutput::waiting() {
+  std::lock_guard lock(mu_);
+  return outages_;
+}
+
 void RedisOutput::set_fence(uint32_t shard, std::string fence) {
   std::lock_guard lock(mu_);
   if (fences_.size() <= shard) fences_.resize(shard + 1);
@@ -148,10 +153,9 @@ void RedisWriter::build() {
   wire_.clear();
   redis::CommandWriter w(wire_);
   const RedisSinkOptions& o = out_->options();
-  const std::string maxlen = std::to_string(o.maxlen);
   for (const Call& c : calls_) {
     const Pending& first = pending_[order_[c.begin]];
-    w.begin(3 + 2 + 3 + 3 * (c.end - c.begin));
+    w.begin(3 + 2 + 2 + 3 * (c.end - c.begin));
     w.arg("EVALSHA");
     w.arg(script_.sha1);
     w.arg("2");
@@ -159,7 +163,6 @@ void RedisWriter::build() {
     w.arg(redis::key(o.prefix, "session", first.shard));
     w.arg(fences_[first.shard]);
     w.arg(first.session);
-    w.arg(maxlen);
     for (size_t k = c.begin; k < c.end; ++k) {
       const Pending& p = pending_[order_[k]];
       w.arg(p.seq);

@@ -43,8 +43,6 @@ struct ChannelEvent;
 struct RedisSinkOptions {
   RedisUrl url;
   std::string prefix = "shardring";
-  // MAXLEN ~ N on every append (--redis-maxlen); 0: none.
-  uint64_t maxlen = 0;
   // By shard id: the fence this process holds (engine/redis_store.h
   // claim_shards). A shard without one is claimed by the writer before its
   // first append (HINCRBY of its fence): from then on a process that wrote
@@ -84,6 +82,8 @@ class RedisOutput {
   // Any thread: the fence this process holds for `shard`; empty when not
   // claimed yet.
   std::string fence(uint32_t shard);
+  // Writers waiting on Redis now (an outage).
+  int waiting();
 
  private:
   friend class RedisWriter;

@@ -17,8 +17,7 @@ std::string key(std::string_view prefix, std::string_view name);
 // Appends one shard's events to its stream, exactly once.
 //   KEYS[1] the stream P:shard:N, KEYS[2] the session hash P:session:N
 //   ARGV[1] the writer's fence ("" to skip the check), ARGV[2] the session
-//   key (Event::session, decimal), ARGV[3] MAXLEN ("0": none), then
-//   (seq, t, d) per event in seq order.
+//   key (Event::session, decimal), then (seq, t, d) per event in seq order.
 // Entry IDs are E-seq: E is the session's epoch, kept in the hash; a new
 // session takes max(Redis's clock in ms, last E + 1, the stream's last ms
 // + 1), never a client's clock, so IDs only grow and Redis itself refuses a
@@ -57,18 +56,12 @@ else
   fresh = true
 end
 local prev = last
-local maxlen = tonumber(ARGV[3])
 local added = 0
-for i = 4, #ARGV, 3 do
+for i = 3, #ARGV, 3 do
   local seq = tonumber(ARGV[i])
   if seq > last then
     local id = string.format('%d-%s', epoch, ARGV[i])
-    if maxlen > 0 then
-      redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, id,
-                 'seq', ARGV[i], 't', ARGV[i + 1], 'd', ARGV[i + 2])
-    else
-      redis.call('XADD', KEYS[1], id, 'seq', ARGV[i], 't', ARGV[i + 1], 'd', ARGV[i + 2])
-    end
+    redis.call('XADD', KEYS[1], id, 'seq', ARGV[i], 't', ARGV[i + 1], 'd', ARGV[i + 2])
     last = seq
     added = added + 1
   end
@@ -77,6 +70,56 @@ if fresh or added > 0 then
   redis.call('HSET', h, 'sink_session', ARGV[2], 'epoch', string.format('%d', epoch), 'seq', last)
 end
 return {last, added, prev}
+)lua";
+
+// Trims one shard's stream below what every consumer group has
+// acknowledged: the oldest entry a group has pending (delivered, not
+// acknowledged), or the first it has not been delivered yet. A stream no
+// group reads is left whole (nothing says what was handled). Then, with
+// ARGV[1] > 0 (--redis-maxlen), the stream is cut to that many entries
+// whatever was read.
+//   KEYS[1] P:shard:N; ARGV[1] the cap (0: none).
+// Returns {entries trimmed, of those not yet acknowledged by every group}.
+inline constexpr std::string_view kTrimScript = R"lua(
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function less(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am < bm or (am == bm and as < bs)
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+local trimmed = 0
+if #groups > 0 then
+  local safe = nil
+  for _, g in ipairs(groups) do
+    local name, last
+    for i = 1, #g, 2 do
+      if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+    end
+    local p = redis.call('XPENDING', KEYS[1], name)
+    local cand
+    if p[1] > 0 then
+      cand = p[2]
+    else
+      local ms, seq = parse(last)
+      cand = string.format('%d-%d', ms, seq + 1)
+    end
+    if safe == nil or less(cand, safe) then safe = cand end
+  end
+  trimmed = redis.call('XTRIM', KEYS[1], 'MINID', safe)
+end
+local cap = tonumber(ARGV[1])
+local unread = 0
+if cap > 0 then
+  unread = redis.call('XTRIM', KEYS[1], 'MAXLEN', cap)
+  trimmed = trimmed + unread
+  if #groups == 0 then unread = 0 end
+end
+return {trimmed, unread}
 )lua";
 
 // Saves one shard's session (the session store), unless another process

@@ -14,16 +14,13 @@
 #include "absl/strings/str_format.h"
 #include "engine/engine.h"
 #include "engine/event_channel.h"
-#include "engine/identify_gate_redis.h"
 #include "engine/log.h"
-#include "engine/redis_commands.h"
-#include "engine/redis_sink.h"
-#include "engine/redis_store.h"
 #include "engine/sink.h"
 #include "engine/text.h"
 #include "tools/command_reader.h"
 #include "tools/live.h"
 #include "tools/options.h"
+#include "tools/redis_handoff.h"
 
 namespace shardring::tools {
 namespace {
@@ -108,13 +105,6 @@ int run_main(std::span<const std::string_view> args) {
     cfg.duration = std::chrono::milliseconds(static_cast<int64_t>(*o.duration_s * 1000));
   }
   cfg.identify_gate = o.identify_gate;
-  if (o.identify_gate == "redis") {
-    cfg.identify_gate_factory = [url = *o.redis, prefix = o.redis_prefix](
-                                    uint32_t max_concurrency, std::chrono::milliseconds window,
-                                    std::string*) -> std::unique_ptr<engine::IdentifyGate> {
-      return std::make_unique<engine::RedisIdentifyGate>(url, prefix, max_concurrency, window);
-    };
-  }
   cfg.metrics_listen = o.metrics_listen;
   cfg.presence_json = o.presence;
   cfg.health_grace = std::chrono::seconds(o.health_grace_s);
@@ -123,45 +113,12 @@ int run_main(std::span<const std::string_view> args) {
   cfg.resume_max_age = std::chrono::seconds(o.resume_max_age_s);
   cfg.stop_mode = o.logout ? StopMode::kEndSessions : StopMode::kKeepSessions;
   if (o.state_path) cfg.session_store = std::make_shared<FileSessionStore>(*o.state_path);
-  if (o.state_redis) {
-    cfg.session_store =
-        std::make_shared<engine::RedisSessionStore>(*o.redis, o.redis_prefix, o.shard_ids);
-  }
 
-  // --sink redis: one writer per consumer thread, each with its own
-  // connection; the writers retry through outages until the engine stops.
-  Engine* running = nullptr;
-  std::shared_ptr<engine::RedisOutput> redis_out;
-  if (o.sink == SinkKind::kRedis) {
-    engine::RedisSinkOptions ro;
-    ro.url = *o.redis;
-    ro.prefix = o.redis_prefix;
-    ro.maxlen = static_cast<uint64_t>(o.redis_maxlen);
-    ro.stopping = [&running] { return running != nullptr && running->stopping(); };
-    // The shards are claimed now when their range is known (else each
-    // before its first append): a process that wrote them before is
-    // fenced off from here on, and stops (exit 4) at its next append.
-    if (o.total_shards || o.shard_ids) {
-      const uint32_t first = o.shard_ids ? o.shard_ids->first : 0;
-      const uint32_t last =
-          o.shard_ids ? o.shard_ids->second : static_cast<uint32_t>(*o.total_shards - 1);
-      engine::RedisLink link(*o.redis);
-      auto fences = engine::claim_shards(link, o.redis_prefix, first, last);
-      if (!fences.ok()) {
-        std::cerr << "shardring run: --redis: " << fences.status().message() << "\n";
-        return 2;
-      }
-      ro.fences = std::move(*fences);
-    }
-    redis_out = std::make_shared<engine::RedisOutput>(std::move(ro));
-    if (auto* store = dynamic_cast<engine::RedisSessionStore*>(cfg.session_store.get())) {
-      store->set_fences([out = redis_out.get()](uint32_t shard) { return out->fence(shard); });
-    }
-    if (cfg.session_store) {
-      cfg.sink_progress = [redis_out](std::vector<Durable>& by_shard) {
-        return redis_out->progress(by_shard);
-      };
-    }
+  // --redis: the identify gate, the session store, the stream sink.
+  RedisHandOff redis(o);
+  if (std::string error; !redis.configure(cfg, &error)) {
+    std::cerr << "shardring run: " << error << "\n";
+    return 2;
   }
   std::shared_ptr<engine::Output> out;
   if (o.sink != SinkKind::kNull && o.sink != SinkKind::kRedis) {
@@ -229,32 +186,7 @@ int run_main(std::span<const std::string_view> args) {
   if (o.sink == SinkKind::kNdjsonFile) cfg.on_hangup = [&out] { out->request_reopen(); };
 
   Engine eng(std::move(cfg));
-  running = &eng;
-  std::mutex redis_writers_mu;
-  std::vector<std::unique_ptr<engine::RedisWriter>> redis_writers;
-  static thread_local engine::RedisWriter* redis_writer = nullptr;
-  if (redis_out) {
-    // A failure that waiting cannot fix (or FENCED) stops the run, exit 4,
-    // with the sessions saved at what Redis holds.
-    redis_out->on_failure([&eng](const std::string& reason) { eng.fail(reason); });
-    eng.on_event([&](const Event& e) {
-      if (redis_writer == nullptr) {
-        std::lock_guard lock(redis_writers_mu);
-        redis_writers.push_back(std::make_unique<engine::RedisWriter>(redis_out));
-        redis_writer = redis_writers.back().get();
-      }
-      engine::ChannelEvent ce{};
-      ce.shard = e.shard;
-      ce.seq = e.seq;
-      ce.t = e.type;
-      ce.d = e.d;
-      ce.session = e.session;
-      redis_writer->append(ce);
-    });
-    eng.on_idle([&] {
-      if (redis_writer != nullptr) redis_writer->flush();
-    });
-  }
+  redis.attach(eng);
   if (out) {
     // A failed write stops the run: shards close as on SIGTERM, the summary
     // is printed, exit 4. The Output reports its failure once; fail() logs it.
@@ -283,45 +215,22 @@ int run_main(std::span<const std::string_view> args) {
       return 2;
     }
   }
-  // With --sink redis, workers send commands back through P:commands.
-  std::unique_ptr<engine::RedisCommands> redis_commands;
-  if (redis_out) {
-    engine::RedisCommands::Options co;
-    co.url = *o.redis;
-    co.prefix = o.redis_prefix;
-    co.send = [&eng](uint32_t shard, std::string payload) {
-      SendResult r = eng.send(shard, std::move(payload));
-      return engine::RedisCommands::Outcome{r.queued, std::string(r.reason)};
-    };
-    co.slice = [&eng]() -> std::optional<std::pair<uint32_t, uint32_t>> {
-      auto shards = eng.shards();
-      if (shards.empty()) return std::nullopt;
-      return std::make_pair(shards.front().shard, shards.back().shard);
-    };
-    redis_commands = std::make_unique<engine::RedisCommands>(std::move(co));
-    redis_commands->start();
-  }
+  redis.start();
   int rc = eng.run();
-  if (redis_commands) redis_commands->stop();
   if (commands) commands->stop();
   live.finish();
   {
     std::lock_guard lock(writers_mu);
     for (auto& w : writers) w->flush();
   }
-  {
-    std::lock_guard lock(redis_writers_mu);
-    for (auto& w : redis_writers) w->flush();
-  }
-  if (rc == 0 && redis_out && redis_out->failed()) rc = 4;
   // The last flush may fail too (fail() logs it; run() has returned).
   if (rc == 0 && out && out->failed()) rc = 4;
   Stats s = eng.stats();
+  rc = redis.finish(rc, &s);
   // `events` is what the sink holds: after a failure, the lines written
   // whole (events delivered after it were dropped). Equal to the engine's
   // count otherwise.
   if (out) s.events = out->lines();
-  if (redis_out) s.events = redis_out->held();
   if (o.log_format == LogFormat::kJson) {
     engine::Log::raw(cat("{\"msg\":\"summary\",", SummaryJson(s), "}"));
   } else {

@@ -5,6 +5,7 @@
 #pragma once
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -81,6 +82,8 @@ class RedisServer {
     const std::string port = std::to_string(port_);
     pid_ = fork();
     if (pid_ == 0) {
+      // Dies with the test, even when the test crashes.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
       const std::string log = dir_ + "/redis.log";
       execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--dir",
              dir_.c_str(), "--save", "", "--appendonly", "no", "--logfile", log.c_str(),

@@ -17,6 +17,7 @@
 #include "engine/redis_link.h"
 #include "engine/redis_sink.h"
 #include "engine/redis_store.h"
+#include "engine/redis_trim.h"
 #include "gateway/session_key.h"
 #include "redis/scripts.h"
 #include "tests/engine/redis_server.h"
@@ -442,6 +443,60 @@ TEST_F(RedisTest, GateSpacesEachBucketsIdentifiesAcrossProcesses) {
     }
   }
   EXPECT_GE(a.won() + b.won(), 8u);  // more when a window was taken too late
+}
+
+TEST_F(RedisTest, TrimKeepsWhatAnyGroupHasNotAcknowledged) {
+  auto out = Output();
+  RedisWriter writer(out);
+  for (uint64_t seq = 1; seq <= 10; ++seq) writer.append(Ev(0, 9, seq, "X", "{}"));
+  writer.flush();
+  RedisTrimmer::Options o;
+  o.url = server_->url();
+  o.prefix = "t";
+  o.slice = [] { return std::make_optional(std::make_pair(0u, 0u)); };
+  std::string error;
+  {
+    // No group reads the stream: nothing says what was handled, all kept.
+    RedisTrimmer t(o);
+    ASSERT_TRUE(t.trim_once(&error)) << error;
+    EXPECT_EQ(Call({"XLEN", "t:shard:0"}).integer, 10);
+  }
+  // Group a: 6 delivered, 4 acknowledged (entries 5 and 6 pending).
+  Call({"XGROUP", "CREATE", "t:shard:0", "a", "0"});
+  Reply read = Call({"XREADGROUP", "GROUP", "a", "c", "COUNT", "6", "STREAMS", "t:shard:0", ">"});
+  std::vector<std::string> ids;
+  for (const Reply& e : read.elements[0].elements[1].elements) ids.push_back(e.elements[0].str);
+  ASSERT_EQ(ids.size(), 6u);
+  for (int i = 0; i < 4; ++i) Call({"XACK", "t:shard:0", "a", ids[i]});
+  {
+    RedisTrimmer t(o);
+    ASSERT_TRUE(t.trim_once(&error)) << error;
+    EXPECT_EQ(Call({"XLEN", "t:shard:0"}).integer, 6);  // from seq 5 on
+    EXPECT_EQ(t.trimmed(), 4u);
+  }
+  // Group b: everything delivered and acknowledged; a still holds 5-6.
+  Call({"XGROUP", "CREATE", "t:shard:0", "b", "0"});
+  read = Call({"XREADGROUP", "GROUP", "b", "c", "STREAMS", "t:shard:0", ">"});
+  for (const Reply& e : read.elements[0].elements[1].elements) {
+    Call({"XACK", "t:shard:0", "b", e.elements[0].str});
+  }
+  Call({"XACK", "t:shard:0", "a", ids[4]});
+  Call({"XACK", "t:shard:0", "a", ids[5]});
+  {
+    // a has acknowledged 1-6 and not been delivered 7-10: those stay.
+    RedisTrimmer t(o);
+    ASSERT_TRUE(t.trim_once(&error)) << error;
+    EXPECT_EQ(Call({"XLEN", "t:shard:0"}).integer, 4);
+    EXPECT_EQ(t.cut_unread(), 0u);
+  }
+  {
+    // A cap of 1 cuts 3 entries group a has not read: counted.
+    o.maxlen = 1;
+    RedisTrimmer t(o);
+    ASSERT_TRUE(t.trim_once(&error)) << error;
+    EXPECT_EQ(Call({"XLEN", "t:shard:0"}).integer, 1);
+    EXPECT_EQ(t.cut_unread(), 3u);
+  }
 }
 
 }  // namespace

@@ -1,0 +1,167 @@
+// tools/redis_handoff.cc: see redis_handoff.h.
+#include "tools/redis_handoff.h"
+
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engine/event_channel.h"
+#include "engine/identify_gate_redis.h"
+#include "engine/redis_store.h"
+
+namespace shardring::tools {
+
+namespace {
+
+using Slice = std::optional<std::pair<uint32_t, uint32_t>>;
+
+// The shards the engine runs, once it runs them.
+Slice SliceOf(Engine& eng) {
+  auto shards = eng.shards();
+  if (shards.empty()) return std::nullopt;
+  return std::make_pair(shards.front().shard, shards.back().shard);
+}
+
+}  // namespace
+
+bool RedisHandOff::configure(Config& cfg, std::string* error) {
+  if (!o_.redis) return true;
+  if (o_.identify_gate == "redis") {
+    cfg.identify_gate_factory = [url = *o_.redis, prefix = o_.redis_prefix](
+                                    uint32_t max_concurrency, std::chrono::milliseconds window,
+                                    std::string*) -> std::unique_ptr<engine::IdentifyGate> {
+      return std::make_unique<engine::RedisIdentifyGate>(url, prefix, max_concurrency, window);
+    };
+  }
+  if (o_.state_redis) {
+    cfg.session_store =
+        std::make_shared<engine::RedisSessionStore>(*o_.redis, o_.redis_prefix, o_.shard_ids);
+  }
+  if (o_.sink != SinkKind::kRedis) return true;
+  engine::RedisSinkOptions ro;
+  ro.url = *o_.redis;
+  ro.prefix = o_.redis_prefix;
+  ro.stopping = [this] { return eng_ != nullptr && eng_->stopping(); };
+  // The shards are claimed now when their range is known (else each before
+  // its first append): a process that wrote them before is fenced off from
+  // here on, and stops (exit 4) at its next append.
+  if (o_.total_shards || o_.shard_ids) {
+    const uint32_t first = o_.shard_ids ? o_.shard_ids->first : 0;
+    const uint32_t last =
+        o_.shard_ids ? o_.shard_ids->second : static_cast<uint32_t>(*o_.total_shards - 1);
+    engine::RedisLink link(*o_.redis);
+    auto fences = engine::claim_shards(link, o_.redis_prefix, first, last);
+    if (!fences.ok()) {
+      *error = absl::StrCat("--redis: ", fences.status().message());
+      return false;
+    }
+    ro.fences = std::move(*fences);
+  }
+  out_ = std::make_shared<engine::RedisOutput>(std::move(ro));
+  if (auto* store = dynamic_cast<engine::RedisSessionStore*>(cfg.session_store.get())) {
+    // A process fenced off saves no session over its successor's.
+    store->set_fences([out = out_.get()](uint32_t shard) { return out->fence(shard); });
+  }
+  if (cfg.session_store) {
+    cfg.sink_progress = [out = out_](std::vector<Durable>& by_shard) {
+      return out->progress(by_shard);
+    };
+  }
+  cfg.metrics_extra = [this](std::string& m) { metrics(m); };
+  return true;
+}
+
+void RedisHandOff::attach(Engine& eng) {
+  eng_ = &eng;
+  if (!out_) return;
+  // A failure that waiting cannot fix (or FENCED) stops the run, exit 4,
+  // with the sessions saved at what Redis holds.
+  out_->on_failure([&eng](const std::string& reason) { eng.fail(reason); });
+  static thread_local engine::RedisWriter* writer = nullptr;
+  eng.on_event([this](const Event& e) {
+    if (writer == nullptr) {
+      std::lock_guard lock(writers_mu_);
+      writers_.push_back(std::make_unique<engine::RedisWriter>(out_));
+      writer = writers_.back().get();
+    }
+    engine::ChannelEvent ce{};
+    ce.shard = e.shard;
+    ce.seq = e.seq;
+    ce.t = e.type;
+    ce.d = e.d;
+    ce.session = e.session;
+    writer->append(ce);
+  });
+  eng.on_idle([] {
+    if (writer != nullptr) writer->flush();
+  });
+}
+
+void RedisHandOff::start() {
+  if (!out_) return;
+  // Workers send commands back through P:commands.
+  engine::RedisCommands::Options co;
+  co.url = *o_.redis;
+  co.prefix = o_.redis_prefix;
+  co.send = [eng = eng_](uint32_t shard, std::string payload) {
+    SendResult r = eng->send(shard, std::move(payload));
+    return engine::RedisCommands::Outcome{r.queued, std::string(r.reason)};
+  };
+  co.slice = [eng = eng_] { return SliceOf(*eng); };
+  commands_ = std::make_unique<engine::RedisCommands>(std::move(co));
+  commands_->start();
+  // Streams trimmed below what every consumer group acknowledged (and cut
+  // at --redis-maxlen).
+  engine::RedisTrimmer::Options to;
+  to.url = *o_.redis;
+  to.prefix = o_.redis_prefix;
+  to.maxlen = static_cast<uint64_t>(o_.redis_maxlen);
+  to.slice = [eng = eng_] { return SliceOf(*eng); };
+  trimmer_ = std::make_unique<engine::RedisTrimmer>(std::move(to));
+  trimmer_->start();
+}
+
+int RedisHandOff::finish(int rc, Stats* s) {
+  if (trimmer_) trimmer_->stop();
+  if (commands_) commands_->stop();
+  if (!out_) return rc;
+  {
+    std::lock_guard lock(writers_mu_);
+    for (auto& w : writers_) w->flush();
+  }
+  // What Redis holds of this run's events.
+  s->events = out_->held();
+  return rc == 0 && out_->failed() ? 4 : rc;
+}
+
+void RedisHandOff::metrics(std::string& m) {
+  auto one = [&m](const char* name, const char* type, const char* help, uint64_t value) {
+    absl::StrAppend(&m, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, " ",
+                    value, "\n");
+  };
+  one("shardring_redis_appended_total", "counter", "Events appended to the Redis streams.",
+      out_->lines());
+  one("shardring_redis_skipped_total", "counter",
+      "Events a stream already held (a resend, a replay), not appended again.", out_->skipped());
+  one("shardring_redis_waiting", "gauge",
+      "Sink writers waiting on Redis now (an outage: shards stop reading once rings fill).",
+      static_cast<uint64_t>(out_->waiting()));
+  if (trimmer_) {
+    one("shardring_redis_trimmed_total", "counter",
+        "Stream entries trimmed (acknowledged by every group, or cut at --redis-maxlen).",
+        trimmer_->trimmed());
+    one("shardring_redis_cut_unread_total", "counter",
+        "Entries --redis-maxlen cut before every consumer group acknowledged them.",
+        trimmer_->cut_unread());
+  }
+  if (commands_) {
+    absl::StrAppend(&m,
+                    "# HELP shardring_redis_commands_total Commands read from P:commands, by "
+                    "outcome.\n# TYPE shardring_redis_commands_total counter\n",
+                    "shardring_redis_commands_total{status=\"sent\"} ", commands_->sent(), "\n",
+                    "shardring_redis_commands_total{status=\"refused\"} ", commands_->refused(),
+                    "\n");
+  }
+}
+
+}  // namespace shardring::tools

@@ -1,0 +1,49 @@
+// tools/redis_handoff.h: what `shardring run` adds with --redis
+// (docs/interface.md "Redis"): the Redis identify gate and session store,
+// and with --sink redis the stream writers (one per consumer thread), the
+// commands read back from P:commands, the stream trimmer and their series
+// on /metrics. run_cmd.cc calls configure() before the engine is made,
+// attach() after, start() before run() and finish() after.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/redis_commands.h"
+#include "engine/redis_sink.h"
+#include "engine/redis_trim.h"
+#include "tools/options.h"
+
+namespace shardring::tools {
+
+class RedisHandOff {
+ public:
+  explicit RedisHandOff(const RunOptions& o) : o_(o) {}
+  RedisHandOff(const RedisHandOff&) = delete;
+  RedisHandOff& operator=(const RedisHandOff&) = delete;
+
+  // Fills the parts of `cfg` Redis serves. False with *error (exit 2) when
+  // the shards cannot be claimed.
+  bool configure(Config& cfg, std::string* error);
+  // With --sink redis: the handlers that write the streams.
+  void attach(Engine& eng);
+  void start();
+  // After run(): stops the threads, flushes the writers; the run's exit
+  // code (4 when the sink failed) and the summary's event count.
+  int finish(int rc, Stats* s);
+  bool sink() const { return out_ != nullptr; }
+
+ private:
+  void metrics(std::string& m);
+  const RunOptions& o_;
+  Engine* eng_ = nullptr;
+  std::shared_ptr<engine::RedisOutput> out_;
+  std::mutex writers_mu_;
+  std::vector<std::unique_ptr<engine::RedisWriter>> writers_;
+  std::unique_ptr<engine::RedisCommands> commands_;
+  std::unique_ptr<engine::RedisTrimmer> trimmer_;
+};
+
+}  // namespace shardring::tools
