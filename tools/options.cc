@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "absl/strings/str_split.h"
+#include "engine/redis_lease.h"
 #include "engine/text.h"
 #include "parse/inflate.h"
 #include "simdjson.h"
@@ -98,7 +99,13 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
   f.add_string("redis-prefix", &o.redis_prefix,
                "key prefix: P:shard:N streams, P:session:N, ... (default shardring)");
   f.add_int("redis-maxlen", &o.redis_maxlen, 0, int64_t{1} << 40,
-            "cap each shard's stream near N entries (0: no cap)");
+            "cap each shard's stream at N entries, read or not (0: trim only what every consumer "
+            "group acknowledged)");
+  f.add_bool("standby", &o.standby,
+             "run no shards until another process's leases expire, then take its shards over "
+             "and resume them (needs --sink redis --state redis)");
+  f.add_int("lease-ms", &o.lease_ms, engine::kMinLeaseTime.count(), engine::kMaxLeaseTime.count(),
+            "shard leases expire this long after their process stops renewing (default 10000)");
   f.add_int("checkpoint-ms", &o.checkpoint_ms, kMinCheckpointInterval.count(),
             kMaxCheckpointInterval.count(), "how often --state is checkpointed (default 1000)");
   f.add_int("resume-max-age-s", &o.resume_max_age_s, 0, kMaxResumeMaxAge.count(),
@@ -138,6 +145,12 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
   }
   if (o.identify_gate == "redis" && !o.redis) {
     return Bad("identify-gate", "--identify-gate redis needs --redis URL");
+  }
+  if (o.standby && (sink != "redis" || !o.state_path || *o.state_path != "redis")) {
+    return Bad("standby", "--standby needs --sink redis and --state redis");
+  }
+  if (o.standby && !o.total_shards) {
+    return Bad("standby", "--standby needs --total-shards (the shards it may take over)");
   }
   if (o.state_path && *o.state_path == "redis") {
     if (!o.redis) return Bad("state", "--state redis needs --redis URL");

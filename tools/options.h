@@ -49,7 +49,9 @@ struct RunOptions {
   bool state_redis = false;               // --state redis
   std::optional<engine::RedisUrl> redis;  // --redis URL
   std::string redis_prefix = "shardring";
-  int64_t redis_maxlen = 0;  // --redis-maxlen: MAXLEN ~ N per append; 0: none
+  int64_t redis_maxlen = 0;  // --redis-maxlen: cap per stream; 0: none
+  bool standby = false;      // --standby: wait for another process's shards
+  int64_t lease_ms = 10'000;
   int64_t checkpoint_ms = kCheckpointInterval.count();
   int64_t resume_max_age_s = kResumeMaxAge.count();
   bool logout = false;

@@ -1,13 +1,18 @@
 // tools/redis_handoff.cc: see redis_handoff.h.
 #include "tools/redis_handoff.h"
 
+#include <signal.h>
+
 #include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "engine/event_channel.h"
 #include "engine/identify_gate_redis.h"
+#include "engine/log.h"
 #include "engine/redis_store.h"
+#include "redis/resp.h"
+#include "redis/scripts.h"
 
 namespace shardring::tools {
 
@@ -56,6 +61,8 @@ bool RedisHandOff::configure(Config& cfg, std::string* error) {
       return false;
     }
     ro.fences = std::move(*fences);
+    first_ = first;
+    last_ = last;
   }
   out_ = std::make_shared<engine::RedisOutput>(std::move(ro));
   if (auto* store = dynamic_cast<engine::RedisSessionStore*>(cfg.session_store.get())) {
@@ -99,6 +106,19 @@ void RedisHandOff::attach(Engine& eng) {
 
 void RedisHandOff::start() {
   if (!out_) return;
+  // Leases on the claimed shards: a standby takes them over when this
+  // process stops renewing them.
+  if (!out_->options().fences.empty()) {
+    leases_ = std::make_unique<engine::RedisLeases>(*o_.redis, o_.redis_prefix, first_, last_,
+                                                    out_->options().fences,
+                                                    std::chrono::milliseconds(o_.lease_ms));
+    std::string error;
+    if (!leases_->start(&error)) {
+      engine::Log::write(engine::Level::kWarn, -1,
+                         "redis: shard leases not taken: a standby may take these shards",
+                         {{"error", error}});
+    }
+  }
   // Workers send commands back through P:commands.
   engine::RedisCommands::Options co;
   co.url = *o_.redis;
@@ -129,9 +149,73 @@ int RedisHandOff::finish(int rc, Stats* s) {
     std::lock_guard lock(writers_mu_);
     for (auto& w : writers_) w->flush();
   }
+  // Released once the sessions are saved and the events written: a standby
+  // takes over from there.
+  if (leases_) leases_->stop();
   // What Redis holds of this run's events.
   s->events = out_->held();
   return rc == 0 && out_->failed() ? 4 : rc;
+}
+
+absl::StatusOr<std::optional<std::pair<uint32_t, uint32_t>>> RedisHandOff::wait_for_orphans(
+    const RunOptions& o) {
+  const uint32_t first = o.shard_ids ? o.shard_ids->first : 0;
+  const uint32_t last =
+      o.shard_ids ? o.shard_ids->second : static_cast<uint32_t>(*o.total_shards - 1);
+  engine::Log::write(engine::Level::kInfo, -1, "standby: watching the shard leases",
+                     {{"shards", absl::StrCat(first, "-", last)}, {"lease_ms", o.lease_ms}});
+  // SIGINT/SIGTERM end the wait (the engine takes them over later).
+  sigset_t sigs, old;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, &old);
+  struct Restore {
+    sigset_t old;
+    ~Restore() { pthread_sigmask(SIG_SETMASK, &old, nullptr); }
+  } restore{old};
+  engine::RedisLink link(*o.redis);
+  const std::string owner = engine::lease_owner_id();
+  const std::chrono::milliseconds poll = std::chrono::milliseconds(o.lease_ms) / 4;
+  auto last_ok = std::chrono::steady_clock::now();
+  for (;;) {
+    const timespec wait{poll.count() / 1000, (poll.count() % 1000) * 1'000'000};
+    if (sigtimedwait(&sigs, nullptr, &wait) > 0) return std::nullopt;
+    auto found = engine::find_orphans(link, o.redis_prefix, first, last);
+    if (!found.ok()) {
+      if (std::chrono::steady_clock::now() - last_ok > kStandbyGiveUp) return found.status();
+      continue;
+    }
+    last_ok = std::chrono::steady_clock::now();
+    if (!*found) continue;
+    // Two standbys may see the same orphans: the leases (SET NX) decide.
+    const auto [a, b] = **found;
+    std::string wire;
+    redis::CommandWriter w(wire);
+    for (uint32_t sh = a; sh <= b; ++sh) {
+      w.command({"SET", redis::key(o.redis_prefix, "lease", sh), owner, "PX",
+                 std::to_string(o.lease_ms), "NX"});
+    }
+    std::vector<redis::Reply> replies;
+    std::string error;
+    if (!link.exchange(wire, w.commands(), &replies, &error)) continue;
+    bool all = true;
+    for (const redis::Reply& r : replies) all &= r.type == redis::Reply::Type::kStatus;
+    if (all) {
+      engine::Log::write(engine::Level::kInfo, -1, "standby: taking shards over",
+                         {{"shards", absl::StrCat(a, "-", b)}});
+      return found;
+    }
+    // Another standby was first to some: give back what was taken.
+    wire.clear();
+    redis::CommandWriter back(wire);
+    for (uint32_t sh = a; sh <= b; ++sh) {
+      if (replies[sh - a].type == redis::Reply::Type::kStatus) {
+        back.command({"DEL", redis::key(o.redis_prefix, "lease", sh)});
+      }
+    }
+    link.exchange(wire, back.commands(), &replies, &error);
+  }
 }
 
 void RedisHandOff::metrics(std::string& m) {

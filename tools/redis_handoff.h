@@ -5,18 +5,26 @@
 // on /metrics. run_cmd.cc calls configure() before the engine is made,
 // attach() after, start() before run() and finish() after.
 #pragma once
+#include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "engine/engine.h"
 #include "engine/redis_commands.h"
+#include "engine/redis_lease.h"
 #include "engine/redis_sink.h"
 #include "engine/redis_trim.h"
 #include "tools/options.h"
 
 namespace shardring::tools {
+
+// A standby gives up when Redis stays unreachable this long (exit 1).
+inline constexpr std::chrono::seconds kStandbyGiveUp{60};
 
 class RedisHandOff {
  public:
@@ -35,6 +43,13 @@ class RedisHandOff {
   int finish(int rc, Stats* s);
   bool sink() const { return out_ != nullptr; }
 
+  // --standby: waits (logging once) until a run of shards of
+  // --total-shards has a saved session and no lease, takes their leases
+  // and returns their range. nullopt when SIGINT/SIGTERM came first; an
+  // error when Redis cannot be reached for kStandbyGiveUp.
+  static absl::StatusOr<std::optional<std::pair<uint32_t, uint32_t>>> wait_for_orphans(
+      const RunOptions& o);
+
  private:
   void metrics(std::string& m);
   const RunOptions& o_;
@@ -44,6 +59,8 @@ class RedisHandOff {
   std::vector<std::unique_ptr<engine::RedisWriter>> writers_;
   std::unique_ptr<engine::RedisCommands> commands_;
   std::unique_ptr<engine::RedisTrimmer> trimmer_;
+  std::unique_ptr<engine::RedisLeases> leases_;
+  uint32_t first_ = 0, last_ = 0;  // the claimed slice (with fences)
 };
 
 }  // namespace shardring::tools

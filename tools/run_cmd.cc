@@ -54,7 +54,7 @@ int run_main(std::span<const std::string_view> args) {
     std::cerr << "shardring run: " << opts.status().message() << "\n";
     return 2;
   }
-  const RunOptions& o = *opts;
+  RunOptions o = std::move(*opts);
   // A closed stdout pipe (`shardring run | head`) is an ordinary write
   // error (EPIPE): the sink fails, the run stops with its summary, exit 4.
   signal(SIGPIPE, SIG_IGN);
@@ -66,6 +66,16 @@ int run_main(std::span<const std::string_view> args) {
       live_tty ? std::max(static_cast<engine::Level>(o.log_level), engine::Level::kWarn)
                : static_cast<engine::Level>(o.log_level));
   engine::Log::set_secret(o.token);
+  if (o.standby) {
+    // Nothing runs until another process's shards are free to take over.
+    auto taken = RedisHandOff::wait_for_orphans(o);
+    if (!taken.ok()) {
+      std::cerr << "shardring run: --standby: " << taken.status().message() << "\n";
+      return 1;
+    }
+    if (!*taken) return 0;  // stopped while waiting
+    o.shard_ids = **taken;
+  }
 
   Config cfg;
   cfg.token = o.token;
