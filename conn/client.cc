@@ -444,6 +444,11 @@ bool ClientConnection::restore(std::string_view session_id, std::string_view res
   return true;
 }
 
+void ClientConnection::rewind(uint64_t seq, uint64_t session_key, Instant now) {
+  gateway::Actions a = session_.rewind(seq, session_key, now);
+  perform(a, now);
+}
+
 void ClientConnection::shutdown(Instant now, gateway::Session::StopMode mode) {
   disarm(Timer::kDial);
   dial_requested_ = false;

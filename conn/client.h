@@ -223,6 +223,9 @@ class ClientConnection {
   // identifies.
   [[nodiscard]] bool restore(std::string_view session_id, std::string_view resume_url,
                              uint64_t seq);
+  // The sink lost events past `seq` of the session `session_key`:
+  // gateway::Session::rewind (a RESUME from `seq`, the gateway replays).
+  void rewind(uint64_t seq, uint64_t session_key, Instant now);
   // Clean stop; no reconnect follows. kEndSession closes with 1000 (the
   // Discord session ends), kKeepSession with 4000 (it stays resumable and
   // session() keeps it, for the caller to save).

@@ -398,9 +398,16 @@ void CoreThread::Loop::arm_wake() {
 
 void CoreThread::Loop::take_user_sends() {
   std::vector<std::pair<uint32_t, std::string>> batch;
+  std::vector<UserSends::Rewind> rewinds;
   {
     std::lock_guard lock(sends.mu);
     batch.swap(sends.queue);
+    rewinds.swap(sends.rewinds);
+  }
+  for (const UserSends::Rewind& r : rewinds) {
+    Shard& sh = *shards[r.slot];
+    sh.conn.rewind(r.seq, r.session_key, now);
+    sync(sh);
   }
   for (auto& [slot, payload] : batch) {
     Shard& sh = *shards[slot];
@@ -574,6 +581,18 @@ void CoreThread::wake() {
   if (wake_fd_ < 0) return;
   const uint64_t one = 1;
   (void)!::write(wake_fd_, &one, sizeof one);
+}
+
+bool CoreThread::queue_rewind(uint32_t shard, uint64_t seq, uint64_t session_key) {
+  const auto it = std::find(shards_.begin(), shards_.end(), shard);
+  if (it == shards_.end()) return false;
+  {
+    std::lock_guard lock(sends_.mu);
+    sends_.rewinds.push_back({static_cast<uint32_t>(it - shards_.begin()), seq, session_key});
+  }
+  sends_.pending.store(true, std::memory_order_release);
+  wake();
+  return true;
 }
 
 bool CoreThread::queue_send(uint32_t shard, std::string payload) {

@@ -150,8 +150,13 @@ struct Shared {
 
 // Payloads other threads queue for this core's shards (Engine::send).
 struct UserSends {
+  struct Rewind {
+    uint32_t slot;
+    uint64_t seq, session_key;
+  };
   std::mutex mu;
   std::vector<std::pair<uint32_t, std::string>> queue;  // (slot, payload)
+  std::vector<Rewind> rewinds;                          // Engine::rewind
   std::atomic<bool> pending{false};
 };
 
@@ -178,6 +183,7 @@ class CoreThread {
   // Any thread, before or after start(): queue a user payload for one of
   // this thread's shards. False when the shard is not run here.
   bool queue_send(uint32_t shard, std::string payload);
+  bool queue_rewind(uint32_t shard, uint64_t seq, uint64_t session_key);
   // Any thread: the sessions of this thread's shards as of the last
   // snapshot (one per Shared::checkpoint_gen, and one as the thread ends,
   // after its shards closed).

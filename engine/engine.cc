@@ -454,6 +454,14 @@ SendResult Engine::send(uint32_t shard, std::string payload) {
   return {true, {}};
 }
 
+bool Engine::rewind(uint32_t shard, uint64_t seq, uint64_t session) {
+  if (!impl_->started_cores.load(std::memory_order_acquire)) return false;
+  if (shard < impl_->first || shard > impl_->last) return false;
+  engine::Log::write(engine::Level::kWarn, shard, "the sink lost events: resuming from its seq",
+                     {{"seq", seq}});
+  return impl_->cores[impl_->shard_core[shard - impl_->first]]->queue_rewind(shard, seq, session);
+}
+
 SendResult Engine::update_presence(uint32_t shard, std::string_view presence_json) {
   return send(shard, cat("{\"op\":3,\"d\":", presence_json, "}"));
 }

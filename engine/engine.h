@@ -333,6 +333,15 @@ class Engine {
                                    uint32_t limit, bool presences = false,
                                    std::string_view nonce = {});
 
+  // Any thread: the sink lost what it had written of `shard` past `seq` of
+  // the session `session` (Event::session), e.g. a Redis that came back
+  // from an older snapshot. The shard RESUMEs from `seq` (its connection
+  // closes with 4000), the gateway replays what follows, and those events
+  // are delivered again. False when the shard is not run here or the
+  // shards are not running; nothing happens when the shard's session is
+  // another one by now (the lost events cannot be replayed).
+  bool rewind(uint32_t shard, uint64_t seq, uint64_t session);
+
   Stats stats() const;
   // Any thread, while run() runs (empty before): every shard of this
   // process, by shard id.

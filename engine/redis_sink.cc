@@ -87,6 +87,20 @@ RedisWriter::RedisWriter(std::shared_ptr<RedisOutput> out)
 
 void RedisWriter::append(const ChannelEvent& e) {
   if (out_->failed()) return;
+  if (e.shard >= seen_.size()) {
+    seen_.resize(e.shard + 1);
+    rewinding_.resize(e.shard + 1);
+    known_.resize(e.shard + 1);
+  }
+  Rewinding& rw = rewinding_[e.shard];
+  if (rw.on) {
+    if (e.session == rw.session && e.seq > rw.max_seen) {
+      rw.max_seen = e.seq;  // the old connection's: dropped
+      return;
+    }
+    rw.on = false;  // the replay (or a new session) has begun
+  }
+  seen_[e.shard] = Durable{e.session, e.seq};
   Pending p{};
   p.shard = e.shard;
   p.seq = e.seq;
@@ -99,6 +113,21 @@ void RedisWriter::append(const ChannelEvent& e) {
   arena_ += e.d;
   pending_.push_back(p);
   if (arena_.size() >= kFlushBytes) flush();
+}
+
+void RedisWriter::on_lost(uint32_t shard, uint64_t session, uint64_t have) {
+  Log::write(Level::kWarn, shard,
+             "redis lost events this process appended (an older snapshot, a replica that was "
+             "behind): resuming the shard from what its stream holds",
+             {{"stream_seq", have}, {"appended_seq", known_[shard].seq}});
+  known_[shard] = Durable{session, have};
+  Rewinding& rw = rewinding_[shard];
+  rw.on = true;
+  rw.session = session;
+  rw.max_seen = seen_[shard].session == session ? seen_[shard].seq : have;
+  out_->record(shard, Durable{session, have}, 0, 0);
+  out_->rewinds_.fetch_add(1, std::memory_order_relaxed);
+  if (out_->options().rewind) out_->options().rewind(shard, have, session);
 }
 
 bool RedisWriter::claim(std::string* error) {
@@ -155,7 +184,7 @@ void RedisWriter::build() {
   const RedisSinkOptions& o = out_->options();
   for (const Call& c : calls_) {
     const Pending& first = pending_[order_[c.begin]];
-    w.begin(3 + 2 + 2 + 3 * (c.end - c.begin));
+    w.begin(3 + 2 + 3 + 3 * (c.end - c.begin));
     w.arg("EVALSHA");
     w.arg(script_.sha1);
     w.arg("2");
@@ -163,6 +192,12 @@ void RedisWriter::build() {
     w.arg(redis::key(o.prefix, "session", first.shard));
     w.arg(fences_[first.shard]);
     w.arg(first.session);
+    const Durable& known = known_[first.shard];
+    if (known.session == first.session && known.seq != 0) {
+      w.arg(known.seq);
+    } else {
+      w.arg(std::string_view());
+    }
     for (size_t k = c.begin; k < c.end; ++k) {
       const Pending& p = pending_[order_[k]];
       w.arg(p.seq);
@@ -196,7 +231,7 @@ bool RedisWriter::send() {
             return false;
           }
           error = absl::StrCat(link_.url().to_string(), ": ", r.str);
-        } else if (r.type != redis::Reply::Type::kArray || r.elements.size() != 3) {
+        } else if (r.type != redis::Reply::Type::kArray || r.elements.size() != 4) {
           if (down) out_->outage(false, "", false);
           out_->fail(absl::StrCat("redis: shard ", shard, ": unexpected reply ", r.debug_string()));
           return false;
@@ -207,10 +242,15 @@ bool RedisWriter::send() {
           const Call& c = calls_[i];
           const Pending& first = pending_[order_[c.begin]];
           const redis::Reply& r = replies_[i];
+          const uint64_t last = static_cast<uint64_t>(r.elements[0].integer);
+          if (r.elements[3].integer == 1) {
+            if (!rewinding_[first.shard].on) on_lost(first.shard, first.session, last);
+            continue;
+          }
           const uint64_t appended = static_cast<uint64_t>(r.elements[1].integer);
-          out_->record(first.shard,
-                       Durable{first.session, static_cast<uint64_t>(r.elements[0].integer)},
-                       appended, (c.end - c.begin) - appended);
+          known_[first.shard] = Durable{first.session, last};
+          out_->record(first.shard, Durable{first.session, last}, appended,
+                       (c.end - c.begin) - appended);
         }
         if (down) out_->outage(false, "");
         return true;

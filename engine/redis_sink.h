@@ -48,6 +48,9 @@ struct RedisSinkOptions {
   // first append (HINCRBY of its fence): from then on a process that wrote
   // the shard before is fenced off.
   std::vector<std::string> fences;
+  // Resumes `shard` from `seq` of `session` (Engine::rewind): the stream
+  // lost what was appended after it. Unset: the loss is only logged.
+  std::function<void(uint32_t shard, uint64_t seq, uint64_t session)> rewind;
   // True once the engine is stopping: a writer then retries for at most
   // stop_retry more.
   std::function<bool()> stopping;
@@ -74,6 +77,8 @@ class RedisOutput {
   // Events handed over that Redis holds, appended now or before (a resend
   // after a reply lost in an outage): the summary's `events`.
   uint64_t held() const noexcept { return lines() + skipped(); }
+  // Shards resumed because their stream had lost appended events.
+  uint64_t rewinds() const noexcept { return rewinds_.load(std::memory_order_relaxed); }
   // A checkpoint (Config::sink_progress): the last event per shard that
   // Redis acknowledged. Returns "redis".
   std::string progress(std::vector<Durable>& by_shard);
@@ -100,7 +105,7 @@ class RedisOutput {
   std::vector<std::string> fences_;  // by shard id, under mu_
   int outages_ = 0;                  // writers now retrying, under mu_
   std::atomic<bool> failed_{false};
-  std::atomic<uint64_t> appended_{0}, skipped_{0};
+  std::atomic<uint64_t> appended_{0}, skipped_{0}, rewinds_{0};
   std::function<void(const std::string&)> on_failure_;
 };
 
@@ -123,6 +128,14 @@ class RedisWriter {
     uint64_t seq, session;
     uint32_t t_off, t_len, d_off, d_len;
   };
+  // A shard whose stream lost events: resumed from `seq`. Until the
+  // replay arrives (a seq at or below the highest seen), what the old
+  // connection still delivers is dropped: it would leave a hole.
+  struct Rewinding {
+    bool on = false;
+    uint64_t session = 0, max_seen = 0;
+  };
+  void on_lost(uint32_t shard, uint64_t session, uint64_t have);
   // One script call: events [begin, end) of order_, one shard and session.
   struct Call {
     size_t begin, end;
@@ -139,7 +152,10 @@ class RedisWriter {
   std::vector<Pending> pending_;
   std::vector<uint32_t> order_;  // indexes into pending_, grouped by shard
   std::vector<Call> calls_;
-  std::vector<std::string> fences_;  // by shard id: this writer's copy
+  std::vector<std::string> fences_;   // by shard id: this writer's copy
+  std::vector<Durable> known_;        // by shard id: the last appended, as Redis said
+  std::vector<Durable> seen_;         // by shard id: the last event given to append()
+  std::vector<Rewinding> rewinding_;  // by shard id
   std::string wire_;
   std::vector<redis::Reply> replies_;
 };

@@ -331,6 +331,18 @@ Actions Session::on_invalid_session(bool resumable, Clock::time_point now) {
   return out;
 }
 
+Actions Session::rewind(uint64_t seq, uint64_t session_key, Clock::time_point now) {
+  Actions out;
+  if (!has_session() || session_key != session_key_ || seq >= last_seq_ ||
+      state_ == State::kStopped || state_ == State::kFatal) {
+    return out;
+  }
+  last_seq_ = seq;
+  ++stats_.rewinds;
+  if (connected()) reconnect(out, kCloseResumable, Millis(0));
+  return out;
+}
+
 Actions Session::shutdown(Clock::time_point now, StopMode mode) {
   Actions out;
   if (state_ == State::kStopped || state_ == State::kFatal) return out;

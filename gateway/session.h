@@ -177,6 +177,7 @@ struct Stats {
   uint64_t dispatches_delivered = 0;
   uint64_t replays_skipped = 0;  // dispatches with seq <= last: not delivered
   uint64_t seq_gaps = 0;         // delivered dispatches with seq > last + 1
+  uint64_t rewinds = 0;          // rewind(): resumed from an earlier seq
   uint64_t heartbeats_sent = 0;
   uint64_t heartbeat_acks = 0;
   uint64_t zombies = 0;  // connections closed for a missing ACK
@@ -316,6 +317,14 @@ class Session {
   // contains the token).
   [[nodiscard]] bool restore(std::string_view session_id, std::string_view resume_url,
                              uint64_t seq) noexcept;
+
+  // The sink lost what it had written past `seq` of session `session_key`
+  // (a Redis restored from an older snapshot): last_seq() goes back to
+  // `seq` and, when connected, the connection closes with 4000 and RESUMEs
+  // from there, so the gateway replays what follows and it is delivered
+  // again. Nothing when the session is another (the lost events belong to
+  // an ended session), or `seq` is not below last_seq().
+  [[nodiscard]] Actions rewind(uint64_t seq, uint64_t session_key, Clock::time_point now);
 
   // Clean stop. kEndSession closes with 1000, which ends the Discord
   // session; kKeepSession closes with kCloseResumable (4000), which keeps it

@@ -17,7 +17,8 @@ std::string key(std::string_view prefix, std::string_view name);
 // Appends one shard's events to its stream, exactly once.
 //   KEYS[1] the stream P:shard:N, KEYS[2] the session hash P:session:N
 //   ARGV[1] the writer's fence ("" to skip the check), ARGV[2] the session
-//   key (Event::session, decimal), then (seq, t, d) per event in seq order.
+//   key (Event::session, decimal), ARGV[3] the last seq of this session the
+//   writer saw appended ("": none), then (seq, t, d) per event in seq order.
 // Entry IDs are E-seq: E is the session's epoch, kept in the hash; a new
 // session takes max(Redis's clock in ms, last E + 1, the stream's last ms
 // + 1), never a client's clock, so IDs only grow and Redis itself refuses a
@@ -27,7 +28,12 @@ std::string key(std::string_view prefix, std::string_view name);
 // A fence other than the hash's `fence` means another process owns the
 // shard now: nothing is written and the error starts with FENCED. A hash
 // without a fence (Redis lost it) takes the writer's.
-// Returns {last seq in the stream for this session, appended, prev seq}.
+// When the stream holds less of the session than the writer saw appended
+// (Redis lost writes: restored from an older snapshot, a replica that was
+// behind), nothing is appended: the shard must be resumed from what the
+// stream holds, and the gateway replays the rest.
+// Returns {last seq in the stream for this session, appended, prev seq,
+// lost (1: nothing appended, resume from the first element)}.
 inline constexpr std::string_view kAppendScript = R"lua(
 local h = KEYS[2]
 local cur = redis.call('HMGET', h, 'fence', 'sink_session', 'epoch', 'seq')
@@ -55,9 +61,13 @@ else
   end
   fresh = true
 end
+if ARGV[3] ~= '' then
+  local have = fresh and 0 or last
+  if have < tonumber(ARGV[3]) then return {have, 0, have, 1} end
+end
 local prev = last
 local added = 0
-for i = 3, #ARGV, 3 do
+for i = 4, #ARGV, 3 do
   local seq = tonumber(ARGV[i])
   if seq > last then
     local id = string.format('%d-%s', epoch, ARGV[i])
@@ -69,7 +79,7 @@ end
 if fresh or added > 0 then
   redis.call('HSET', h, 'sink_session', ARGV[2], 'epoch', string.format('%d', epoch), 'seq', last)
 end
-return {last, added, prev}
+return {last, added, prev, 0}
 )lua";
 
 // Trims one shard's stream below what every consumer group has

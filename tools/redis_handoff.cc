@@ -47,6 +47,10 @@ bool RedisHandOff::configure(Config& cfg, std::string* error) {
   ro.url = *o_.redis;
   ro.prefix = o_.redis_prefix;
   ro.stopping = [this] { return eng_ != nullptr && eng_->stopping(); };
+  // Redis lost writes: the shard resumes from what its stream holds.
+  ro.rewind = [this](uint32_t shard, uint64_t seq, uint64_t session) {
+    if (eng_ != nullptr) eng_->rewind(shard, seq, session);
+  };
   // The shards are claimed now when their range is known (else each before
   // its first append): a process that wrote them before is fenced off from
   // here on, and stops (exit 4) at its next append.
@@ -227,6 +231,9 @@ void RedisHandOff::metrics(std::string& m) {
       out_->lines());
   one("shardring_redis_skipped_total", "counter",
       "Events a stream already held (a resend, a replay), not appended again.", out_->skipped());
+  one("shardring_redis_rewinds_total", "counter",
+      "Shards resumed from what their stream held after Redis lost appended events.",
+      out_->rewinds());
   one("shardring_redis_waiting", "gauge",
       "Sink writers waiting on Redis now (an outage: shards stop reading once rings fill).",
       static_cast<uint64_t>(out_->waiting()));

@@ -86,6 +86,9 @@ class RedisTest : public ::testing::Test {
     o.fences = std::move(fences);
     o.stop_retry = std::chrono::milliseconds(300);
     o.stopping = [this] { return stopping_.load(); };
+    o.rewind = [this](uint32_t shard, uint64_t seq, uint64_t session) {
+      rewinds_.push_back({shard, seq, session});
+    };
     auto out = std::make_shared<RedisOutput>(o);
     out->on_failure([this](const std::string& why) { failures_.push_back(why); });
     return out;
@@ -105,6 +108,11 @@ class RedisTest : public ::testing::Test {
   std::unique_ptr<RedisLink> link_;
   std::atomic<bool> stopping_{false};
   std::vector<std::string> failures_;
+  struct Rewound {
+    uint32_t shard;
+    uint64_t seq, session;
+  };
+  std::vector<Rewound> rewinds_;
 };
 
 TEST_F(RedisTest, LinkPipelinesAndReloadsLostScripts) {
@@ -228,10 +236,11 @@ TEST_F(RedisTest, ErrorThatWaitingCannotFixFailsTheSink) {
   EXPECT_NE(failures_[0].find("WRONGTYPE"), std::string::npos) << failures_[0];
 }
 
-TEST_F(RedisTest, OutageWaitsAndLosesNothing) {
+TEST_F(RedisTest, OutageWaitsAndLostWritesAreReplayed) {
   auto out = Output();
   RedisWriter writer(out);
   writer.append(Ev(0, 9, 1, "X", "{}"));
+  writer.append(Ev(1, 9, 1, "X", "{}"));
   writer.flush();
   server_->kill();
   // The flush waits for Redis to come back, then writes.
@@ -243,10 +252,32 @@ TEST_F(RedisTest, OutageWaitsAndLosesNothing) {
   ASSERT_TRUE(server_->restart());
   done.get();
   EXPECT_TRUE(failures_.empty());
-  // The restarted server kept nothing (no persistence here): seq 2 is there.
+  // The restarted server kept nothing (no persistence here): it lost seq 1
+  // of shard 0, so seq 2 is not appended (it would leave a hole) and the
+  // shard is resumed from what the stream holds (nothing: seq 0).
+  EXPECT_TRUE(Entries("t:shard:0").empty());
+  ASSERT_EQ(rewinds_.size(), 1u);
+  EXPECT_EQ(rewinds_[0].shard, 0u);
+  EXPECT_EQ(rewinds_[0].seq, 0u);
+  EXPECT_EQ(rewinds_[0].session, 9u);
+  EXPECT_EQ(out->rewinds(), 1u);
+  // What the old connection still delivers is dropped; the replay from seq
+  // 1 is appended, every seq once.
+  writer.append(Ev(0, 9, 3, "X", "{}"));
+  writer.append(Ev(0, 9, 1, "X", "{}"));
+  writer.append(Ev(0, 9, 2, "X", "{}"));
+  writer.append(Ev(0, 9, 3, "X", "{}"));
+  writer.flush();
   auto e = Entries("t:shard:0");
-  ASSERT_EQ(e.size(), 1u);
-  EXPECT_NE(e[0].find(" seq 2 "), std::string::npos);
+  ASSERT_EQ(e.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NE(e[i].find(" seq " + std::to_string(i + 1) + " "), std::string::npos) << e[i];
+  }
+  // Shard 1 lost its seq 1 too: found at its next append.
+  writer.append(Ev(1, 9, 2, "X", "{}"));
+  writer.flush();
+  ASSERT_EQ(rewinds_.size(), 2u);
+  EXPECT_EQ(rewinds_[1].shard, 1u);
 }
 
 TEST_F(RedisTest, StoppingBoundsTheRetries) {

@@ -141,5 +141,33 @@ TEST(ReadyInfo, ReadsTheBotUserIdAndIgnoresWhatIsNotASnowflake) {
   EXPECT_EQ(read(R"({"session_id":"abc","user":{"id":"7"}})").session_id, "abc");
 }
 
+TEST(SessionRestore, RewindResumesFromAnEarlierSeqAndDeliversTheReplayAgain) {
+  Session s(TestConfig(), 0.5);
+  ASSERT_TRUE(s.restore(kSessionId, kResumeUrl, 42));
+  (void)s.on_connected(t0);
+  (void)s.on_hello(41'250ms, t0);
+  EXPECT_TRUE(s.on_resumed(43, t0).deliver);
+  EXPECT_TRUE(s.on_dispatch(44));
+  // Another session's loss, or a seq not below the last: nothing.
+  EXPECT_THAT(s.rewind(40, session_key_of("another"), t0), IsEmpty());
+  EXPECT_THAT(s.rewind(44, s.session_key(), t0), IsEmpty());
+  // The sink lost 41-44: close with 4000 and RESUME from 40 at once.
+  const Actions a = s.rewind(40, s.session_key(), t0);
+  bool closed = false, resumes = false;
+  for (const Action& x : a) {
+    if (const auto* c = std::get_if<CloseConnection>(&x)) closed = c->code == kCloseResumable;
+    if (const auto* r = std::get_if<Reconnect>(&x)) resumes = r->mode == ConnectMode::kResume;
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_TRUE(resumes);
+  EXPECT_EQ(s.last_seq(), 40u);
+  EXPECT_EQ(s.stats().rewinds, 1u);
+  (void)s.on_connected(t0);
+  EXPECT_THAT(Sent(s.on_hello(41'250ms, t0)), ElementsAre(resume_payload(kToken, kSessionId, 40)));
+  // The replay is delivered again.
+  EXPECT_TRUE(s.on_dispatch(41));
+  EXPECT_TRUE(s.on_dispatch(42));
+}
+
 }  // namespace
 }  // namespace shardring::gateway
