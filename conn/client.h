@@ -223,6 +223,9 @@ class ClientConnection {
   // identifies.
   [[nodiscard]] bool restore(std::string_view session_id, std::string_view resume_url,
                              uint64_t seq);
+  // The driver stopped (or resumed) reading this connection: backpressure
+  // (gateway::Session::set_reading_paused: no zombie verdict meanwhile).
+  void set_reading_paused(bool paused) noexcept { session_.set_reading_paused(paused); }
   // The sink lost events past `seq` of the session `session_key`:
   // gateway::Session::rewind (a RESUME from `seq`, the gateway replays).
   void rewind(uint64_t seq, uint64_t session_key, Instant now);

@@ -87,6 +87,7 @@ void CoreThread::Loop::pause(Shard& sh) {
   if (!sh.paused) {
     sh.paused = true;
     sh.paused_since = now;
+    sh.conn.set_reading_paused(true);
     if (sh.recv_armed) {  // stop the multishot recv: TCP pushes back
       io_uring_sqe* sqe = ring->sqe();
       io_uring_prep_cancel64(sqe, OpTag{Op::kRecv, sh.slot, sh.gen}.pack(), 0);
@@ -100,6 +101,7 @@ void CoreThread::Loop::pause(Shard& sh) {
 void CoreThread::Loop::end_pause(Shard& sh) {
   if (!sh.paused) return;
   sh.paused = false;
+  sh.conn.set_reading_paused(false);
   counters.backpressure_ms.fetch_add(
       static_cast<uint64_t>(
           std::chrono::duration_cast<std::chrono::milliseconds>(now - sh.paused_since).count()),

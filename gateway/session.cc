@@ -182,9 +182,12 @@ Actions Session::on_timer(TimerId id, Clock::time_point now) {
   switch (id) {
     case TimerId::kHeartbeat: {
       if (!hello_seen()) break;
-      if (awaiting_ack_) {
+      if (awaiting_ack_ && !reading_paused_) {
         // No ACK since the last beat: the connection is a zombie. Close with
-        // a code other than 1000/1001 so the session stays resumable.
+        // a code other than 1000/1001 so the session stays resumable. While
+        // reading is paused (backpressure) the ACK may well have arrived,
+        // unread behind the paused bytes: the beat goes out and the verdict
+        // waits until reading resumes.
         ++stats_.zombies;
         reconnect(out, kCloseResumable, Millis{0});
         break;

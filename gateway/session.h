@@ -326,6 +326,13 @@ class Session {
   // an ended session), or `seq` is not below last_seq().
   [[nodiscard]] Actions rewind(uint64_t seq, uint64_t session_key, Clock::time_point now);
 
+  // The driver stopped reading the connection (backpressure: the consumer
+  // is behind) or started again. While paused, a heartbeat without an ACK
+  // is not a zombie: the ACK may be unread behind the paused bytes. Beats
+  // go on at their interval (the gateway wants them); the ACK check resumes
+  // with reading.
+  void set_reading_paused(bool paused) noexcept { reading_paused_ = paused; }
+
   // Clean stop. kEndSession closes with 1000, which ends the Discord
   // session; kKeepSession closes with kCloseResumable (4000), which keeps it
   // resumable, and keeps session_id(), resume_url() and last_seq() for the
@@ -387,6 +394,7 @@ class Session {
   Pending pending_ = Pending::kNone;
   bool heartbeat_due_ = false;       // a heartbeat waits for window room
   bool awaiting_ack_ = false;        // a heartbeat went out, no ACK yet
+  bool reading_paused_ = false;      // set_reading_paused()
   bool identify_requested_ = false;  // RequestIdentify outstanding
   uint32_t backoff_failures_ = 0;    // reconnects since READY/RESUMED
   uint64_t last_seq_ = 0;

@@ -117,6 +117,28 @@ TEST(GatewaySession, AnAckedHeartbeatIsNotAZombie) {
   EXPECT_EQ(s.stats().zombies, 0u);
 }
 
+TEST(GatewaySession, APausedReaderIsNotAZombieAndBeatsGoOn) {
+  Session s = ReadySession();
+  (void)s.on_timer(TimerId::kHeartbeat, t0 + 20'625ms);
+  // Backpressure: the ACK sits unread behind the paused bytes. Beats go on,
+  // no zombie verdict, however long the pause lasts.
+  s.set_reading_paused(true);
+  EXPECT_THAT(Lines(s.on_timer(TimerId::kHeartbeat, t0 + 61'875ms)),
+              ElementsAre(Heartbeat(1), "StartTimer heartbeat " + At(103'125ms)));
+  EXPECT_THAT(Lines(s.on_timer(TimerId::kHeartbeat, t0 + 103'125ms)),
+              ElementsAre(Heartbeat(1), "StartTimer heartbeat " + At(144'375ms)));
+  EXPECT_EQ(s.stats().zombies, 0u);
+  // Reading again and the ACKs read: fine. Reading again with no ACK by
+  // the next beat: a zombie, as ever.
+  s.set_reading_paused(false);
+  (void)s.on_heartbeat_ack(t0 + 103'200ms);
+  (void)s.on_timer(TimerId::kHeartbeat, t0 + 144'375ms);
+  EXPECT_THAT(Lines(s.on_timer(TimerId::kHeartbeat, t0 + 185'625ms)),
+              ElementsAre("CloseConnection 4000",
+                          "Reconnect resume " + std::string(kResumeUrl) + " in 500ms"));
+  EXPECT_EQ(s.stats().zombies, 1u);
+}
+
 TEST(GatewaySession, HeartbeatRequestSendsAtOnceAndKeepsTheSchedule) {
   Session s = ReadySession();
   EXPECT_THAT(Lines(s.on_heartbeat_request(t0 + 5s)), ElementsAre(Heartbeat(1)));
