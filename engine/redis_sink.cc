@@ -105,6 +105,7 @@ void RedisWriter::append(const ChannelEvent& e) {
   p.shard = e.shard;
   p.seq = e.seq;
   p.session = e.session;
+  p.sent_ns = e.sent_ns;
   p.t_off = static_cast<uint32_t>(arena_.size());
   p.t_len = static_cast<uint32_t>(e.t.size());
   arena_ += e.t;
@@ -238,6 +239,9 @@ bool RedisWriter::send() {
         }
       }
       if (error.empty()) {
+        const int64_t acked =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+                .count();
         for (size_t i = 0; i < calls_.size(); ++i) {
           const Call& c = calls_[i];
           const Pending& first = pending_[order_[c.begin]];
@@ -248,6 +252,10 @@ bool RedisWriter::send() {
             continue;
           }
           const uint64_t appended = static_cast<uint64_t>(r.elements[1].integer);
+          for (size_t k = c.begin; k < c.end; ++k) {
+            const int64_t sent = pending_[order_[k]].sent_ns;
+            if (sent > 0) lag_.record(static_cast<uint64_t>(std::max<int64_t>(0, acked - sent)));
+          }
           known_[first.shard] = Durable{first.session, last};
           out_->record(first.shard, Durable{first.session, last}, appended,
                        (c.end - c.begin) - appended);

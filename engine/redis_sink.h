@@ -33,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/histogram.h"
 #include "engine/redis_link.h"
 #include "engine/session_store.h"
 
@@ -118,6 +119,9 @@ class RedisWriter {
   // Copies the event; writes when kFlushBytes are buffered. Dropped once the
   // output has failed.
   void append(const ChannelEvent& e);
+  // From the gateway's send stamp (Event::sent_ns, `shardring gateway`
+  // only) to Redis acknowledging the append: the hand-off's lag.
+  const Histogram& lag() const { return lag_; }
   // Writes what is buffered (one pipelined round trip); returns when Redis
   // has it, or the output failed, or the engine stops and stop_retry passed.
   void flush();
@@ -126,6 +130,7 @@ class RedisWriter {
   struct Pending {
     uint32_t shard;
     uint64_t seq, session;
+    int64_t sent_ns;
     uint32_t t_off, t_len, d_off, d_len;
   };
   // A shard whose stream lost events: resumed from `seq`. Until the
@@ -156,6 +161,7 @@ class RedisWriter {
   std::vector<Durable> known_;        // by shard id: the last appended, as Redis said
   std::vector<Durable> seen_;         // by shard id: the last event given to append()
   std::vector<Rewinding> rewinding_;  // by shard id
+  Histogram lag_;
   std::string wire_;
   std::vector<redis::Reply> replies_;
 };

@@ -42,6 +42,7 @@
 #include "engine/text.h"
 #include "tools/live.h"
 #include "tools/options.h"
+#include "tools/redis_handoff.h"
 
 namespace shardring::tools {
 namespace {
@@ -421,6 +422,31 @@ int load_main(std::span<const std::string_view> args) {
   cfg.coalesce = std::chrono::microseconds(o.coalesce_us);
   cfg.validate_d = o.validate_d;
   cfg.duration = std::chrono::milliseconds(static_cast<int64_t>(o.duration_s * 1000));
+  // --sink redis: the events into Redis streams, as `run --sink redis`
+  // writes them (tools/redis_handoff.h); Redis's own CPU from INFO.
+  RunOptions redis_opts;
+  std::unique_ptr<RedisHandOff> redis;
+  double redis_cpu_before = 0;
+  if (o.sink_redis) {
+    redis_opts.redis = o.redis;
+    redis_opts.redis_prefix = o.redis_prefix;
+    redis_opts.sink = SinkKind::kRedis;
+    redis_opts.total_shards = o.shards;
+    redis_opts.redis_maxlen = o.redis_maxlen;
+    redis = std::make_unique<RedisHandOff>(redis_opts);
+    std::string error;
+    if (!redis->configure(cfg, &error)) {
+      std::cerr << "shardring load: " << error << "\n";
+      return 2;
+    }
+    const auto cpu = RedisHandOff::server_cpu_s(*o.redis);
+    if (!cpu) {
+      std::cerr << "shardring load: --redis: cannot read INFO cpu from " << o.redis->to_string()
+                << "\n";
+      return 1;
+    }
+    redis_cpu_before = *cpu;
+  }
   LiveView live(isatty(2));
   // The first tick after every shard was ready starts the steady state: its
   // rates leave the identify storm out.
@@ -441,25 +467,40 @@ int load_main(std::span<const std::string_view> args) {
   std::vector<std::unique_ptr<engine::Histogram>> hists;
   static thread_local engine::Histogram* hist = nullptr;
   Engine eng(std::move(cfg));
-  eng.on_event([&](const Event& e) {
-    if (e.sent_ns <= 0) return;
-    if (hist == nullptr) {
-      std::lock_guard lock(hist_mu);
-      hists.push_back(std::make_unique<engine::Histogram>());
-      hist = hists.back().get();
-    }
-    const int64_t now =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-            .count();
-    hist->record(static_cast<uint64_t>(std::max<int64_t>(0, now - e.sent_ns)));
-  });
+  if (redis) redis->attach(eng);
+  if (!redis)
+    eng.on_event([&](const Event& e) {
+      if (e.sent_ns <= 0) return;
+      if (hist == nullptr) {
+        std::lock_guard lock(hist_mu);
+        hists.push_back(std::make_unique<engine::Histogram>());
+        hist = hists.back().get();
+      }
+      const int64_t now =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+              .count();
+      hist->record(static_cast<uint64_t>(std::max<int64_t>(0, now - e.sent_ns)));
+    });
   std::cerr << "shardring load: " << o.shards << " shards against " << gateway_url
             << (spawn ? absl::StrFormat(" (spawned, CPUs %s)", cpu_list(gateway_cpus)) : "")
             << ", engine on CPUs " << cpu_list(engine_cpus) << ", "
             << absl::StrFormat("%g", o.duration_s) << " s\n";
-  const int rc = eng.run();
+  if (redis) redis->start();
+  int rc = eng.run();
   live.finish();
-  const Stats s = eng.stats();
+  Stats s = eng.stats();
+  std::optional<double> redis_cpu;
+  LatencySummary redis_lag;
+  if (redis) {
+    rc = redis->finish(rc, &s);  // s.events: what Redis holds
+    if (auto cpu = RedisHandOff::server_cpu_s(*o.redis)) redis_cpu = *cpu - redis_cpu_before;
+    engine::Histogram lag;
+    redis->merge_lag(lag);
+    redis_lag.count = lag.count();
+    redis_lag.p50_ms = static_cast<double>(lag.quantile(0.50)) / 1e6;
+    redis_lag.p99_ms = static_cast<double>(lag.quantile(0.99)) / 1e6;
+    redis_lag.max_ms = static_cast<double>(lag.max()) / 1e6;
+  }
 
   int exit_code = rc;
   std::optional<double> gateway_cpu;
@@ -528,6 +569,18 @@ int load_main(std::span<const std::string_view> args) {
       latency_json(s.heartbeat_lateness), latency_json(delivery));
   if (gateway_sent) append(json, ",\"gateway_events_sent\":", *gateway_sent);
   if (gateway_cpu) append(json, absl::StrFormat(",\"gateway_cpu_s\":%.3f", *gateway_cpu));
+  std::string redis_line;
+  if (redis) {
+    const double per_m =
+        redis_cpu && s.events > 0 ? *redis_cpu * 1e6 / static_cast<double>(s.events) : 0;
+    append(json, absl::StrFormat(",\"sink\":\"redis\",\"redis_cpu_s\":%.3f,"
+                                 "\"redis_cpu_s_per_million_events\":%.3f,\"redis_lag_ms\":%s",
+                                 redis_cpu.value_or(-1), per_m, latency_json(redis_lag)));
+    redis_line = absl::StrFormat(
+        "  into redis           %d events; redis cpu %.2f s (%.3f s per million events)\n"
+        "  lag to the stream    %s\n",
+        s.events, redis_cpu.value_or(-1), per_m, latency_text(redis_lag, "events"));
+  }
   json += "}";
 
   std::string table = absl::StrFormat(
@@ -567,7 +620,7 @@ int load_main(std::span<const std::string_view> args) {
                             s.shards),
       latency_text(s.heartbeat_lateness, "heartbeats"), latency_text(delivery, "events"),
       s.identifies, s.resumes, s.reconnects, s.zombies, s.protocol_errors, s.backpressure_ms);
-  std::cout << table << std::flush;
+  std::cout << table << redis_line << std::flush;
   if (!o.json_path.empty()) {
     std::ofstream out(o.json_path, std::ios::binary | std::ios::trunc);
     out << json << "\n";

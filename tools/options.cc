@@ -326,6 +326,13 @@ absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view>
             "heartbeat_interval the gateway sends (default 41250, Discord's)");
   f.add_string("mix", &o.mix_file, "event templates for the gateway (its --mix)");
   f.add_string("json", &o.json_path, "also write the summary as JSON to PATH");
+  std::string sink = "null";
+  std::optional<std::string> redis_url;
+  f.add_string("sink", &sink, "null | redis (each event into its shard's Redis stream)");
+  f.add_string("redis", &redis_url, "redis://HOST[:PORT][/DB] for --sink redis");
+  f.add_string("redis-prefix", &o.redis_prefix, "key prefix (default shardring-load)");
+  f.add_int("redis-maxlen", &o.redis_maxlen, 0, int64_t{1} << 40,
+            "cap each stream at N entries (default 100000; 0: no cap)");
   *usage = f.usage();
   if (absl::Status s = f.parse(args, help); !s.ok() || *help) {
     if (!s.ok()) return s;
@@ -353,6 +360,18 @@ absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view>
     o.gateway = *u;
   } else if (!o.ca_file.empty() || o.insecure) {
     return Bad(o.insecure ? "insecure" : "ca-file", "applies to --gateway wss:// only");
+  }
+  if (redis_url) {
+    auto u = engine::parse_redis_url(*redis_url);
+    if (!u.ok()) return u.status();
+    o.redis = *u;
+  }
+  if (sink == "redis") {
+    if (!o.redis) return Bad("sink", "--sink redis needs --redis URL");
+    if (o.consumers == 0) return Bad("consumers", "--sink redis needs at least 1 consumer");
+    o.sink_redis = true;
+  } else if (sink != "null") {
+    return Bad("sink", cat("expected null or redis, got '", sink, "'"));
   }
   return o;
 }

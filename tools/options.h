@@ -89,6 +89,11 @@ struct LoadOptions {
   int64_t heartbeat_ms = 41250;      // HELLO's interval (Discord's)
   std::string mix_file;              // gateway --mix
   std::string json_path;             // summary as JSON
+  // --sink redis: the events into Redis streams (the hand-off under load).
+  bool sink_redis = false;
+  std::optional<engine::RedisUrl> redis;
+  std::string redis_prefix = "shardring-load";
+  int64_t redis_maxlen = 100'000;  // per stream, so a long run fits in Redis's memory
 };
 
 absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view> args, bool* help,

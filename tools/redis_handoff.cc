@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include <cstdlib>
 #include <optional>
 #include <utility>
 
@@ -101,6 +102,7 @@ void RedisHandOff::attach(Engine& eng) {
     ce.t = e.type;
     ce.d = e.d;
     ce.session = e.session;
+    ce.sent_ns = e.sent_ns;
     writer->append(ce);
   });
   eng.on_idle([] {
@@ -220,6 +222,30 @@ absl::StatusOr<std::optional<std::pair<uint32_t, uint32_t>>> RedisHandOff::wait_
     }
     link.exchange(wire, back.commands(), &replies, &error);
   }
+}
+
+std::optional<double> RedisHandOff::server_cpu_s(const engine::RedisUrl& url) {
+  engine::RedisLink link(url);
+  redis::Reply r;
+  std::string error;
+  if (!link.call({"INFO", "cpu"}, &r, &error) || r.type != redis::Reply::Type::kBulk) {
+    return std::nullopt;
+  }
+  double total = 0;
+  int found = 0;
+  for (std::string_view key : {"used_cpu_sys:", "used_cpu_user:"}) {
+    const size_t at = r.str.find(key);
+    if (at == std::string::npos) continue;
+    total += std::strtod(r.str.c_str() + at + key.size(), nullptr);
+    ++found;
+  }
+  if (found != 2) return std::nullopt;
+  return total;
+}
+
+void RedisHandOff::merge_lag(engine::Histogram& into) {
+  std::lock_guard lock(writers_mu_);
+  for (const auto& w : writers_) into.merge_from(w->lag());
 }
 
 void RedisHandOff::metrics(std::string& m) {

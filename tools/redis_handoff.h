@@ -42,6 +42,11 @@ class RedisHandOff {
   // code (4 when the sink failed) and the summary's event count.
   int finish(int rc, Stats* s);
   bool sink() const { return out_ != nullptr; }
+  // The Redis server's own CPU seconds (INFO cpu: used_cpu_sys +
+  // used_cpu_user); nullopt when it cannot be asked.
+  static std::optional<double> server_cpu_s(const engine::RedisUrl& url);
+  // The writers' lag histograms, merged into `into` (no writer of its own).
+  void merge_lag(engine::Histogram& into);
 
   // --standby: waits (logging once) until a run of shards of
   // --total-shards has a saved session and no lease, takes their leases

@@ -246,6 +246,33 @@ class RedisHandOff(unittest.TestCase):
             self.assertEqual(len({e for e, _, _ in entries}), 1, f"shard {shard}: one session")
             self.assertGreater(len(entries), 300, f"shard {shard}: events after the restarts")
 
+    def test_load_measures_the_hand_off(self):
+        """`shardring load --sink redis`: events into the streams, Redis's own
+        CPU per event and the lag from the gateway's send to the stream."""
+        redis = self.start_redis()
+        client = redis.client()
+        out = os.path.join(self.tmp, "load.json")
+        p = subprocess.run([SHARDRING, "load", "--shards", "4", "--rate", "200", "--duration",
+                            "3", "--sink", "redis", "--redis", redis.url, "--redis-prefix",
+                            PREFIX, "--json", out], capture_output=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr.decode()[-3000:])
+        self.assertIn(b"into redis", p.stdout)
+        self.assertIn(b"lag to the stream", p.stdout)
+        with open(out) as f:
+            s = json.load(f)
+        self.assertEqual(s["sink"], "redis")
+        self.assertGreater(s["events"], 1000, s)
+        self.assertGreater(s["redis_cpu_s"], 0, s)
+        self.assertGreater(s["redis_cpu_s_per_million_events"], 0, s)
+        # Every event but the READYs (which carry no send stamp).
+        self.assertEqual(s["redis_lag_ms"]["count"], s["events"] - 4, s)
+        self.assertGreater(s["redis_lag_ms"]["p50"], 0, s)
+        total = sum(client.xlen(f"{PREFIX}:shard:{n}") for n in range(4))
+        self.assertEqual(total, s["events"])
+        bad = subprocess.run([SHARDRING, "load", "--sink", "redis"], capture_output=True)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn(b"--sink redis needs --redis URL", bad.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
