@@ -80,7 +80,7 @@ absl::StatusOr<RedisUrl> parse_redis_url(std::string_view text) {
   return url;
 }
 
-RedisScript::RedisScript(std::string_view src) : source(src) {
+RedisScript::RedisScript(std::string_view text) : source(text) {
   ws::Sha1 h;
   h.update(source);
   auto d = h.final();
@@ -102,7 +102,7 @@ void RedisLink::close() {
   reader_.clear();
 }
 
-bool RedisLink::fail(std::string* error, std::string what) {
+bool RedisLink::fail(std::string* error, const std::string& what) {
   if (error) *error = absl::StrCat(url_.to_string(), ": ", what);
   close();
   return false;

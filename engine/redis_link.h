@@ -40,7 +40,7 @@ absl::StatusOr<RedisUrl> parse_redis_url(std::string_view text);
 // SCRIPT FLUSH) answers NOSCRIPT: RedisLink::exchange loads it and sends
 // the batch again.
 struct RedisScript {
-  explicit RedisScript(std::string_view source);
+  explicit RedisScript(std::string_view text);
   std::string source;
   std::string sha1;  // 40 lowercase hex digits
 };
@@ -75,7 +75,7 @@ class RedisLink {
  private:
   bool send_all(std::string_view bytes, std::string* error);
   bool read_replies(size_t count, std::vector<redis::Reply>* replies, std::string* error);
-  bool fail(std::string* error, std::string what);
+  bool fail(std::string* error, const std::string& what);
 
   RedisUrl url_;
   std::chrono::milliseconds timeout_;

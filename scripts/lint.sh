@@ -24,10 +24,10 @@ clang-format --dry-run -Werror "${sources[@]}"
 
 [[ -f "$BUILD_DIR/compile_commands.json" ]] ||
   { echo "lint: no $BUILD_DIR/compile_commands.json (configure a build first)"; exit 1; }
-mapfile -t units < <(git ls-files 'base/*.cc' 'ws/*.cc' 'parse/*.cc' 'gateway/*.cc' 'tls/*.cc' \
+mapfile -t units < <(git ls-files 'base/*.cc' 'ws/*.cc' 'redis/*.cc' 'parse/*.cc' 'gateway/*.cc' 'tls/*.cc' \
   'conn/*.cc' 'engine/*.cc' 'tools/*.cc' 'tools/gateway/*.cc')
 echo "lint: clang-tidy on ${#units[@]} files, $JOBS at a time"
-filter="^$ROOT/(base|ws|parse|gateway|tls|conn|engine|tools)/"
+filter="^$ROOT/(base|ws|redis|parse|gateway|tls|conn|engine|tools)/"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 if ! printf '%s\n' "${units[@]}" |

@@ -106,7 +106,11 @@ Options parse_flags(int argc, char** argv) {
       char* end = nullptr;
       o.exit_after_idle_s = std::strtod(value.c_str(), &end);
       if (value.empty() || *end != '\0' || !(o.exit_after_idle_s >= 0)) {
-        fail(2, flag + ": expected seconds, got '" + value + "'");
+        std::string why = flag;
+        why += ": expected seconds, got '";
+        why += value;
+        why += "'";
+        fail(2, why);
       }
     } else if (flag == "--handle-delay-ms") {
       o.handle_delay_ms = parse_long(flag, value, 0);
