@@ -242,13 +242,23 @@ int Engine::Impl::run() {
   if (bot) {
     const uint32_t to_identify = nshards - restored;
     const uint32_t reserve = config.start_reserve.value_or((bot->total * 5 + 99) / 100);
-    if (bot->remaining < to_identify || bot->remaining - to_identify < reserve) {
-      Log::write(Level::kError, -1,
-                 cat("not starting: ", to_identify, " shards must identify and ",
-                     "session_start_limit.remaining is ", bot->remaining, " of ", bot->total,
-                     ", which would leave fewer than the reserve of ", reserve,
-                     " (--start-reserve); Discord resets it in ", bot->reset_after_ms / 1000,
-                     " s. Running out of starts gets the token reset."));
+    uint32_t remaining = bot->remaining;
+    bool refused = remaining < to_identify || remaining - to_identify < reserve;
+    std::string where = "session_start_limit.remaining";
+    // Several processes share the budget: reserve this start's identifies
+    // there, so simultaneous starts cannot together go below the reserve.
+    if (!refused && config.start_budget) {
+      refused = !config.start_budget(bot->remaining, bot->reset_after_ms, to_identify, reserve,
+                                     &remaining);
+      where = "the shared start budget";
+    }
+    if (refused) {
+      Log::write(
+          Level::kError, -1,
+          cat("not starting: ", to_identify, " shards must identify and ", where, " is ", remaining,
+              " of ", bot->total, ", which would leave fewer than the reserve of ", reserve,
+              " (--start-reserve); Discord resets it in ", bot->reset_after_ms / 1000,
+              " s. Running out of starts gets the token reset."));
       return 3;
     }
   }

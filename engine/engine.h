@@ -165,6 +165,16 @@ struct Config {
   // checked when /gateway/bot is not asked (gateway_url and total_shards
   // given).
   std::optional<uint32_t> start_reserve;
+  // Where several processes share the daily budget (`--identify-gate
+  // redis`: P:budget): given Discord's session_start_limit (remaining,
+  // reset_after_ms), the IDENTIFYs this start needs and the reserve,
+  // reserve them in the shared budget. Returns the starts left there
+  // before this reservation, and false (with nothing reserved) when they
+  // would go below the reserve: run() then refuses to start (3). Unset:
+  // Discord's own count is checked alone.
+  std::function<bool(uint32_t remaining, int64_t reset_after_ms, uint32_t to_identify,
+                     uint32_t reserve, uint32_t* shared_remaining)>
+      start_budget;
   // When false, run() does not install SIGINT/SIGTERM handlers.
   bool handle_signals = true;
   // With handle_signals: when set, SIGHUP is taken too and calls this on

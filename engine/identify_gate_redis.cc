@@ -15,7 +15,7 @@
 namespace shardring::engine {
 
 RedisIdentifyGate::RedisIdentifyGate(RedisUrl url, std::string prefix, uint32_t max_concurrency,
-                                     std::chrono::milliseconds window)
+                                     std::chrono::milliseconds window, uint64_t prepaid)
     : link_(std::move(url)),
       restart_(R"lua(
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -23,6 +23,8 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 )lua"),
+      spend_(redis::kSpendScript),
+      prepaid_(prepaid),
       prefix_(std::move(prefix)),
       spacing_(window + identify_margin(window)),
       buckets_(std::max<uint32_t>(max_concurrency, 1)) {
@@ -47,6 +49,7 @@ bool RedisIdentifyGate::try_acquire(uint32_t shard, Clock::time_point now,
     if (now - b.granted_at <= spacing_ / 2) {
       b.waiting.erase(shard);
       b.restart = true;
+      if (++taken_ > prepaid_) ++unspent_;  // beyond the start's reservation
       cv_.notify_all();  // restart the window from now; then the next may be tried
       return true;
     }
@@ -110,7 +113,8 @@ void RedisIdentifyGate::run() {
         wake = std::min(wake, b.next_try);
       }
     }
-    if (tries.empty() && restarts.empty()) {
+    const uint64_t spend = unspent_;
+    if (tries.empty() && restarts.empty() && spend == 0) {
       cv_.wait_until(lock, wake);
       continue;
     }
@@ -120,6 +124,10 @@ void RedisIdentifyGate::run() {
     for (uint32_t i : restarts) {
       w.command({"EVALSHA", restart_.sha1, "1", redis::key(prefix_, "gate", i), token, px});
     }
+    if (spend > 0) {
+      w.command(
+          {"EVALSHA", spend_.sha1, "1", redis::key(prefix_, "budget"), std::to_string(spend)});
+    }
     for (uint32_t i : tries) {
       const std::string key = redis::key(prefix_, "gate", i);
       w.command({"SET", key, token, "PX", px, "NX"});
@@ -127,7 +135,7 @@ void RedisIdentifyGate::run() {
     }
     std::vector<redis::Reply> replies;
     std::string error;
-    const bool ok = link_.exchange(wire, w.commands(), &replies, &error, {&restart_});
+    const bool ok = link_.exchange(wire, w.commands(), &replies, &error, {&restart_, &spend_});
     const auto after = Clock::now();
     lock.lock();
     if (!ok) {
@@ -144,10 +152,12 @@ void RedisIdentifyGate::run() {
     if (down) Log::write(Level::kInfo, -1, "identify gate: redis reachable again");
     down = false;
     backoff = std::chrono::milliseconds(50);
+    unspent_ -= spend;
+    const size_t first_try = restarts.size() + (spend > 0 ? 1 : 0);
     for (size_t k = 0; k < tries.size(); ++k) {
       Bucket& b = buckets_[tries[k]];
-      const redis::Reply& set = replies[restarts.size() + 2 * k];
-      const redis::Reply& ttl = replies[restarts.size() + 2 * k + 1];
+      const redis::Reply& set = replies[first_try + 2 * k];
+      const redis::Reply& ttl = replies[first_try + 2 * k + 1];
       if (set.type == redis::Reply::Type::kStatus && set.str == "OK") {
         ++won_;
         b.next_try = after + spacing_;

@@ -35,8 +35,10 @@ inline constexpr std::chrono::milliseconds kRedisGatePoll{2};
 
 class RedisIdentifyGate final : public IdentifyGate {
  public:
+  // `prepaid`: IDENTIFYs this process reserved in P:budget at start; each
+  // window taken beyond them spends one more there (kSpendScript).
   RedisIdentifyGate(RedisUrl url, std::string prefix, uint32_t max_concurrency,
-                    std::chrono::milliseconds window);
+                    std::chrono::milliseconds window, uint64_t prepaid = 0);
   ~RedisIdentifyGate() override;
   RedisIdentifyGate(const RedisIdentifyGate&) = delete;
   RedisIdentifyGate& operator=(const RedisIdentifyGate&) = delete;
@@ -57,7 +59,10 @@ class RedisIdentifyGate final : public IdentifyGate {
     Clock::time_point next_try{};
   };
   RedisLink link_;
-  RedisScript restart_;
+  RedisScript restart_, spend_;
+  uint64_t prepaid_;
+  uint64_t taken_ = 0;    // windows taken (IDENTIFYs sent)
+  uint64_t unspent_ = 0;  // taken beyond prepaid_, not yet counted in P:budget
   std::string prefix_;
   std::chrono::milliseconds spacing_;
   mutable std::mutex mu_;

@@ -168,6 +168,26 @@ bool RedisSessionStore::save(const SavedRun& run, std::string* error) {
   return ExecOk(replies, error);
 }
 
+absl::StatusOr<StartBudget> reserve_starts(RedisLink& link, std::string_view prefix,
+                                           uint32_t remaining, int64_t reset_after_ms,
+                                           uint32_t to_identify, uint32_t reserve) {
+  static const RedisScript script(redis::kBudgetScript);
+  std::string wire;
+  redis::CommandWriter(wire).command({"EVALSHA", script.sha1, "1", redis::key(prefix, "budget"),
+                                      std::to_string(remaining), std::to_string(reset_after_ms),
+                                      std::to_string(to_identify), std::to_string(reserve)});
+  std::vector<Reply> replies;
+  std::string error;
+  if (!link.exchange(wire, 1, &replies, &error, {&script})) {
+    return absl::UnavailableError(error);
+  }
+  const Reply& r = replies[0];
+  if (r.type != Reply::Type::kArray || r.elements.size() != 2) {
+    return absl::UnavailableError(absl::StrCat("redis: ", r.debug_string()));
+  }
+  return StartBudget{r.elements[0].integer == 1, static_cast<uint32_t>(r.elements[1].integer)};
+}
+
 absl::StatusOr<std::vector<std::string>> claim_shards(RedisLink& link, std::string_view prefix,
                                                       uint32_t first, uint32_t last) {
   std::string wire;

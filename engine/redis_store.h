@@ -61,4 +61,18 @@ class RedisSessionStore final : public SessionStore {
 absl::StatusOr<std::vector<std::string>> claim_shards(RedisLink& link, std::string_view prefix,
                                                       uint32_t first, uint32_t last);
 
+// The daily start budget several processes share (`P:budget`,
+// redis/scripts.h kBudgetScript): reserves `to_identify` starts unless that
+// would leave fewer than `reserve`. `remaining` and `reset_after_ms` are
+// Discord's session_start_limit: they seed the budget when it is missing
+// or past its reset, and cap it otherwise. `reserved`: whether the starts
+// were reserved; `before`: the starts left before this reservation.
+struct StartBudget {
+  bool reserved = false;
+  uint32_t before = 0;
+};
+absl::StatusOr<StartBudget> reserve_starts(RedisLink& link, std::string_view prefix,
+                                           uint32_t remaining, int64_t reset_after_ms,
+                                           uint32_t to_identify, uint32_t reserve);
+
 }  // namespace shardring::engine

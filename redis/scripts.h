@@ -132,6 +132,42 @@ end
 return {trimmed, unread}
 )lua";
 
+// The daily session-start budget several processes share (P:budget, a
+// hash: remaining, reset_at in Redis's ms): a start reserves the
+// IDENTIFYs it needs unless that would leave fewer than the reserve.
+// Discord's own count (ARGV[1]) seeds it when missing or past its reset,
+// and caps it otherwise (Discord knows of starts we did not see).
+//   KEYS[1] P:budget; ARGV remaining, reset_after_ms, to_identify, reserve.
+// Returns {1 reserved | 0 refused, remaining before this start}.
+inline constexpr std::string_view kBudgetScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cur = redis.call('HMGET', KEYS[1], 'remaining', 'reset_at')
+local remaining = tonumber(cur[1])
+local reset_at = tonumber(cur[2])
+if not remaining or not reset_at or reset_at <= now then
+  remaining = tonumber(ARGV[1])
+  reset_at = now + tonumber(ARGV[2])
+else
+  remaining = math.min(remaining, tonumber(ARGV[1]))
+end
+local need, reserve = tonumber(ARGV[3]), tonumber(ARGV[4])
+local ok = remaining >= need and remaining - need >= reserve
+local left = ok and remaining - need or remaining
+redis.call('HSET', KEYS[1], 'remaining', left, 'reset_at', string.format('%d', reset_at))
+redis.call('PEXPIREAT', KEYS[1], string.format('%d', reset_at))
+return {ok and 1 or 0, remaining}
+)lua";
+
+// One IDENTIFY spent beyond what its process reserved at start (a shard
+// that had to identify anew): P:budget's remaining goes down, when known.
+inline constexpr std::string_view kSpendScript = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HINCRBY', KEYS[1], 'remaining', -tonumber(ARGV[1]))
+end
+return 0
+)lua";
+
 // Saves one shard's session (the session store), unless another process
 // claimed the shard since: a fenced process must not overwrite its
 // successor's session.

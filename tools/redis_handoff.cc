@@ -33,10 +33,32 @@ Slice SliceOf(Engine& eng) {
 bool RedisHandOff::configure(Config& cfg, std::string* error) {
   if (!o_.redis) return true;
   if (o_.identify_gate == "redis") {
-    cfg.identify_gate_factory = [url = *o_.redis, prefix = o_.redis_prefix](
+    cfg.identify_gate_factory = [url = *o_.redis, prefix = o_.redis_prefix, prepaid = prepaid_](
                                     uint32_t max_concurrency, std::chrono::milliseconds window,
                                     std::string*) -> std::unique_ptr<engine::IdentifyGate> {
-      return std::make_unique<engine::RedisIdentifyGate>(url, prefix, max_concurrency, window);
+      return std::make_unique<engine::RedisIdentifyGate>(url, prefix, max_concurrency, window,
+                                                         prepaid->load());
+    };
+    // The daily start budget, shared in P:budget: simultaneous starts of
+    // several processes cannot together spend past the reserve.
+    cfg.start_budget = [url = *o_.redis, prefix = o_.redis_prefix, prepaid = prepaid_](
+                           uint32_t remaining, int64_t reset_after_ms, uint32_t to_identify,
+                           uint32_t reserve, uint32_t* shared_remaining) {
+      engine::RedisLink link(url);
+      auto budget =
+          engine::reserve_starts(link, prefix, remaining, reset_after_ms, to_identify, reserve);
+      if (!budget.ok()) {
+        // Redis unreachable at start: Discord's own count was checked.
+        engine::Log::write(engine::Level::kWarn, -1,
+                           "redis: the shared start budget could not be read: Discord's count "
+                           "alone was checked",
+                           {{"error", std::string(budget.status().message())}});
+        return true;
+      }
+      *shared_remaining = budget->before;
+      const bool ok = budget->reserved;
+      if (ok) prepaid->store(to_identify);
+      return ok;
     };
   }
   if (o_.state_redis) {

@@ -5,6 +5,7 @@
 // on /metrics. run_cmd.cc calls configure() before the engine is made,
 // attach() after, start() before run() and finish() after.
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -66,6 +67,8 @@ class RedisHandOff {
   std::unique_ptr<engine::RedisTrimmer> trimmer_;
   std::unique_ptr<engine::RedisLeases> leases_;
   uint32_t first_ = 0, last_ = 0;  // the claimed slice (with fences)
+  // IDENTIFYs reserved in P:budget at start (the gate's prepaid).
+  std::shared_ptr<std::atomic<uint32_t>> prepaid_ = std::make_shared<std::atomic<uint32_t>>(0);
 };
 
 }  // namespace shardring::tools

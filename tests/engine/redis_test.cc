@@ -438,8 +438,11 @@ TEST_F(RedisTest, GateSpacesEachBucketsIdentifiesAcrossProcesses) {
   // 0-7 split between them: every shard gets its turn, and within a bucket
   // no two grants come closer than window + margin, whoever granted them.
   const auto window = std::chrono::milliseconds(60);
-  RedisIdentifyGate a(server_->url(), "t", 2, window);
-  RedisIdentifyGate b(server_->url(), "t", 2, window);
+  // a reserved its 4 IDENTIFYs in the shared budget at start, b none: b's
+  // 4 are spent from P:budget as they are taken.
+  Call({"HSET", "t:budget", "remaining", "100", "reset_at", "99999999999999"});
+  RedisIdentifyGate a(server_->url(), "t", 2, window, 4);
+  RedisIdentifyGate b(server_->url(), "t", 2, window, 0);
   using Clock = IdentifyGate::Clock;
   std::vector<std::pair<Clock::time_point, uint32_t>> grants;
   std::set<uint32_t> left = {0, 1, 2, 3, 4, 5, 6, 7};
@@ -474,6 +477,12 @@ TEST_F(RedisTest, GateSpacesEachBucketsIdentifiesAcrossProcesses) {
     }
   }
   EXPECT_GE(a.won() + b.won(), 8u);  // more when a window was taken too late
+  std::string budget;
+  for (int i = 0; i < 200 && budget != "96"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    budget = Call({"HGET", "t:budget", "remaining"}).str;
+  }
+  EXPECT_EQ(budget, "96");
 }
 
 TEST_F(RedisTest, TrimKeepsWhatAnyGroupHasNotAcknowledged) {
@@ -528,6 +537,34 @@ TEST_F(RedisTest, TrimKeepsWhatAnyGroupHasNotAcknowledged) {
     EXPECT_EQ(Call({"XLEN", "t:shard:0"}).integer, 1);
     EXPECT_EQ(t.cut_unread(), 3u);
   }
+}
+
+TEST_F(RedisTest, StartBudgetIsSharedAndKeepsTheReserve) {
+  // Discord says 100 left, resetting in an hour; reserve 10.
+  auto a = reserve_starts(*link_, "t", 100, 3'600'000, 60, 10);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE(a->reserved);
+  EXPECT_EQ(a->before, 100u);
+  // A second process starting at once sees Discord's 100 too, but the
+  // shared budget knows 60 are spent: 40 more would leave 0 < 10.
+  auto b = reserve_starts(*link_, "t", 100, 3'600'000, 40, 10);
+  ASSERT_TRUE(b.ok());
+  EXPECT_FALSE(b->reserved);
+  EXPECT_EQ(b->before, 40u);
+  auto c = reserve_starts(*link_, "t", 100, 3'600'000, 30, 10);
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->reserved);
+  EXPECT_EQ(Call({"HGET", "t:budget", "remaining"}).str, "10");
+  EXPECT_GT(Call({"PTTL", "t:budget"}).integer, 3'500'000);
+  // Discord's own count caps it (starts we did not see).
+  auto d = reserve_starts(*link_, "t", 5, 3'600'000, 0, 0);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->before, 5u);
+  // Past its reset, Discord's count seeds it anew.
+  Call({"HSET", "t:budget", "reset_at", "1"});
+  auto e = reserve_starts(*link_, "t", 1000, 3'600'000, 1, 0);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->before, 1000u);
 }
 
 }  // namespace
