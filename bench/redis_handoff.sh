@@ -44,14 +44,19 @@
 #     (/proc/PID/stat) from just before the client starts to just after it
 #     exits, / the entries in Redis.
 #   events/s: shardring's events / elapsed_s (its --duration plus its close);
-#     discord.js: published / its seconds.
+#     discord.js: published / its seconds. The discord.js client's window is
+#     SECONDS from its connect() call, ready or not: one that cannot keep up
+#     with the offered rate still stops in time (its connect_s, when every
+#     shard was ready, is in the per-run line).
 #   XLEN check: the sum of XLEN over P:shard:* (shardring) or P:* (discord.js,
 #     streams by event type) against the events the client counted; "ok"
 #     when equal.
 #   other load: CPU-seconds per second that the machine spent outside the
 #     client, the gateway and redis-server during the run (/proc/stat busy
-#     time less theirs): other work on the host. Above 0.1 the run is marked
-#     "noisy" (its figures are still used).
+#     time less theirs): other work on the host, and kernel work charged to
+#     no process (softirqs of loopback traffic, about 0.1 at a million
+#     events/s). Above 0.2 the run is marked "noisy" (its figures are still
+#     used).
 # The lag from the gateway's send to the stream is not measured: the
 # synthetic gateway stamps no send time into its events, and entry IDs carry
 # a per-session epoch, not a time per event.
@@ -303,7 +308,8 @@ cpu0, cpu1, xlen = sys.argv[6], sys.argv[7], sys.argv[8]
 gw0, gw1, busy0, busy1, t0, t1 = map(float, sys.argv[9:15])
 if v == "discordjs":
     events, seconds = s["published"], s["seconds"]
-    extra = {"received": s["events"], "failed": s["failed"], "in_flight": s["in_flight"]}
+    extra = {"received": s["events"], "failed": s["failed"], "in_flight": s["in_flight"],
+             "connect_s": s.get("connect_s"), "drain_s": s.get("drain_s")}
 else:
     events, seconds, extra = s["events"], s["elapsed_s"], {}
 if not events:
@@ -334,8 +340,10 @@ if "redis_cpu_s" in d:
     line += (f", redis {d['redis_cpu_per_m']:5.2f} CPU-s/M, XLEN {d['xlen']}"
              f" {'ok' if d['xlen_ok'] else 'MISMATCH'}")
 if d["variant"] == "discordjs":
-    line += f" (received {d['received']}, failed {d['failed']}, still in flight {d['in_flight']})"
-line += f"; other load {d['other_load']:.2f}" + (" NOISY" if d["other_load"] > 0.1 else "")
+    c = "not within the window" if d["connect_s"] is None else f"{d['connect_s']:.1f} s"
+    line += (f" (received {d['received']}, failed {d['failed']}, still in flight {d['in_flight']};"
+             f" all shards ready at {c}, drain {d['drain_s']:.1f} s)")
+line += f"; other load {d['other_load']:.2f}" + (" NOISY" if d["other_load"] > 0.2 else "")
 print(line)
 PY
 }
@@ -374,7 +382,8 @@ def f(x, fmt):
 for spec in sys.argv[2].split():
     n, rate = int(spec.split("x")[0]), float(spec.split("x")[1])
     cell = [r for r in rows if r["shards"] == n and r["rate"] == rate]
-    pace = "as fast as the client takes them" if rate == 0 else f"{rate:g} events/s per shard"
+    pace = ("as fast as the client takes them" if rate == 0
+            else f"{rate:g} events/s per shard (offered: {n * rate:,.0f} events/s)")
     print(f"\n{n} shards, {pace}; medians of {len({r['round'] for r in cell})} rounds")
     print("| client | events/s | client CPU-s / M events | Redis CPU-s / M events |"
           " client + Redis | XLEN = events | other load |")
@@ -389,7 +398,9 @@ for spec in sys.argv[2].split():
         m[v]["total"] = tot
         ok = "-" if v == "null" else ("yes" if all(r.get("xlen_ok") for r in rs)
                                       else f"no in {sum(not r.get('xlen_ok') for r in rs)} of {len(rs)}")
-        print(f"| {names[v]} | {m[v]['events_per_s']:,.0f} | {m[v]['cpu_per_m']:.2f} |"
+        rounds = len({r["round"] for r in cell})
+        name = names[v] + ("" if len(rs) == rounds else f" ({len(rs)} of {rounds} rounds)")
+        print(f"| {name} | {m[v]['events_per_s']:,.0f} | {m[v]['cpu_per_m']:.2f} |"
               f" {f(m[v]['redis_cpu_per_m'], '.2f')} | {f(tot, '.2f')} | {ok} |"
               f" {m[v]['other_load']:.2f} |")
     if "null" in m and "redis" in m:

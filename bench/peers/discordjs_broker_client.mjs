@@ -8,13 +8,18 @@
 // per publish, as discord.js's own Redis gateway examples do:
 //   broker.publish(`${PREFIX}:${t}`, { shardId, payload: d })
 // so the streams are keyed by event type (shardring keys them by shard).
-// After SECONDS the manager is destroyed, the publishes still in flight are
-// awaited (at most 60 s), and one JSON line is printed:
+// SECONDS after connect() was called (whether or not every shard is ready
+// by then: a client that cannot keep up may still be connecting) the manager
+// is destroyed, the publishes still in flight are awaited (at most 60 s),
+// and one JSON line is printed:
 // {"client":"discordjs-brokers","events":N,"published":P,"failed":F,
-//  "cpu_s":S,"seconds":T,"peak_rss_kib":K}
-// events: dispatches received; published: XADDs Redis confirmed; cpu_s
-// (process.cpuUsage, every thread of the process) and seconds: from before
-// connect() until the last publish was confirmed.
+//  "in_flight":I,"connect_s":C,"drain_s":D,"cpu_s":S,"seconds":T,"peak_rss_kib":K}
+// events: dispatches received; published: XADDs Redis confirmed; in_flight:
+// publishes still unconfirmed when it gave up waiting; connect_s: when
+// connect() resolved (every shard ready; null: not within SECONDS); drain_s:
+// the wait for the last confirmations; cpu_s (process.cpuUsage, every
+// thread of the process) and seconds: from before connect() until the last
+// publish was confirmed.
 //   node discordjs_broker_client.mjs PORT SHARDS SECONDS REDIS_URL [PREFIX] [ws|wss]
 // Run from a folder whose node_modules holds @discordjs/ws and
 // @discordjs/brokers (with ioredis): bench/redis_handoff.sh copies it into
@@ -82,9 +87,19 @@ manager.on(WebSocketShardEvents.Dispatch, ({ shardId, data }) => {
 
 const cpu0 = process.cpuUsage();
 const t0 = process.hrtime.bigint();
-await manager.connect();
+const since = () => Number(process.hrtime.bigint() - t0) / 1e9;
+let connectS = null;
+manager.connect().then(
+  () => { connectS = since(); },
+  (e) => { console.error(`connect: ${e.message}`); },
+);
 await new Promise((r) => setTimeout(r, seconds * 1000));
-await manager.destroy({ code: 1000 });
+try {
+  await manager.destroy({ code: 1000 });
+} catch (e) {
+  console.error(`destroy: ${e.message}`);
+}
+const stopped = since();
 if (inFlight > 0) {
   await Promise.race([
     new Promise((r) => { drained = r; }),
@@ -92,13 +107,15 @@ if (inFlight > 0) {
   ]);
 }
 const cpu = process.cpuUsage(cpu0);
-const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
+const elapsed = since();
 const out = {
   client: 'discordjs-brokers',
   events,
   published,
   failed,
   in_flight: inFlight,
+  connect_s: connectS,
+  drain_s: elapsed - stopped,
   cpu_s: (cpu.user + cpu.system) / 1e6,
   seconds: elapsed,
   peak_rss_kib: process.resourceUsage().maxRSS,
