@@ -4,17 +4,19 @@
 # shardring `run --sink redis` (one stream per shard, pipelined EVALSHA of
 # the append script, one call per shard per flush), and discord.js
 # (@discordjs/ws) publishing each dispatch with @discordjs/brokers'
-# PubSubRedisBroker (one XADD per event, bench/peers/discordjs_broker_client.mjs).
+# PubSubRedisBroker (one XADD per event, bench/peers/discordjs_broker_client.mjs);
+# and the lag from the gateway's send to the stream, from
+# `shardring load --sink redis` (the same sink, against a gateway it spawns).
 #
 # Usage:
 #   bash bench/redis_handoff.sh [--rounds R] [--seconds S] [--rows "NxRATE ..."]
-#                               [--variants "null redis discordjs"] [--keep]
+#                               [--variants "null redis discordjs lag"] [--keep]
 #     --rounds R     rounds; every figure is the median over them (env ROUNDS; default 3)
 #     --seconds S    how long each client runs (env SECONDS_RUN; default 20)
 #     --rows L       shard count x events/s per shard, 0 = as fast as the client
 #                    takes them (env ROWS; default "16x0 256x100")
-#     --variants L   which of null, redis, discordjs to run, in this order
-#                    within each round (env VARIANTS; default all three)
+#     --variants L   which of null, redis, discordjs, lag to run, in this
+#                    order within each round (env VARIANTS; default all four)
 #     --keep         keep the logs (printed at the end)
 #   Environment: SHARDRING_BIN (default build/bin/shardring; copied at start,
 #   so a rebuild during the run does not change it); PIN=0 to not pin;
@@ -28,7 +30,8 @@
 #
 # Each run gets a fresh `shardring gateway` (--listen 127.0.0.1:0 --threads 1
 # --max-concurrency 16 --identify-window-ms 1, the row's --shards and
-# --rate) and, for redis and discordjs, a fresh private redis-server
+# --rate; lag: the one `shardring load` spawns, on the last CPU, the engine
+# on the others) and, for redis, discordjs and lag, a fresh private redis-server
 # (127.0.0.1, a free port, a temporary --dir, --save "" --appendonly no),
 # stopped by its pid after the run. Client pacing as bench/peers/compare.sh:
 # one identify per bucket (shard % 16) every 5 ms. The client (engine or
@@ -57,9 +60,12 @@
 #     no process (softirqs of loopback traffic, about 0.1 at a million
 #     events/s). Above 0.2 the run is marked "noisy" (its figures are still
 #     used).
-# The lag from the gateway's send to the stream is not measured: the
-# synthetic gateway stamps no send time into its events, and entry IDs carry
-# a per-session epoch, not a time per event.
+#   lag: `shardring load --shards N --rate R --duration SECONDS --sink redis
+#     --redis-maxlen 0 --identify-window-ms 20 --json`: its redis_lag_ms, from
+#     the gateway's send of each event to Redis acknowledging its append (the
+#     sink's own histogram; `shardring run` has no send time to measure it
+#     against). Only the lag is taken from this run; its CPU figures are
+#     load's, not comparable with `run`'s.
 #
 # Output: a line per run, then per row a Markdown table of medians and the
 # ratios: redis sink against null sink (engine CPU per event; target at most
@@ -71,7 +77,7 @@ BIN="${SHARDRING_BIN:-$ROOT/build/bin/shardring}"
 ROUNDS="${ROUNDS:-3}"
 SECONDS_RUN="${SECONDS_RUN:-20}"
 ROWS="${ROWS:-16x0 256x100}"
-VARIANTS="${VARIANTS:-null redis discordjs}"
+VARIANTS="${VARIANTS:-null redis discordjs lag}"
 KEEP=0
 PIN="${PIN:-1}"
 NPM="$ROOT/.cache/npm"
@@ -98,7 +104,8 @@ for row in $ROWS; do
   [[ $row =~ ^[1-9][0-9]*x[0-9]+(\.[0-9]+)?$ ]] || { note "--rows: SHARDSxRATE, not '$row'"; exit 2; }
 done
 for v in $VARIANTS; do
-  [[ $v == null || $v == redis || $v == discordjs ]] || { note "--variants: null, redis, discordjs; not '$v'"; exit 2; }
+  [[ $v == null || $v == redis || $v == discordjs || $v == lag ]] ||
+    { note "--variants: null, redis, discordjs, lag; not '$v'"; exit 2; }
 done
 [[ -x $BIN ]] || { note "$BIN not built (cmake --build build, or ninja -C build shardring)"; exit 1; }
 [[ -x $PY ]] || { note "$PY missing"; exit 1; }
@@ -113,9 +120,9 @@ fi
 for v in $VARIANTS; do
   case $v in
     null) variants+=(null) ;;
-    redis)
-      if ((have_redis)); then variants+=(redis)
-      else note "redis-server or redis-cli missing (apt-get install redis-server): redis skipped"; fi ;;
+    redis|lag)
+      if ((have_redis)); then variants+=("$v")
+      else note "redis-server or redis-cli missing (apt-get install redis-server): $v skipped"; fi ;;
     discordjs)
       if ((!have_redis)); then
         note "redis-server or redis-cli missing (apt-get install redis-server): discordjs skipped"
@@ -249,6 +256,7 @@ start_gateway() {  # tag shards rate
   [[ -n $port ]] || { note "the gateway did not start:"; cat "$log" >&2; exit 1; }
 }
 stop_gateway() {
+  [[ -n $gw ]] || return 0
   kill -INT "$gw" 2>/dev/null || true
   wait "$gw" 2>/dev/null || true
   forget "$gw"
@@ -257,11 +265,11 @@ stop_gateway() {
 
 run_one() {  # variant shards rate round: appends one JSON line to $results, or notes why not
   local v=$1 n=$2 rate=$3 r=$4 tag="r$4.$1.$2x$3" lim=$((SECONDS_RUN + 120))
-  local log="$tmp/$tag.log" cpu0="" cpu1="" xlen="" pid gw0 gw1 busy0 busy1 t0 t1
-  start_gateway "$tag" "$n" "$rate"
+  local log="$tmp/$tag.log" cpu0="" cpu1="" xlen="" pid gw0=0 gw1=0 busy0 busy1 t0 t1
+  [[ $v == lag ]] || start_gateway "$tag" "$n" "$rate"
   [[ $v == null ]] || start_redis "$tag"
   [[ -n $redis ]] && cpu0=$(proc_cpu_s "$redis")
-  gw0=$(proc_cpu_s "$gw")
+  [[ -n $gw ]] && gw0=$(proc_cpu_s "$gw")
   busy0=$(machine_busy_s)
   t0=$EPOCHREALTIME
   case $v in
@@ -282,19 +290,30 @@ run_one() {  # variant shards rate round: appends one JSON line to $results, or 
       pids+=("$pid")
       wait "$pid" || note "$tag: node exited with $?"
       forget "$pid" ;;
+    lag)
+      # load pins its gateway and engine itself.
+      timeout -k 10 "$lim" "$BIN" load --shards "$n" --rate "$rate" --duration "$SECONDS_RUN" \
+        --max-concurrency 16 --identify-window-ms 20 --sink redis --redis "redis://127.0.0.1:$rport" \
+        --redis-prefix bench --redis-maxlen 0 --json "$tmp/$tag.json" >/dev/null 2>"$log" &
+      pid=$!
+      pids+=("$pid")
+      wait "$pid" || note "$tag: load exited with $?"
+      forget "$pid" ;;
   esac
   t1=$EPOCHREALTIME
   busy1=$(machine_busy_s)
-  gw1=$(proc_cpu_s "$gw")
+  [[ -n $gw ]] && gw1=$(proc_cpu_s "$gw")
   if [[ -n $redis ]]; then
     cpu1=$(proc_cpu_s "$redis")
-    if [[ $v == redis ]]; then xlen=$(xlen_total 'bench:shard:*'); else xlen=$(xlen_total 'bench:*'); fi
+    if [[ $v == discordjs ]]; then xlen=$(xlen_total 'bench:*'); else xlen=$(xlen_total 'bench:shard:*'); fi
   fi
   stop_redis
   stop_gateway
   local line=""
   if [[ $v == discordjs ]]; then
     line=$(grep '^{' "$log.out" 2>/dev/null | tail -1 || true)
+  elif [[ $v == lag ]]; then
+    line=$(cat "$tmp/$tag.json" 2>/dev/null || true)
   else
     line=$(grep '^summary ' "$log" | tail -1 || true)
     line=${line#summary }
@@ -306,7 +325,12 @@ s = json.loads(sys.argv[1])
 v, n, rate, r = sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 cpu0, cpu1, xlen = sys.argv[6], sys.argv[7], sys.argv[8]
 gw0, gw1, busy0, busy1, t0, t1 = map(float, sys.argv[9:15])
-if v == "discordjs":
+if v == "lag":
+    events, seconds = s["events"], s["elapsed_s"]
+    lag = s["redis_lag_ms"]
+    extra = {"lag_p50_ms": lag["p50"], "lag_p99_ms": lag["p99"], "lag_max_ms": lag["max"],
+             "lag_count": lag["count"], "gateway_cpu_s": s["gateway_cpu_s"]}
+elif v == "discordjs":
     events, seconds = s["published"], s["seconds"]
     extra = {"received": s["events"], "failed": s["failed"], "in_flight": s["in_flight"],
              "connect_s": s.get("connect_s"), "drain_s": s.get("drain_s")}
@@ -322,7 +346,7 @@ if cpu0:
     rec["xlen"] = int(xlen)
     rec["redis_cpu_per_m"] = rec["redis_cpu_s"] * 1e6 / max(int(xlen), 1)
     rec["xlen_ok"] = int(xlen) == events
-ours = s["cpu_s"] + (gw1 - gw0) + rec.get("redis_cpu_s", 0)
+ours = s["cpu_s"] + (gw1 - gw0) + rec.get("redis_cpu_s", 0) + extra.get("gateway_cpu_s", 0)
 rec["other_load"] = max(0.0, (busy1 - busy0) - ours) / (t1 - t0)
 print(json.dumps(rec))
 PY
@@ -335,7 +359,8 @@ PY
 import json, sys
 d = json.loads(sys.argv[1])
 line = (f"round {d['round']} {d['shards']}x{d['rate']:g} {d['variant']:9}: {d['events']:9d} events"
-        f" {d['events_per_s']:9.0f}/s, client {d['cpu_per_m']:6.2f} CPU-s/M")
+        f" {d['events_per_s']:9.0f}/s, " + ("load engine" if d["variant"] == "lag" else "client")
+        + f" {d['cpu_per_m']:6.2f} CPU-s/M")
 if "redis_cpu_s" in d:
     line += (f", redis {d['redis_cpu_per_m']:5.2f} CPU-s/M, XLEN {d['xlen']}"
              f" {'ok' if d['xlen_ok'] else 'MISMATCH'}")
@@ -343,6 +368,9 @@ if d["variant"] == "discordjs":
     c = "not within the window" if d["connect_s"] is None else f"{d['connect_s']:.1f} s"
     line += (f" (received {d['received']}, failed {d['failed']}, still in flight {d['in_flight']};"
              f" all shards ready at {c}, drain {d['drain_s']:.1f} s)")
+if d["variant"] == "lag":
+    line += (f"; lag to the stream p50 {d['lag_p50_ms']:.2f} ms, p99 {d['lag_p99_ms']:.2f},"
+             f" max {d['lag_max_ms']:.2f} ({d['lag_count']} events)")
 line += f"; other load {d['other_load']:.2f}" + (" NOISY" if d["other_load"] > 0.2 else "")
 print(line)
 PY
@@ -416,4 +444,11 @@ for spec in sys.argv[2].split():
         print(f"  Redis CPU per event: {m['discordjs']['redis_cpu_per_m'] / m['redis']['redis_cpu_per_m']:.1f}x;"
               f" client + Redis: {m['discordjs']['total'] / m['redis']['total']:.1f}x;"
               f" events/s: {m['discordjs']['events_per_s'] / m['redis']['events_per_s']:.2f}x")
+    lags = [r for r in cell if r["variant"] == "lag"]
+    if lags:
+        print(f"lag from the gateway's send to the stream (shardring load --sink redis, {len(lags)} rounds,"
+              f" medians): p50 {med(lags, 'lag_p50_ms'):.2f} ms, p99 {med(lags, 'lag_p99_ms'):.2f} ms,"
+              f" max {med(lags, 'lag_max_ms'):.2f} ms; {med(lags, 'events_per_s'):,.0f} events/s,"
+              f" Redis {med(lags, 'redis_cpu_per_m'):.2f} CPU-s/M,"
+              f" XLEN = events {'yes' if all(r.get('xlen_ok') for r in lags) else 'NO'}")
 PY
