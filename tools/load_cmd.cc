@@ -39,6 +39,7 @@
 #include "engine/engine.h"
 #include "engine/histogram.h"
 #include "engine/log.h"
+#include "engine/per_thread.h"
 #include "engine/text.h"
 #include "tools/live.h"
 #include "tools/options.h"
@@ -463,23 +464,16 @@ int load_main(std::span<const std::string_view> args) {
   };
 
   // Delivery latency: one histogram per consumer thread, made on first use.
-  std::mutex hist_mu;
-  std::vector<std::unique_ptr<engine::Histogram>> hists;
-  static thread_local engine::Histogram* hist = nullptr;
+  engine::PerThread<engine::Histogram> hists([] { return std::make_unique<engine::Histogram>(); });
   Engine eng(std::move(cfg));
   if (redis) redis->attach(eng);
   if (!redis)
     eng.on_event([&](const Event& e) {
       if (e.sent_ns <= 0) return;
-      if (hist == nullptr) {
-        std::lock_guard lock(hist_mu);
-        hists.push_back(std::make_unique<engine::Histogram>());
-        hist = hists.back().get();
-      }
       const int64_t now =
           std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
               .count();
-      hist->record(static_cast<uint64_t>(std::max<int64_t>(0, now - e.sent_ns)));
+      hists.mine().record(static_cast<uint64_t>(std::max<int64_t>(0, now - e.sent_ns)));
     });
   std::cerr << "shardring load: " << o.shards << " shards against " << gateway_url
             << (spawn ? absl::StrFormat(" (spawned, CPUs %s)", cpu_list(gateway_cpus)) : "")
@@ -518,10 +512,7 @@ int load_main(std::span<const std::string_view> args) {
   }
 
   auto delivery_hist = std::make_unique<engine::Histogram>();
-  {
-    std::lock_guard lock(hist_mu);
-    for (const auto& h : hists) delivery_hist->merge_from(*h);
-  }
+  hists.for_each([&](engine::Histogram& h) { delivery_hist->merge_from(h); });
   LatencySummary delivery;
   delivery.count = delivery_hist->count();
   delivery.p50_ms = static_cast<double>(delivery_hist->quantile(0.50)) / 1e6;

@@ -15,6 +15,7 @@
 #include "engine/engine.h"
 #include "engine/event_channel.h"
 #include "engine/log.h"
+#include "engine/per_thread.h"
 #include "engine/sink.h"
 #include "engine/text.h"
 #include "tools/command_reader.h"
@@ -167,17 +168,8 @@ int run_main(std::span<const std::string_view> args) {
     }
   }
   // One writer per consumer thread, made on first use.
-  std::mutex writers_mu;
-  std::vector<std::unique_ptr<engine::NdjsonWriter>> writers;
-  static thread_local engine::NdjsonWriter* writer = nullptr;
-  auto mine = [&]() -> engine::NdjsonWriter* {
-    if (writer == nullptr) {
-      std::lock_guard lock(writers_mu);
-      writers.push_back(std::make_unique<engine::NdjsonWriter>(out));
-      writer = writers.back().get();
-    }
-    return writer;
-  };
+  engine::PerThread<engine::NdjsonWriter> writers(
+      [&out] { return std::make_unique<engine::NdjsonWriter>(out); });
 
   LiveView live(isatty(2));
   if (o.live) {
@@ -201,17 +193,9 @@ int run_main(std::span<const std::string_view> args) {
     // A failed write stops the run: shards close as on SIGTERM, the summary
     // is printed, exit 4. The Output reports its failure once; fail() logs it.
     out->on_failure([&eng](const std::string& reason) { eng.fail(reason); });
-    eng.on_event([&](const Event& e) {
-      engine::ChannelEvent ce{};
-      ce.shard = e.shard;
-      ce.seq = e.seq;
-      ce.t = e.type;
-      ce.d = e.d;
-      ce.session = e.session;
-      mine()->append(ce);
-    });
+    eng.on_event([&](const Event& e) { writers.mine().append(engine::ToChannelEvent(e)); });
     eng.on_idle([&] {
-      if (writer != nullptr) writer->flush();
+      if (engine::NdjsonWriter* w = writers.existing()) w->flush();
     });
   }
   // --commands: read on a thread of its own while the engine runs (sends
@@ -229,10 +213,7 @@ int run_main(std::span<const std::string_view> args) {
   int rc = eng.run();
   if (commands) commands->stop();
   live.finish();
-  {
-    std::lock_guard lock(writers_mu);
-    for (auto& w : writers) w->flush();
-  }
+  writers.for_each([](engine::NdjsonWriter& w) { w.flush(); });
   // The last flush may fail too (fail() logs it; run() has returned).
   if (rc == 0 && out && out->failed()) rc = 4;
   Stats s = eng.stats();
