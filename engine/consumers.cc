@@ -58,8 +58,10 @@ void Engine::Impl::consumer_main(unsigned c) {
       h = Durable{e.session, e.seq};
     }
   };
+  // How soon the idle handler wants to be called again (0: at the next event).
+  std::chrono::milliseconds retry{0};
   auto idle_and_publish = [&] {
-    if (idle) idle();
+    retry = idle ? idle() : std::chrono::milliseconds(0);
     if (touched.empty()) return;
     if (!shared->sink_failed.load(std::memory_order_acquire)) {
       std::lock_guard lock(shared->done_mu);
@@ -91,7 +93,7 @@ void Engine::Impl::consumer_main(unsigned c) {
     }
     idle_and_publish();
     if (consumers_stop.load(std::memory_order_acquire) && all_empty()) break;
-    waker.wait(all_empty);
+    waker.wait(all_empty, retry.count());
   }
   idle_and_publish();
 }

@@ -439,7 +439,20 @@ Engine::~Engine() = default;
 void Engine::on_event(std::function<void(const Event&)> handler) {
   impl_->handler = std::move(handler);
 }
-void Engine::on_idle(std::function<void()> handler) { impl_->idle = std::move(handler); }
+void Engine::on_idle(std::function<void()> handler) {
+  if (!handler) {
+    impl_->idle = nullptr;
+    return;
+  }
+  impl_->idle = [h = std::move(handler)] {
+    h();
+    return std::chrono::milliseconds(0);
+  };
+}
+
+void Engine::on_idle_timed(std::function<std::chrono::milliseconds()> handler) {
+  impl_->idle = std::move(handler);
+}
 int Engine::run() { return impl_->run(); }
 void Engine::stop() { impl_->request_stop(); }
 void Engine::stop(StopMode mode) {

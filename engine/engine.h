@@ -302,6 +302,11 @@ class Engine {
   // Consumer threads call this when they run dry (a sink flushes here); with
   // consumers = 0 a core thread calls it after a loop pass that delivered.
   void on_idle(std::function<void()> handler);
+  // As on_idle, for a sink that may hold events it could not write yet (it
+  // buffers through a Redis outage): the handler returns how soon a consumer
+  // thread calls it again when no event comes; zero: not before one does.
+  // Core threads (consumers = 0) ignore it.
+  void on_idle_timed(std::function<std::chrono::milliseconds()> handler);
 
   // Blocks until stop(), fail(), SIGINT/SIGTERM, `duration`, or a fatal
   // close. Returns 0 on a clean stop, 2 for bad configuration, 3 when the

@@ -40,7 +40,7 @@ using Clock = std::chrono::steady_clock;
 struct Engine::Impl {
   Config config;
   std::function<void(const Event&)> handler;
-  std::function<void()> idle;
+  std::function<std::chrono::milliseconds()> idle;  // on_idle, on_idle_timed
   std::unique_ptr<engine::Shared> shared;
   std::vector<std::unique_ptr<engine::CoreThread>> cores;
   std::vector<uint32_t> shard_core;  // shard - first -> core index

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <bit>
+#include <ctime>
 #include <new>
 
 namespace shardring::engine {
@@ -12,9 +13,14 @@ namespace shardring::engine {
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t) &&
               std::atomic<uint32_t>::is_always_lock_free);
 
-void ConsumerWaker::futex_wait(uint32_t seen) noexcept {
-  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&seq_), FUTEX_WAIT_PRIVATE, seen, nullptr,
-            nullptr, 0);
+void ConsumerWaker::futex_wait(uint32_t seen, int64_t timeout_ms) noexcept {
+  timespec ts{};
+  if (timeout_ms > 0) {
+    ts.tv_sec = timeout_ms / 1000;
+    ts.tv_nsec = (timeout_ms % 1000) * 1'000'000;
+  }
+  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&seq_), FUTEX_WAIT_PRIVATE, seen,
+            timeout_ms > 0 ? &ts : nullptr, nullptr, 0);
 }
 
 void ConsumerWaker::futex_wake() noexcept {

@@ -33,11 +33,12 @@ class ConsumerWaker {
     if (sleeping_.load(std::memory_order_seq_cst)) force_wake();
   }
   // Consumer: announce, re-check with `is_empty`, then sleep until notified.
+  // A positive `timeout_ms` bounds the sleep (a sink retrying a write).
   template <class IsEmpty>
-  void wait(IsEmpty&& is_empty) noexcept {
+  void wait(IsEmpty&& is_empty, int64_t timeout_ms = 0) noexcept {
     const uint32_t seen = seq_.load(std::memory_order_seq_cst);
     sleeping_.store(true, std::memory_order_seq_cst);
-    if (is_empty()) futex_wait(seen);
+    if (is_empty()) futex_wait(seen, timeout_ms);
     sleeping_.store(false, std::memory_order_relaxed);
   }
   // Any thread: wake the consumer whatever it is doing (shutdown).
@@ -47,9 +48,10 @@ class ConsumerWaker {
   }
 
  private:
-  // Returns when seq_ differs from `seen`, on a wake, or spuriously (the
+  // Returns when seq_ differs from `seen`, on a wake, after a positive
+  // `timeout_ms`, or spuriously (the
   // caller re-checks its channels either way).
-  void futex_wait(uint32_t seen) noexcept;
+  void futex_wait(uint32_t seen, int64_t timeout_ms) noexcept;
   void futex_wake() noexcept;
 
   alignas(64) std::atomic<uint32_t> seq_{0};

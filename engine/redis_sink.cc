@@ -74,7 +74,8 @@ void RedisOutput::outage(bool down, const std::string& why, bool recovered) {
   if (down) {
     if (outages_++ == 0) {
       Log::write(Level::kWarn, -1,
-                 "redis unreachable: events wait (shards stop reading once the rings fill)",
+                 "redis unreachable: events wait (buffered up to --redis-buffer-mib, then shards stop "
+                 "reading)",
                  {{"sink", name_}, {"error", why}});
     }
   } else if (--outages_ == 0 && recovered) {
@@ -84,6 +85,21 @@ void RedisOutput::outage(bool down, const std::string& why, bool recovered) {
 
 RedisWriter::RedisWriter(std::shared_ptr<RedisOutput> out)
     : out_(std::move(out)), link_(out_->options().url), script_(redis::kAppendScript) {}
+
+RedisWriter::~RedisWriter() {
+  out_->buffered_.fetch_sub(accounted_, std::memory_order_relaxed);
+  if (down_) out_->outage(false, "", false);
+}
+
+bool RedisWriter::stopping() const {
+  const RedisSinkOptions& o = out_->options();
+  return o.stopping && o.stopping();
+}
+
+void RedisWriter::account() {
+  out_->buffered_.fetch_add(arena_.size() - accounted_, std::memory_order_relaxed);
+  accounted_ = arena_.size();
+}
 
 void RedisWriter::append(const ChannelEvent& e) {
   if (out_->failed()) return;
@@ -113,7 +129,16 @@ void RedisWriter::append(const ChannelEvent& e) {
   p.d_len = static_cast<uint32_t>(e.d.size());
   arena_ += e.d;
   pending_.push_back(p);
-  if (arena_.size() >= kFlushBytes) flush();
+  if (holding_) {
+    account();
+    if (out_->buffered() >= out_->options().buffer_bytes) {
+      flush();  // the buffer is full: the consumer waits, the rings fill
+    } else if (Clock::now() >= retry_at_) {
+      idle();
+    }
+  } else if (arena_.size() >= kFlushBytes) {
+    idle();
+  }
 }
 
 void RedisWriter::on_lost(uint32_t shard, uint64_t session, uint64_t have) {
@@ -208,86 +233,126 @@ void RedisWriter::build() {
   }
 }
 
-bool RedisWriter::send() {
-  using Clock = std::chrono::steady_clock;
-  std::chrono::milliseconds backoff = RedisOutput::kMinBackoff;
-  bool down = false;
-  std::optional<Clock::time_point> give_up;
-  for (;;) {
-    if (out_->failed()) return false;
-    std::string error;
-    bool sent = claim(&error);
-    if (sent) {
-      build();
-      sent = link_.exchange(wire_, calls_.size(), &replies_, &error, {&script_});
+RedisWriter::Attempt RedisWriter::attempt(std::string* error) {
+  if (out_->failed()) return Attempt::kFailed;
+  auto fail = [&](std::string reason) {
+    if (down_) out_->outage(false, "", false);
+    down_ = false;
+    out_->fail(reason);
+    return Attempt::kFailed;
+  };
+  if (!claim(error)) return Attempt::kRetry;
+  build();
+  if (!link_.exchange(wire_, calls_.size(), &replies_, error, {&script_})) return Attempt::kRetry;
+  for (size_t i = 0; i < calls_.size(); ++i) {
+    const redis::Reply& r = replies_[i];
+    const uint32_t shard = pending_[order_[calls_[i].begin]].shard;
+    if (r.is_error()) {
+      if (!Transient(r.error_code()))
+        return fail(absl::StrCat("redis: shard ", shard, ": ", r.str));
+      *error = absl::StrCat(link_.url().to_string(), ": ", r.str);
+      return Attempt::kRetry;
     }
-    if (sent) {
-      for (size_t i = 0; i < calls_.size() && error.empty(); ++i) {
-        const redis::Reply& r = replies_[i];
-        const uint32_t shard = pending_[order_[calls_[i].begin]].shard;
-        if (r.is_error()) {
-          if (!Transient(r.error_code())) {
-            if (down) out_->outage(false, "", false);
-            out_->fail(absl::StrCat("redis: shard ", shard, ": ", r.str));
-            return false;
-          }
-          error = absl::StrCat(link_.url().to_string(), ": ", r.str);
-        } else if (r.type != redis::Reply::Type::kArray || r.elements.size() != 4) {
-          if (down) out_->outage(false, "", false);
-          out_->fail(absl::StrCat("redis: shard ", shard, ": unexpected reply ", r.debug_string()));
-          return false;
-        }
-      }
-      if (error.empty()) {
-        const int64_t acked =
-            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-                .count();
-        for (size_t i = 0; i < calls_.size(); ++i) {
-          const Call& c = calls_[i];
-          const Pending& first = pending_[order_[c.begin]];
-          const redis::Reply& r = replies_[i];
-          const uint64_t last = static_cast<uint64_t>(r.elements[0].integer);
-          if (r.elements[3].integer == 1) {
-            if (!rewinding_[first.shard].on) on_lost(first.shard, first.session, last);
-            continue;
-          }
-          const uint64_t appended = static_cast<uint64_t>(r.elements[1].integer);
-          for (size_t k = c.begin; k < c.end; ++k) {
-            const int64_t sent = pending_[order_[k]].sent_ns;
-            if (sent > 0) lag_.record(static_cast<uint64_t>(std::max<int64_t>(0, acked - sent)));
-          }
-          known_[first.shard] = Durable{first.session, last};
-          out_->record(first.shard, Durable{first.session, last}, appended,
-                       (c.end - c.begin) - appended);
-        }
-        if (down) out_->outage(false, "");
-        return true;
-      }
+    if (r.type != redis::Reply::Type::kArray || r.elements.size() != 4) {
+      return fail(absl::StrCat("redis: shard ", shard, ": unexpected reply ", r.debug_string()));
     }
-    if (!down) {
-      out_->outage(true, error);
-      down = true;
-    }
-    const RedisSinkOptions& o = out_->options();
-    if (o.stopping && o.stopping()) {
-      if (!give_up) give_up = Clock::now() + o.stop_retry;
-      if (Clock::now() >= *give_up) {
-        out_->outage(false, "", false);
-        out_->fail(absl::StrCat("redis: stopping with events not written: ", error));
-        return false;
-      }
-    }
-    std::this_thread::sleep_for(backoff);
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(RedisOutput::kMaxBackoff));
   }
+  const int64_t acked =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+  for (size_t i = 0; i < calls_.size(); ++i) {
+    const Call& c = calls_[i];
+    const Pending& first = pending_[order_[c.begin]];
+    const redis::Reply& r = replies_[i];
+    const uint64_t last = static_cast<uint64_t>(r.elements[0].integer);
+    if (r.elements[3].integer == 1) {
+      if (!rewinding_[first.shard].on) on_lost(first.shard, first.session, last);
+      continue;
+    }
+    const uint64_t appended = static_cast<uint64_t>(r.elements[1].integer);
+    for (size_t k = c.begin; k < c.end; ++k) {
+      const int64_t sent = pending_[order_[k]].sent_ns;
+      if (sent > 0) lag_.record(static_cast<uint64_t>(std::max<int64_t>(0, acked - sent)));
+    }
+    known_[first.shard] = Durable{first.session, last};
+    out_->record(first.shard, Durable{first.session, last}, appended, (c.end - c.begin) - appended);
+  }
+  if (down_) out_->outage(false, "");
+  down_ = false;
+  return Attempt::kDone;
+}
+
+void RedisWriter::retry_later(const std::string& error) {
+  if (!down_) {
+    out_->outage(true, error);
+    down_ = true;
+    backoff_ = RedisOutput::kMinBackoff;
+  } else {
+    backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(RedisOutput::kMaxBackoff));
+  }
+  retry_at_ = Clock::now() + backoff_;
+}
+
+void RedisWriter::clear() {
+  pending_.clear();
+  arena_.clear();
+  if (arena_.capacity() > 4 * kFlushBytes) {
+    arena_.shrink_to_fit();
+    wire_.clear();
+    wire_.shrink_to_fit();
+  }
+  out_->buffered_.fetch_sub(accounted_, std::memory_order_relaxed);
+  accounted_ = 0;
+  holding_ = false;
+}
+
+std::chrono::milliseconds RedisWriter::idle() {
+  if (pending_.empty()) return std::chrono::milliseconds(0);
+  const size_t room = out_->options().buffer_bytes;
+  if (room == 0 || stopping()) {
+    flush();
+    return std::chrono::milliseconds(0);
+  }
+  if (holding_) {
+    const auto now = Clock::now();
+    if (now < retry_at_) {
+      return std::chrono::ceil<std::chrono::milliseconds>(retry_at_ - now);
+    }
+  }
+  std::string error;
+  if (attempt(&error) != Attempt::kRetry) {
+    clear();
+    return std::chrono::milliseconds(0);
+  }
+  retry_later(error);
+  holding_ = true;
+  account();
+  if (out_->buffered() >= room) {
+    flush();
+    return std::chrono::milliseconds(0);
+  }
+  return backoff_;
 }
 
 void RedisWriter::flush() {
   if (pending_.empty()) return;
-  if (!out_->failed()) send();
-  pending_.clear();
-  arena_.clear();
-  if (arena_.capacity() > 4 * kFlushBytes) arena_.shrink_to_fit();
+  std::optional<Clock::time_point> give_up;
+  for (;;) {
+    if (holding_ && Clock::now() < retry_at_) std::this_thread::sleep_until(retry_at_);
+    std::string error;
+    if (attempt(&error) != Attempt::kRetry) break;
+    retry_later(error);
+    holding_ = true;
+    if (stopping()) {
+      if (!give_up) give_up = Clock::now() + out_->options().stop_retry;
+      if (Clock::now() >= *give_up) {
+        out_->outage(false, "", false);
+        down_ = false;
+        out_->fail(absl::StrCat("redis: stopping with events not written: ", error));
+        break;
+      }
+    }
+  }
+  clear();
 }
 
 }  // namespace shardring::engine

@@ -13,7 +13,10 @@
 // - Unreachable, a timeout, a reset, or a reply that says to wait
 //   (LOADING, BUSY, TRYAGAIN, READONLY, MASTERDOWN): the writer reconnects
 //   with backoff and sends the whole batch again, for as long as it takes.
-//   Its consumer waits meanwhile, so the engine's ring fills and the shards
+//   Meanwhile its consumer goes on taking events into the writer's buffer
+//   while the process's writers hold less than buffer_bytes
+//   (`--redis-buffer-mib`), retrying on a timer (Engine::on_idle_timed);
+//   past that the consumer waits, so the engine's ring fills and the shards
 //   stop reading (TCP pushes back to the gateway); heartbeats go on. The
 //   outage is logged once when it starts and once when it ends.
 // - While the engine stops, a writer tries for stop_retry (5 s) more, then gives
@@ -41,6 +44,12 @@ namespace shardring::engine {
 
 struct ChannelEvent;
 
+// `--redis-buffer-mib`: what a process buffers through a Redis outage before
+// its shards stop reading. Each writer addresses its buffer with 32-bit
+// offsets, so the cap stays well below 4 GiB.
+inline constexpr int64_t kDefaultRedisBufferMiB = 64;
+inline constexpr int64_t kMaxRedisBufferMiB = 2048;
+
 struct RedisSinkOptions {
   RedisUrl url;
   std::string prefix = "shardring";
@@ -56,6 +65,9 @@ struct RedisSinkOptions {
   // stop_retry more.
   std::function<bool()> stopping;
   std::chrono::milliseconds stop_retry = std::chrono::seconds(5);
+  // What the process's writers together buffer through an outage (t and d
+  // bytes) before their consumers wait; 0: they wait at once.
+  size_t buffer_bytes = 0;
 };
 
 class RedisOutput {
@@ -90,6 +102,8 @@ class RedisOutput {
   std::string fence(uint32_t shard);
   // Writers waiting on Redis now (an outage).
   int waiting();
+  // Bytes of events the writers hold through an outage (buffer_bytes).
+  uint64_t buffered() const noexcept { return buffered_.load(std::memory_order_relaxed); }
 
  private:
   friend class RedisWriter;
@@ -106,7 +120,7 @@ class RedisOutput {
   std::vector<std::string> fences_;  // by shard id, under mu_
   int outages_ = 0;                  // writers now retrying, under mu_
   std::atomic<bool> failed_{false};
-  std::atomic<uint64_t> appended_{0}, skipped_{0}, rewinds_{0};
+  std::atomic<uint64_t> appended_{0}, skipped_{0}, rewinds_{0}, buffered_{0};
   std::function<void(const std::string&)> on_failure_;
 };
 
@@ -116,17 +130,26 @@ class RedisWriter {
   static constexpr size_t kMaxEventsPerCall = 512;
 
   explicit RedisWriter(std::shared_ptr<RedisOutput> out);
-  // Copies the event; writes when kFlushBytes are buffered. Dropped once the
-  // output has failed.
+  ~RedisWriter();
+  // Copies the event; writes when kFlushBytes are buffered. Through an
+  // outage, retries when its backoff has passed, and waits once the process
+  // buffers buffer_bytes. Dropped once the output has failed.
   void append(const ChannelEvent& e);
   // From the gateway's send stamp (Event::sent_ns, `shardring gateway`
   // only) to Redis acknowledging the append: the hand-off's lag.
   const Histogram& lag() const { return lag_; }
-  // Writes what is buffered (one pipelined round trip); returns when Redis
-  // has it, or the output failed, or the engine stops and stop_retry passed.
+  // The consumer ran dry (Engine::on_idle_timed): writes what is buffered,
+  // in one pipelined round trip. Through an outage with buffer room left it
+  // returns at once, the events held; the result is how soon to call again
+  // (zero: nothing is held).
+  std::chrono::milliseconds idle();
+  // Writes what is buffered; returns when Redis has it, or the output
+  // failed, or the engine stops and stop_retry passed.
   void flush();
 
  private:
+  using Clock = std::chrono::steady_clock;
+  enum class Attempt { kDone, kRetry, kFailed };
   struct Pending {
     uint32_t shard;
     uint64_t seq, session;
@@ -148,7 +171,15 @@ class RedisWriter {
   // Claims the shards of the batch this process holds no fence for.
   bool claim(std::string* error);
   void build();
-  bool send();  // false: give up (failed, or stopping past stop_retry)
+  // One pipelined round trip of everything buffered; kRetry: a fault that
+  // waiting may fix, described in *error.
+  Attempt attempt(std::string* error);
+  // Into an outage (logged by the first writer), or the next backoff step.
+  void retry_later(const std::string& error);
+  void clear();  // after the batch was written, or given up
+  // Counts what the arena grew by in the output's buffered bytes.
+  void account();
+  bool stopping() const;
 
   std::shared_ptr<RedisOutput> out_;
   RedisLink link_;
@@ -161,6 +192,11 @@ class RedisWriter {
   std::vector<Durable> known_;        // by shard id: the last appended, as Redis said
   std::vector<Durable> seen_;         // by shard id: the last event given to append()
   std::vector<Rewinding> rewinding_;  // by shard id
+  bool down_ = false;                 // in an outage (counted in RedisOutput::waiting)
+  bool holding_ = false;              // buffering through it: retry at retry_at_
+  Clock::time_point retry_at_{};
+  std::chrono::milliseconds backoff_{0};
+  size_t accounted_ = 0;  // bytes of arena_ counted in RedisOutput::buffered_
   Histogram lag_;
   std::string wire_;
   std::vector<redis::Reply> replies_;

@@ -101,6 +101,9 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
   f.add_int("redis-maxlen", &o.redis_maxlen, 0, int64_t{1} << 40,
             "cap each shard's stream at N entries, read or not (0: trim only what every consumer "
             "group acknowledged)");
+  f.add_int("redis-buffer-mib", &o.redis_buffer_mib, 0, engine::kMaxRedisBufferMiB,
+            "events buffered through a Redis outage before shards stop reading (default 64; 0: "
+            "stop reading at once)");
   f.add_bool("standby", &o.standby,
              "run no shards until another process's leases expire, then take its shards over "
              "and resume them (needs --sink redis --state redis)");

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
 #include "engine/redis_link.h"
+#include "engine/redis_sink.h"
 #include "engine/url.h"
 
 namespace shardring::tools {
@@ -50,7 +51,8 @@ struct RunOptions {
   std::optional<engine::RedisUrl> redis;  // --redis URL
   std::string redis_prefix = "shardring";
   int64_t redis_maxlen = 0;  // --redis-maxlen: cap per stream; 0: none
-  bool standby = false;      // --standby: wait for another process's shards
+  int64_t redis_buffer_mib = engine::kDefaultRedisBufferMiB;
+  bool standby = false;  // --standby: wait for another process's shards
   int64_t lease_ms = 10'000;
   int64_t checkpoint_ms = kCheckpointInterval.count();
   int64_t resume_max_age_s = kResumeMaxAge.count();

@@ -70,6 +70,7 @@ bool RedisHandOff::configure(Config& cfg, std::string* error) {
   ro.url = *o_.redis;
   ro.prefix = o_.redis_prefix;
   ro.stopping = [this] { return eng_ != nullptr && eng_->stopping(); };
+  ro.buffer_bytes = static_cast<size_t>(o_.redis_buffer_mib) << 20;
   // Redis lost writes: the shard resumes from what its stream holds.
   ro.rewind = [this](uint32_t shard, uint64_t seq, uint64_t session) {
     if (eng_ != nullptr) eng_->rewind(shard, seq, session);
@@ -111,24 +112,15 @@ void RedisHandOff::attach(Engine& eng) {
   // A failure that waiting cannot fix (or FENCED) stops the run, exit 4,
   // with the sessions saved at what Redis holds.
   out_->on_failure([&eng](const std::string& reason) { eng.fail(reason); });
-  static thread_local engine::RedisWriter* writer = nullptr;
-  eng.on_event([this](const Event& e) {
-    if (writer == nullptr) {
-      std::lock_guard lock(writers_mu_);
-      writers_.push_back(std::make_unique<engine::RedisWriter>(out_));
-      writer = writers_.back().get();
-    }
-    engine::ChannelEvent ce{};
-    ce.shard = e.shard;
-    ce.seq = e.seq;
-    ce.t = e.type;
-    ce.d = e.d;
-    ce.session = e.session;
-    ce.sent_ns = e.sent_ns;
-    writer->append(ce);
-  });
-  eng.on_idle([] {
-    if (writer != nullptr) writer->flush();
+  writers_ = std::make_unique<engine::PerThread<engine::RedisWriter>>(
+      [out = out_] { return std::make_unique<engine::RedisWriter>(out); });
+  eng.on_event(
+      [w = writers_.get()](const Event& e) { w->mine().append(engine::ToChannelEvent(e)); });
+  // Through an outage the writers buffer (--redis-buffer-mib) and ask to be
+  // called again when their backoff has passed.
+  eng.on_idle_timed([w = writers_.get()] {
+    engine::RedisWriter* mine = w->existing();
+    return mine != nullptr ? mine->idle() : std::chrono::milliseconds(0);
   });
 }
 
@@ -173,10 +165,7 @@ int RedisHandOff::finish(int rc, Stats* s) {
   if (trimmer_) trimmer_->stop();
   if (commands_) commands_->stop();
   if (!out_) return rc;
-  {
-    std::lock_guard lock(writers_mu_);
-    for (auto& w : writers_) w->flush();
-  }
+  writers_->for_each([](engine::RedisWriter& w) { w.flush(); });
   // Released once the sessions are saved and the events written: a standby
   // takes over from there.
   if (leases_) leases_->stop();
@@ -266,8 +255,7 @@ std::optional<double> RedisHandOff::server_cpu_s(const engine::RedisUrl& url) {
 }
 
 void RedisHandOff::merge_lag(engine::Histogram& into) {
-  std::lock_guard lock(writers_mu_);
-  for (const auto& w : writers_) into.merge_from(w->lag());
+  if (writers_) writers_->for_each([&into](engine::RedisWriter& w) { into.merge_from(w.lag()); });
 }
 
 void RedisHandOff::metrics(std::string& m) {
@@ -283,8 +271,11 @@ void RedisHandOff::metrics(std::string& m) {
       "Shards resumed from what their stream held after Redis lost appended events.",
       out_->rewinds());
   one("shardring_redis_waiting", "gauge",
-      "Sink writers waiting on Redis now (an outage: shards stop reading once rings fill).",
+      "Sink writers in a Redis outage now (buffering up to --redis-buffer-mib, then shards "
+      "stop reading).",
       static_cast<uint64_t>(out_->waiting()));
+  one("shardring_redis_buffered_bytes", "gauge",
+      "Bytes of events held through a Redis outage (--redis-buffer-mib).", out_->buffered());
   if (trimmer_) {
     one("shardring_redis_trimmed_total", "counter",
         "Stream entries trimmed (acknowledged by every group, or cut at --redis-maxlen).",

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
+#include "engine/per_thread.h"
 #include "engine/redis_commands.h"
 #include "engine/redis_lease.h"
 #include "engine/redis_sink.h"
@@ -61,8 +62,8 @@ class RedisHandOff {
   const RunOptions& o_;
   Engine* eng_ = nullptr;
   std::shared_ptr<engine::RedisOutput> out_;
-  std::mutex writers_mu_;
-  std::vector<std::unique_ptr<engine::RedisWriter>> writers_;
+  // One per consumer thread, made on its first event.
+  std::unique_ptr<engine::PerThread<engine::RedisWriter>> writers_;
   std::unique_ptr<engine::RedisCommands> commands_;
   std::unique_ptr<engine::RedisTrimmer> trimmer_;
   std::unique_ptr<engine::RedisLeases> leases_;

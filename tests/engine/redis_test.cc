@@ -79,8 +79,10 @@ class RedisTest : public ::testing::Test {
     }
     return out;
   }
-  std::shared_ptr<RedisOutput> Output(std::vector<std::string> fences = {}) {
+  std::shared_ptr<RedisOutput> Output(std::vector<std::string> fences = {},
+                                      size_t buffer_bytes = 0) {
     RedisSinkOptions o;
+    o.buffer_bytes = buffer_bytes;
     o.url = server_->url();
     o.prefix = "t";
     o.fences = std::move(fences);
@@ -278,6 +280,52 @@ TEST_F(RedisTest, OutageWaitsAndLostWritesAreReplayed) {
   writer.flush();
   ASSERT_EQ(rewinds_.size(), 2u);
   EXPECT_EQ(rewinds_[1].shard, 1u);
+}
+
+TEST_F(RedisTest, OutageBuffersUpToTheLimitThenWaits) {
+  constexpr size_t kBuffer = 64 * 1024;
+  auto out = Output({}, kBuffer);
+  RedisWriter writer(out);
+  server_->kill();
+  const std::string d(1000, 'x');
+  // Below the limit the consumer is never held up: each event is taken,
+  // and idle() asks to be called again after the backoff.
+  uint64_t seq = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  while (out->buffered() + d.size() + 1 < kBuffer) {
+    writer.append(Ev(0, 9, ++seq, "X", d));
+    if (seq == 1) {
+      const auto again = writer.idle();
+      EXPECT_GT(again.count(), 0);
+      EXPECT_LE(again, RedisOutput::kMaxBackoff);
+      EXPECT_EQ(out->waiting(), 1);
+    }
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  EXPECT_GT(seq, 50u);
+  EXPECT_GT(out->buffered(), kBuffer - 2 * d.size());
+  // The event that fills the buffer waits for Redis: the consumer stops,
+  // the rings fill, the shards stop reading.
+  auto done = std::async(std::launch::async, [&] {
+    writer.append(Ev(0, 9, seq + 1, "X", d));
+    writer.append(Ev(0, 9, seq + 2, "X", d));
+  });
+  EXPECT_EQ(done.wait_for(std::chrono::milliseconds(400)), std::future_status::timeout);
+  ASSERT_TRUE(server_->restart());
+  done.get();
+  seq += 2;
+  writer.flush();
+  EXPECT_TRUE(failures_.empty());
+  EXPECT_EQ(out->buffered(), 0u);
+  EXPECT_EQ(out->waiting(), 0);
+  EXPECT_EQ(writer.idle().count(), 0);
+  // Every buffered event reached the stream once, in order.
+  auto e = Entries("t:shard:0");
+  ASSERT_EQ(e.size(), seq);
+  for (uint64_t i = 0; i < seq; ++i) {
+    EXPECT_NE(e[i].find(" seq " + std::to_string(i + 1) + " "), std::string::npos) << e[i];
+  }
+  EXPECT_EQ(out->lines(), seq);
 }
 
 TEST_F(RedisTest, StoppingBoundsTheRetries) {

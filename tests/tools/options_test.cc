@@ -184,6 +184,11 @@ TEST(RunOptions, RedisFlags) {
   EXPECT_EQ(o->redis->db, 2);
   EXPECT_EQ(o->redis_prefix, "bot1");
   EXPECT_EQ(o->redis_maxlen, 100000);
+  EXPECT_EQ(o->redis_buffer_mib, engine::kDefaultRedisBufferMiB);
+  auto max = Parse({"--gateway", "ws://127.0.0.1:1", "--total-shards", "1", "--redis-buffer-mib",
+                    std::to_string(engine::kMaxRedisBufferMiB)});
+  ASSERT_TRUE(max.ok()) << max.status();
+  EXPECT_EQ(max->redis_buffer_mib, engine::kMaxRedisBufferMiB);
   // Each refusal names its flag.
   EXPECT_THAT(Error({"--sink", "redis"}), HasSubstr("--sink redis needs --redis URL"));
   EXPECT_THAT(Error({"--state", "redis"}), HasSubstr("--state redis needs --redis URL"));
@@ -195,6 +200,8 @@ TEST(RunOptions, RedisFlags) {
   EXPECT_THAT(Error({"--redis", "redis://h", "--sink", "redis", "--consumers", "0"}),
               HasSubstr("--consumers"));
   EXPECT_THAT(Error({"--redis-maxlen", "-1"}), HasSubstr("--redis-maxlen"));
+  EXPECT_THAT(Error({"--redis-buffer-mib", std::to_string(engine::kMaxRedisBufferMiB + 1)}),
+              HasSubstr("--redis-buffer-mib"));
 }
 
 }  // namespace
