@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -100,6 +101,7 @@ void RedisLink::close() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   reader_.clear();
+  loaded_.clear();
 }
 
 bool RedisLink::fail(std::string* error, const std::string& what) {
@@ -214,10 +216,44 @@ bool RedisLink::read_replies(size_t count, std::vector<redis::Reply>* replies, s
   return true;
 }
 
+namespace {
+
+std::string LoadCommands(const std::vector<const RedisScript*>& scripts) {
+  std::string load;
+  redis::CommandWriter w(load);
+  for (const RedisScript* s : scripts) w.command({"SCRIPT", "LOAD", s->source});
+  return load;
+}
+
+}  // namespace
+
 bool RedisLink::exchange(std::string_view commands, size_t count,
                          std::vector<redis::Reply>* replies, std::string* error,
                          const std::vector<const RedisScript*>& scripts) {
   if (!connect(error)) return false;
+  std::vector<const RedisScript*> unloaded;
+  for (const RedisScript* sc : scripts) {
+    if (std::find(loaded_.begin(), loaded_.end(), sc->sha1) == loaded_.end())
+      unloaded.push_back(sc);
+  }
+  if (!unloaded.empty()) {
+    // Scripts not loaded on this connection yet (a new one: perhaps a
+    // restarted server) are loaded in the same round trip, ahead of the
+    // batch: a batch that hits NOSCRIPT costs Redis a pass over it for
+    // nothing.
+    std::string load = LoadCommands(unloaded);
+    std::vector<redis::Reply> loaded;
+    if (!send_all(load, error) || !send_all(commands, error) ||
+        !read_replies(unloaded.size(), &loaded, error)) {
+      return false;
+    }
+    if (!read_replies(count, replies, error)) return false;
+    for (const redis::Reply& r : loaded) {
+      if (r.is_error()) return fail(error, absl::StrCat("SCRIPT LOAD refused: ", r.str));
+    }
+    for (const RedisScript* sc : unloaded) loaded_.push_back(sc->sha1);
+    return true;
+  }
   if (!send_all(commands, error) || !read_replies(count, replies, error)) return false;
   if (scripts.empty()) return true;
   bool missing = false;
@@ -230,9 +266,7 @@ bool RedisLink::exchange(std::string_view commands, size_t count,
   // The server lost its scripts (a restart, SCRIPT FLUSH): the batch did
   // nothing where it says NOSCRIPT; load them and send it all again (the
   // scripts are written so the parts that did run change nothing twice).
-  std::string load;
-  redis::CommandWriter w(load);
-  for (const RedisScript* s : scripts) w.command({"SCRIPT", "LOAD", s->source});
+  std::string load = LoadCommands(scripts);
   std::vector<redis::Reply> loaded;
   if (!send_all(load, error) || !read_replies(scripts.size(), &loaded, error)) return false;
   for (const redis::Reply& r : loaded) {

@@ -61,8 +61,10 @@ class RedisLink {
 
   // Sends `commands` (`count` RESP commands, e.g. from redis::CommandWriter)
   // and reads `count` replies into *replies. Connects first when needed.
-  // When a reply is NOSCRIPT and `scripts` is given, loads those scripts and
-  // sends the whole batch again (once). False on an I/O or protocol error
+  // `scripts` not yet loaded on this connection are loaded ahead of the
+  // batch, in the same round trip; when a reply is still NOSCRIPT (SCRIPT
+  // FLUSH), loads them again and sends the whole batch again (once). False on an I/O or protocol
+  // error
   // (*error says which; the connection is closed): error replies are not
   // failures here, they are in *replies.
   bool exchange(std::string_view commands, size_t count, std::vector<redis::Reply>* replies,
@@ -81,6 +83,7 @@ class RedisLink {
   std::chrono::milliseconds timeout_;
   int fd_ = -1;
   redis::ReplyReader reader_;
+  std::vector<std::string> loaded_;  // sha1s of the scripts this connection loaded
 };
 
 }  // namespace shardring::engine

@@ -175,7 +175,8 @@ bool RedisWriter::claim(std::string* error) {
     w.command({"HINCRBY", redis::key(prefix, "session", shard), "fence", "1"});
   }
   std::vector<redis::Reply> replies;
-  if (!link_.exchange(wire, missing.size(), &replies, error)) return false;
+  // With the script: a new connection loads it ahead of the first append.
+  if (!link_.exchange(wire, missing.size(), &replies, error, {&script_})) return false;
   for (size_t i = 0; i < missing.size(); ++i) {
     if (replies[i].type != redis::Reply::Type::kInteger) {
       *error = absl::StrCat("claiming shard ", missing[i], ": ", replies[i].debug_string());
