@@ -53,7 +53,17 @@ constexpr std::array<std::string_view, 2> kLoadExamples{
     "shardring load --shards 1 --rate 0 --duration 8",
 };
 
-constexpr std::array<CommandHelp, 3> kCommands{{
+constexpr std::array<std::pair<int, std::string_view>, 3> kBenchParseExitCodes{{
+    {0, "measured (a parser that refused a payload is shown as refused, with the payload)"},
+    {1, "no payload in the files is JSON"},
+    {2, "bad flags, no FILE, or a FILE that cannot be read"},
+}};
+constexpr std::array<std::string_view, 2> kBenchParseExamples{
+    "shardring bench-parse --seconds 1 events.ndjson",
+    "shardring bench-parse --repetitions 9 captures/*.json",
+};
+
+constexpr std::array<CommandHelp, 4> kCommands{{
     {"run", "connect gateway shards and write every dispatch event to a sink",
      "Connects shards to a Discord gateway and writes every dispatch event to a sink, one JSON "
      "line per event, in seq order per shard, never twice across resumes. The last stderr line "
@@ -67,6 +77,12 @@ constexpr std::array<CommandHelp, 3> kCommands{{
      "Starts a synthetic gateway pinned to its own cores (or uses --gateway), runs the engine "
      "with a null sink against it, shows live progress on stderr and prints a summary.",
      kLoadExitCodes, kLoadExamples},
+    {"bench-parse", "measure the event parser on your own capture against simdjson",
+     "Reads FILE... (NDJSON lines as `run` writes them, gateway payloads, or one payload per "
+     "file) and measures, over the same bytes, the parse the engine runs per event (its default "
+     "check with the routing keys; with --validate-d; t only, as with --events), simdjson's DOM "
+     "and simdjson's validate_utf8: MB/s, events/s and the ratio to simdjson's DOM, medians.",
+     kBenchParseExitCodes, kBenchParseExamples},
 }};
 
 }  // namespace

@@ -1,10 +1,12 @@
 // tools/main.cc: the `shardring` command line (docs/interface.md).
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "tools/bench_parse_cmd.h"
 #include "tools/flags.h"
 #include "tools/help.h"
 #include "tools/load_cmd.h"
@@ -31,7 +33,7 @@ std::string usage() {
   for (const shardring::tools::CommandHelp& c : shardring::tools::commands()) {
     if (!built(c.name)) continue;
     std::string name(c.name);
-    name.resize(10, ' ');
+    name.resize(std::max<size_t>(name.size() + 2, 13), ' ');
     out += "  " + name + std::string(c.summary) + "\n";
   }
   out +=
@@ -54,6 +56,8 @@ std::string man_page() {
       (void)shardring::tools::parse_run_options(help_args, nullptr, &help, &text);
     } else if (c.name == "load") {
       (void)shardring::tools::parse_load_options(help_args, &help, &text);
+    } else if (c.name == "bench-parse") {
+      (void)shardring::tools::parse_bench_parse_options(help_args, &help, &text);
     }
 #if SHARDRING_HAVE_GATEWAY_SERVER
     if (c.name == "gateway") {
@@ -77,6 +81,7 @@ int main(int argc, char** argv) {
   std::vector<std::string_view> args(argv + 2, argv + argc);
   if (cmd == "run") return shardring::tools::run_main(args);
   if (cmd == "load") return shardring::tools::load_main(args);
+  if (cmd == "bench-parse") return shardring::tools::bench_parse_main(args);
 #if SHARDRING_HAVE_GATEWAY_SERVER
   if (cmd == "gateway") return shardring::gatewaysrv::gateway_main(args);
 #endif
