@@ -59,13 +59,19 @@ void Engine::Impl::control(const sigset_t& sigs) {
       watchdog.count() > 0 ? Clock::now() + watchdog / 2 : Clock::time_point::max();
   const int sigfd = config.handle_signals ? ::signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK) : -1;
   uint64_t last_events = stats().events;
+  // The heartbeats of each second, for on_tick's Stats.
+  auto late_window = std::make_unique<engine::HistogramWindow>();
   std::vector<pollfd> fds;
   while (!stop_requested.load()) {
     const auto now = Clock::now();
     if (now >= deadline) break;
     if (now >= next_tick) {
       next_tick += std::chrono::seconds(1);
-      const Stats s = stats();
+      Stats s = stats();
+      const auto w = late_window->next(*heartbeat_lateness());
+      s.heartbeat_lateness_last_s = LatencySummary{w.count, static_cast<double>(w.p50) / 1e6,
+                                                   static_cast<double>(w.p99) / 1e6,
+                                                   static_cast<double>(w.max) / 1e6};
       notify_status(s, static_cast<double>(s.events - last_events));
       last_events = s.events;
       if (config.on_tick) config.on_tick(s);

@@ -391,6 +391,14 @@ int Engine::Impl::run() {
   return failed.load() ? 4 : 0;
 }
 
+std::unique_ptr<engine::Histogram> Engine::Impl::heartbeat_lateness() const {
+  auto late = std::make_unique<engine::Histogram>();
+  if (shared) {
+    for (const auto& c : shared->counters) late->merge_from(c->heartbeat_late);
+  }
+  return late;
+}
+
 Stats Engine::Impl::stats() const {
   Stats st;
   for (const auto& d : delivered) st.events += d->load(std::memory_order_relaxed);
@@ -412,9 +420,7 @@ Stats Engine::Impl::stats() const {
       st.shards_connected += c->connected.load(std::memory_order_relaxed);
       st.shards_ready += c->ready.load(std::memory_order_relaxed);
     }
-    auto late = std::make_unique<engine::Histogram>();
-    for (const auto& c : shared->counters) late->merge_from(c->heartbeat_late);
-    st.heartbeat_lateness = Summarize(*late);
+    st.heartbeat_lateness = Summarize(*heartbeat_lateness());
     st.shards_ever_ready = shared->ever_ready.load(std::memory_order_relaxed);
     const int64_t all_ready = shared->all_ready_ns.load(std::memory_order_acquire);
     if (all_ready != 0) {

@@ -287,6 +287,9 @@ struct Stats {
   // Heartbeats sent on their timer: from the deadline to the frame queued
   // for the socket. A core thread that falls behind shows here first.
   LatencySummary heartbeat_lateness;
+  // The same, of the heartbeats since the previous tick: set in the Stats
+  // given to Config::on_tick only.
+  LatencySummary heartbeat_lateness_last_s;
 };
 
 class Engine {

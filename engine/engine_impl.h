@@ -113,6 +113,8 @@ struct Engine::Impl {
   absl::Status resolve_gateway(uint32_t* max_concurrency);
   int run();
   Stats stats() const;
+  // Every core thread's heartbeat lateness so far, merged.
+  std::unique_ptr<engine::Histogram> heartbeat_lateness() const;
   std::vector<ShardInfo> shard_infos() const;
   // control.cc: until a stop, the duration or a fatal close.
   void control(const sigset_t& sigs);

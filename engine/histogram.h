@@ -93,4 +93,52 @@ class Histogram {
   std::atomic<uint64_t> max_{0};
 };
 
+// What a cumulative Histogram recorded since the previous call of next():
+// the figures of one interval (a second of a load test's report). One
+// reader thread; the histogram may be written meanwhile.
+class HistogramWindow {
+ public:
+  struct Figures {
+    uint64_t count = 0;
+    uint64_t p50 = 0, p99 = 0, max = 0;  // bucket bounds (within 3.1 %), 0 when empty
+  };
+  Figures next(const Histogram& h) {
+    Figures f;
+    uint64_t now[Histogram::kBuckets];
+    for (size_t i = 0; i < Histogram::kBuckets; ++i) {
+      now[i] = h.bucket(i);
+      f.count += now[i] - prev_[i];
+    }
+    if (f.count > 0) {
+      const uint64_t r50 = Rank(0.50, f.count), r99 = Rank(0.99, f.count);
+      uint64_t seen = 0;
+      for (size_t i = 0; i < Histogram::kBuckets; ++i) {
+        const uint64_t n = now[i] - prev_[i];
+        if (n == 0) continue;
+        if (seen < r50 && seen + n >= r50) f.p50 = Histogram::upper_of(i);
+        if (seen < r99 && seen + n >= r99) f.p99 = Histogram::upper_of(i);
+        seen += n;
+        f.max = Histogram::upper_of(i);
+      }
+      // The all-time max is exact: use it when it falls in this window.
+      const uint64_t m = h.max();
+      if (m < f.max) f.max = m;
+      if (m < f.p99) f.p99 = m;
+      if (m < f.p50) f.p50 = m;
+    }
+    for (size_t i = 0; i < Histogram::kBuckets; ++i) prev_[i] = now[i];
+    return f;
+  }
+
+ private:
+  // Nearest rank: the ceil(q * total)-th smallest record, 1-based.
+  static uint64_t Rank(double q, uint64_t total) {
+    const double want = q * static_cast<double>(total);
+    uint64_t rank = static_cast<uint64_t>(want);
+    if (static_cast<double>(rank) < want || rank == 0) ++rank;
+    return rank > total ? total : rank;
+  }
+  uint64_t prev_[Histogram::kBuckets] = {};
+};
+
 }  // namespace shardring::engine

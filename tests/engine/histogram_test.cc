@@ -109,5 +109,35 @@ TEST(HistogramTest, ReaderDuringWritesSeesAMonotonicCount) {
   EXPECT_EQ(h->max(), 4999u);
 }
 
+TEST(HistogramTest, WindowSeesOnlyWhatCameSinceTheLastCall) {
+  auto h = std::make_unique<Histogram>();
+  auto w = std::make_unique<HistogramWindow>();
+  EXPECT_EQ(w->next(*h).count, 0u);
+  for (uint64_t v = 1; v <= 10; ++v) h->record(v);  // the first second: small
+  auto f = w->next(*h);
+  EXPECT_EQ(f.count, 10u);
+  EXPECT_EQ(f.p50, 5u);
+  EXPECT_EQ(f.p99, 10u);
+  EXPECT_EQ(f.max, 10u);
+  // Nothing new: an empty window, whatever came before.
+  f = w->next(*h);
+  EXPECT_EQ(f.count, 0u);
+  EXPECT_EQ(f.max, 0u);
+  // The next second: 100 values around 1 ms and one of 20 ms.
+  for (int i = 0; i < 99; ++i) h->record(1'000'000);
+  h->record(20'000'000);
+  f = w->next(*h);
+  EXPECT_EQ(f.count, 100u);
+  EXPECT_GE(f.p50, 1'000'000u);
+  EXPECT_LE(f.p50, 1'000'000u + 1'000'000u / 32);
+  EXPECT_LE(f.p99, 1'000'000u + 1'000'000u / 32);  // the 99th of 100 is still 1 ms
+  EXPECT_EQ(f.max, 20'000'000u);                   // the all-time max is exact
+  // Then small ones again: the window's max is theirs, not the old 20 ms.
+  h->record(3);
+  f = w->next(*h);
+  EXPECT_EQ(f.count, 1u);
+  EXPECT_EQ(f.max, 3u);
+}
+
 }  // namespace
 }  // namespace shardring::engine
