@@ -44,7 +44,7 @@ constexpr std::array<std::pair<int, std::string_view>, 4> kLoadExitCodes{{
     {0, "the run ended cleanly"},
     {1,
      "the gateway cannot be spawned or dies during the run, the throwaway CA cannot be made, "
-     "or --json cannot be written"},
+     "--report DIR cannot be made, or --json cannot be written"},
     {2, "bad flags"},
     {3, "a fatal close, as for run"},
 }};

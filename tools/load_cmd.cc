@@ -42,6 +42,7 @@
 #include "engine/per_thread.h"
 #include "engine/text.h"
 #include "tools/live.h"
+#include "tools/load_report.h"
 #include "tools/options.h"
 #include "tools/redis_handoff.h"
 
@@ -456,15 +457,35 @@ int load_main(std::span<const std::string_view> args) {
   // RSS at the last tick with every shard ready: memory the shards hold
   // (the peak also counts the identify storm's transient buffers).
   uint64_t ready_rss_kib = 0;
+  // Delivery latency: one histogram per consumer thread, made on first use.
+  engine::PerThread<engine::Histogram> hists([] { return std::make_unique<engine::Histogram>(); });
+  // --report: a CSV row per tick, charts at the end.
+  std::unique_ptr<LoadReport> report;
+  if (!o.report_dir.empty()) {
+    report = std::make_unique<LoadReport>();
+    std::string error;
+    if (!report->open(o.report_dir, &error)) {
+      std::cerr << "shardring load: " << error << "\n";
+      return 1;
+    }
+  }
   cfg.on_tick = [&](const Stats& s) {
     live.print(s);
+    if (report) {
+      // With --sink redis the lag to the stream, else the delivery latency.
+      auto delivery = std::make_unique<engine::Histogram>();
+      if (redis) {
+        redis->merge_lag(*delivery);
+      } else {
+        hists.for_each([&](engine::Histogram& h) { delivery->merge_from(h); });
+      }
+      report->tick(s, current_rss_kib(), *delivery);
+    }
     std::lock_guard lock(steady_mu);
     if (!steady_from && s.all_ready_s > 0) steady_from = s;
     if (s.shards_ready == s.shards && s.shards > 0) ready_rss_kib = current_rss_kib();
   };
 
-  // Delivery latency: one histogram per consumer thread, made on first use.
-  engine::PerThread<engine::Histogram> hists([] { return std::make_unique<engine::Histogram>(); });
   Engine eng(std::move(cfg));
   if (redis) redis->attach(eng);
   if (!redis)
@@ -620,6 +641,9 @@ int load_main(std::span<const std::string_view> args) {
       if (exit_code == 0) exit_code = 1;
     }
   }
+  // The charts come after the run (gnuplot is not timed with it); the
+  // summary stays the last line.
+  if (report) std::cerr << report->finish() << "\n";
   engine::Log::raw(cat("summary ", json));
   return exit_code;
 }

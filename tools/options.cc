@@ -329,6 +329,9 @@ absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view>
             "heartbeat_interval the gateway sends (default 41250, Discord's)");
   f.add_string("mix", &o.mix_file, "event templates for the gateway (its --mix)");
   f.add_string("json", &o.json_path, "also write the summary as JSON to PATH");
+  f.add_string("report", &o.report_dir,
+               "DIR: the run second by second, DIR/report.csv, and charts of it, DIR/*.png "
+               "(gnuplot)");
   std::string sink = "null";
   std::optional<std::string> redis_url;
   f.add_string("sink", &sink, "null | redis (each event into its shard's Redis stream)");

@@ -91,6 +91,7 @@ struct LoadOptions {
   int64_t heartbeat_ms = 41250;      // HELLO's interval (Discord's)
   std::string mix_file;              // gateway --mix
   std::string json_path;             // summary as JSON
+  std::string report_dir;            // --report: per-second CSV and charts
   // --sink redis: the events into Redis streams (the hand-off under load).
   bool sink_redis = false;
   std::optional<engine::RedisUrl> redis;

@@ -8,6 +8,7 @@ sent, --json writes the same summary, TLS works with its throwaway CA,
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -101,6 +102,50 @@ class LoadTest(unittest.TestCase):
         port = gateway_port(stderr)
         self.assertIsNotNone(port, stderr)
         self.assertTrue(port_closed(port))
+
+    def test_report_writes_a_row_per_second_and_charts(self):
+        report = os.path.join(self.tmp, "report", "run1")
+        rc, _, stderr = run_load("--shards", 4, "--rate", 100, "--duration", 4,
+                                 "--heartbeat-ms", 200, "--report", report)
+        self.assertEqual(rc, 0, stderr)
+        with open(os.path.join(report, "report.csv")) as f:
+            lines = f.read().splitlines()
+        columns = lines[0].split(",")
+        self.assertEqual(columns[:6], ["second", "events_per_s", "cpu_cores", "rss_mib",
+                                       "shards_ready", "shards_connected"])
+        rows = [dict(zip(columns, map(float, line.split(",")))) for line in lines[1:]]
+        # A row per second of the 4 s run (the last may fall in the close).
+        self.assertIn(len(rows), (4, 5), lines)
+        self.assertEqual([r["second"] for r in rows], list(range(1, len(rows) + 1)))
+        steady = rows[1:3]  # every shard ready, the gateway at its rate
+        for r in steady:
+            self.assertGreater(r["events_per_s"], 4 * 100 * 0.7, r)
+            self.assertLess(r["events_per_s"], 4 * 100 * 1.3, r)
+            self.assertEqual(r["shards_ready"], 4, r)
+            self.assertGreater(r["rss_mib"], 1, r)
+            self.assertGreater(r["delivery_p99_ms"], 0, r)
+            self.assertLessEqual(r["delivery_p50_ms"], r["delivery_p99_ms"], r)
+            self.assertLessEqual(r["delivery_p99_ms"], r["delivery_max_ms"], r)
+        for r in rows:
+            self.assertGreaterEqual(r["cpu_cores"], 0, r)
+            self.assertLess(r["cpu_cores"], os.cpu_count() + 1, r)
+            self.assertLessEqual(r["heartbeat_p50_ms"], r["heartbeat_max_ms"], r)
+        # Heartbeats every 200 ms: the per-second lateness is there.
+        self.assertTrue(any(r["heartbeat_max_ms"] > 0 for r in rows), lines)
+        self.assertIn("report: " + report + "/report.csv", stderr)
+        charts = ("events.png", "cpu.png", "memory.png", "latency.png")
+        if shutil.which("gnuplot"):
+            for name in charts:
+                with open(os.path.join(report, name), "rb") as f:
+                    self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", name)
+        else:
+            self.assertIn("no charts: gnuplot is not installed", stderr)
+        # A DIR that cannot be made: exit 1, nothing run.
+        blocker = os.path.join(self.tmp, "file")
+        open(blocker, "w").close()
+        rc, _, stderr = run_load("--shards", 1, "--duration", 1, "--report", blocker + "/x")
+        self.assertEqual(rc, 1)
+        self.assertIn("--report: cannot make", stderr)
 
     def test_tls_with_a_throwaway_ca(self):
         out = os.path.join(self.tmp, "summary.json")
