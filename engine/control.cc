@@ -69,9 +69,9 @@ void Engine::Impl::control(const sigset_t& sigs) {
       next_tick += std::chrono::seconds(1);
       Stats s = stats();
       const auto w = late_window->next(*heartbeat_lateness());
-      s.heartbeat_lateness_last_s = LatencySummary{w.count, static_cast<double>(w.p50) / 1e6,
-                                                   static_cast<double>(w.p99) / 1e6,
-                                                   static_cast<double>(w.max) / 1e6};
+      s.heartbeat_lateness_last_s =
+          LatencySummary{w.count, static_cast<double>(w.p50) / 1e6,
+                         static_cast<double>(w.p99) / 1e6, static_cast<double>(w.max) / 1e6};
       notify_status(s, static_cast<double>(s.events - last_events));
       last_events = s.events;
       if (config.on_tick) config.on_tick(s);

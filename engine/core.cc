@@ -69,9 +69,13 @@ CoreThread::Loop::Loop(uint32_t index, Shared& shared, const std::vector<uint32_
 }
 
 absl::Status CoreThread::Loop::init() {
-  auto u = Uring::create(4096);
+  auto u = Uring::create(4096, s.uring_fallbacks);
   if (!u.ok()) return u.status();
   ring = std::move(*u);
+  if (index == 0) {
+    Log::write(Level::kInfo, -1, "io_uring set up",
+               {{"features", ring->features().to_string()}, {"kernel", ring->features().kernel}});
+  }
   if (absl::Status st = bufs.init(ring->raw(), 0, kRecvBuffers, kRecvBufferBytes, parse::kPadding);
       !st.ok()) {
     return st;

@@ -30,6 +30,7 @@
 #include "engine/identify_gate.h"
 #include "engine/resolver.h"
 #include "engine/shard_status.h"
+#include "engine/uring.h"
 #include "engine/url.h"
 #include "parse/event_type.h"
 #include "parse/inflate.h"
@@ -73,6 +74,7 @@ struct Settings {
   // The longest a core thread's loop waits before it turns again (a
   // service manager's watchdog wants to see every loop turn).
   std::chrono::microseconds max_wait{1'000'000};
+  UringFallbacks uring_fallbacks;  // Config::uring_fallbacks
 };
 
 // Counters one core thread publishes (relaxed atomics, summed when read).

@@ -175,6 +175,12 @@ int Engine::Impl::run() {
     return 2;
   }
   s.coalesce = config.coalesce;
+  auto fallbacks = engine::parse_uring_fallbacks(config.uring_fallbacks);
+  if (!fallbacks.ok()) {
+    Log::write(Level::kError, -1, cat("uring fallbacks: ", fallbacks.status().message()));
+    return 2;
+  }
+  s.uring_fallbacks = *fallbacks;
   if (config.connect_timeout < kMinConnectTimeout || config.connect_timeout > kMaxConnectTimeout) {
     Log::write(Level::kError, -1,
                cat("connect timeout must be ", kMinConnectTimeout.count(), " to ",

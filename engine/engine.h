@@ -122,6 +122,11 @@ struct Config {
   // most this much delivery latency; heartbeats and other timers keep their
   // time. 0: off. At most kMaxCoalesce.
   std::chrono::microseconds coalesce{1000};
+  // io_uring set-up features to do without even where the kernel has them
+  // ("single_issuer,defer_taskrun,coop_taskrun,registered_fd" or "all"; a
+  // missing one falls back on its own): for measuring what each brings and
+  // testing each fallback path. Empty: the best the kernel has.
+  std::string uring_fallbacks;
   // TCP connect, TLS handshake and WebSocket upgrade together must finish
   // within this, else the attempt is dropped, logged and retried with
   // backoff (a gateway that accepts and never answers).

@@ -73,10 +73,11 @@ void RedisOutput::outage(bool down, const std::string& why, bool recovered) {
   std::lock_guard lock(mu_);
   if (down) {
     if (outages_++ == 0) {
-      Log::write(Level::kWarn, -1,
-                 "redis unreachable: events wait (buffered up to --redis-buffer-mib, then shards stop "
-                 "reading)",
-                 {{"sink", name_}, {"error", why}});
+      Log::write(
+          Level::kWarn, -1,
+          "redis unreachable: events wait (buffered up to --redis-buffer-mib, then shards stop "
+          "reading)",
+          {{"sink", name_}, {"error", why}});
     }
   } else if (--outages_ == 0 && recovered) {
     Log::write(Level::kInfo, -1, "redis reachable again: events flow", {{"sink", name_}});

@@ -71,31 +71,44 @@ void BufferRing::flush() noexcept {
   pending_ = 0;
 }
 
-absl::StatusOr<std::unique_ptr<Uring>> Uring::create(unsigned entries) {
+absl::StatusOr<std::unique_ptr<Uring>> Uring::create(unsigned entries, UringFallbacks fallbacks) {
   std::unique_ptr<Uring> u(new Uring());
   utsname un{};
   uname(&un);
   u->features_.kernel = un.release;
+  // The set-ups to try, best first; each kernel refusal (-EINVAL: a flag it
+  // does not know) moves to the next. DEFER_TASKRUN needs SINGLE_ISSUER.
+  struct Try {
+    unsigned flags;
+    bool single_issuer, defer_taskrun, coop_taskrun;
+  };
+  constexpr unsigned kCoop = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+  const Try tries[] = {
+      {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, true, true, false},
+      {IORING_SETUP_SINGLE_ISSUER | kCoop, true, false, true},
+      {IORING_SETUP_SINGLE_ISSUER, true, false, false},
+      {kCoop, false, false, true},
+      {0, false, false, false},
+  };
   io_uring_params p{};
-  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
-  p.cq_entries = entries * 4;
-  int r = io_uring_queue_init_params(entries, &u->ring_, &p);
-  if (r == -EINVAL) {
-    // Before 6.1: no DEFER_TASKRUN; before 6.0: no SINGLE_ISSUER either.
+  int r = -EINVAL;
+  for (const Try& t : tries) {
+    if ((t.single_issuer && fallbacks.single_issuer) ||
+        (t.defer_taskrun && fallbacks.defer_taskrun) ||
+        (t.coop_taskrun && fallbacks.coop_taskrun)) {
+      continue;
+    }
     p = io_uring_params{};
-    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_CQSIZE;
+    p.flags = t.flags | IORING_SETUP_CQSIZE;
     p.cq_entries = entries * 4;
     r = io_uring_queue_init_params(entries, &u->ring_, &p);
-    if (r == -EINVAL) {
-      p = io_uring_params{};
-      p.flags = IORING_SETUP_CQSIZE;
-      p.cq_entries = entries * 4;
-      r = io_uring_queue_init_params(entries, &u->ring_, &p);
-    } else if (r == 0) {
-      u->features_.single_issuer = true;
+    if (r == 0) {
+      u->features_.single_issuer = t.single_issuer;
+      u->features_.defer_taskrun = t.defer_taskrun;
+      u->features_.coop_taskrun = t.coop_taskrun;
+      break;
     }
-  } else if (r == 0) {
-    u->features_.single_issuer = u->features_.defer_taskrun = true;
+    if (r != -EINVAL) break;
   }
   if (r != 0) {
     return absl::FailedPreconditionError(
@@ -108,7 +121,8 @@ absl::StatusOr<std::unique_ptr<Uring>> Uring::create(unsigned entries) {
     return absl::FailedPreconditionError(
         cat("io_uring lacks FAST_POLL/NODROP (Linux 5.7/5.5); kernel ", u->features_.kernel));
   }
-  u->features_.registered_fd = io_uring_register_ring_fd(&u->ring_) == 1;
+  u->features_.registered_fd =
+      !fallbacks.registered_fd && io_uring_register_ring_fd(&u->ring_) == 1;
   return u;
 }
 

@@ -14,8 +14,10 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
+#include "engine/uring_options.h"
 
 namespace shardring::engine {
 
@@ -50,13 +52,6 @@ struct OpTag {
 static_assert(OpTag::unpack(OpTag{Op::kSend, 7, 3}.pack()).slot == 7);
 static_assert(OpTag::unpack(OpTag{Op::kSend, 7, 3}.pack()).generation == 3);
 static_assert(OpTag::unpack(OpTag{Op::kRecv, 7, 3}.pack()).op == Op::kRecv);
-
-struct UringFeatures {
-  bool single_issuer = false;  // IORING_SETUP_SINGLE_ISSUER (6.0)
-  bool defer_taskrun = false;  // IORING_SETUP_DEFER_TASKRUN (6.1)
-  bool registered_fd = false;  // io_uring_register_ring_fd (5.18)
-  std::string kernel;          // uname -r
-};
 
 // Kernel buffers for multishot recv: `count` buffers of `size` bytes, each
 // followed by `slack` private bytes so a message that ends inside a buffer
@@ -97,7 +92,8 @@ class Uring {
   // Sets up a ring with `entries` submission slots (completion queue 4x),
   // probing SINGLE_ISSUER/DEFER_TASKRUN. Must be called on the thread that
   // will use the ring.
-  static absl::StatusOr<std::unique_ptr<Uring>> create(unsigned entries);
+  static absl::StatusOr<std::unique_ptr<Uring>> create(unsigned entries,
+                                                       UringFallbacks fallbacks = {});
   ~Uring();
   Uring(const Uring&) = delete;
   Uring& operator=(const Uring&) = delete;

@@ -422,6 +422,7 @@ int load_main(std::span<const std::string_view> args) {
   cfg.routing_keys = false;
   cfg.compress = o.compress;
   cfg.coalesce = std::chrono::microseconds(o.coalesce_us);
+  cfg.uring_fallbacks = o.uring_fallbacks;
   cfg.validate_d = o.validate_d;
   cfg.duration = std::chrono::milliseconds(static_cast<int64_t>(o.duration_s * 1000));
   // --sink redis: the events into Redis streams, as `run --sink redis`

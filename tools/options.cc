@@ -31,6 +31,13 @@ absl::Status ParseCompress(std::string_view name, Compression* out) {
 constexpr char kValidateDHelp[] =
     "validate all of each dispatch's d as JSON before delivery (default: its extent, "
     "top level, UTF-8 and strings)";
+constexpr char kUringFallbackHelp[] =
+    "do without these io_uring features even where the kernel has them: single_issuer, "
+    "defer_taskrun, coop_taskrun, registered_fd, all (to measure or test each fallback)";
+absl::Status CheckUringFallbacks(const std::string& list) {
+  auto f = engine::parse_uring_fallbacks(list);
+  return f.ok() ? absl::OkStatus() : Bad("uring-fallback", sv(f.status().message()));
+}
 constexpr char kCoalesceHelp[] =
     "after a light wake-up, let completions gather this long before waiting again "
     "(0: off; default 1000)";
@@ -74,6 +81,7 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
             "consumer threads running sinks (0: on the I/O threads)");
   f.add_string("compress", &compress, "none | zlib-stream | zstd-stream");
   f.add_int("coalesce-us", &o.coalesce_us, 0, kMaxCoalesce.count(), kCoalesceHelp);
+  f.add_string("uring-fallback", &o.uring_fallbacks, kUringFallbackHelp);
   f.add_bool("validate-d", &o.validate_d, kValidateDHelp);
   f.add_int("connect-timeout-ms", &o.connect_timeout_ms, kMinConnectTimeout.count(),
             kMaxConnectTimeout.count(),
@@ -132,6 +140,7 @@ absl::StatusOr<RunOptions> parse_run_options(std::span<const std::string_view> a
     if (!s.ok()) return s;
     return o;
   }
+  if (absl::Status s = CheckUringFallbacks(o.uring_fallbacks); !s.ok()) return s;
   if (o.identify_gate != "local" && o.identify_gate != "redis" &&
       !(o.identify_gate.rfind("file:", 0) == 0 && o.identify_gate.size() > 5)) {
     return Bad("identify-gate",
@@ -320,6 +329,7 @@ absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view>
   std::string compress = "none";
   f.add_string("compress", &compress, "transport compression: none | zlib-stream | zstd-stream");
   f.add_int("coalesce-us", &o.coalesce_us, 0, kMaxCoalesce.count(), kCoalesceHelp);
+  f.add_string("uring-fallback", &o.uring_fallbacks, kUringFallbackHelp);
   f.add_bool("validate-d", &o.validate_d, kValidateDHelp);
   f.add_int("max-concurrency", &o.max_concurrency, 1, 1 << 16, "identify buckets (default 16)");
   f.add_int("identify-window-ms", &o.identify_window_ms, 2, 3'600'000,
@@ -345,6 +355,7 @@ absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view>
     return o;
   }
   if (absl::Status s = ParseCompress(compress, &o.compress); !s.ok()) return s;
+  if (absl::Status s = CheckUringFallbacks(o.uring_fallbacks); !s.ok()) return s;
   if (gateway) {
     auto u = engine::parse_url(*gateway);
     if (!u.ok()) return Bad("gateway", sv(u.status().message()));

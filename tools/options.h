@@ -14,6 +14,7 @@
 #include "engine/engine.h"
 #include "engine/redis_link.h"
 #include "engine/redis_sink.h"
+#include "engine/uring_options.h"
 #include "engine/url.h"
 
 namespace shardring::tools {
@@ -33,7 +34,8 @@ struct RunOptions {
   int64_t consumers = 1;
   Compression compress = Compression::kNone;
   int64_t coalesce_us = Config{}.coalesce.count();
-  bool validate_d = false;  // Config::validate_d
+  std::string uring_fallbacks;  // --uring-fallback: Config::uring_fallbacks
+  bool validate_d = false;      // Config::validate_d
   int64_t connect_timeout_ms = Config{}.connect_timeout.count();
   SinkKind sink = SinkKind::kNdjsonStdout;
   std::string sink_path;
@@ -82,6 +84,7 @@ struct LoadOptions {
   int64_t consumers = 1;
   Compression compress = Compression::kNone;
   int64_t coalesce_us = Config{}.coalesce.count();
+  std::string uring_fallbacks;  // --uring-fallback: Config::uring_fallbacks
   bool validate_d = false;
   int64_t max_concurrency = 16;
   // The engine paces identifies to this window; the spawned gateway enforces

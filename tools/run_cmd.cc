@@ -91,6 +91,7 @@ int run_main(std::span<const std::string_view> args) {
   cfg.intents = static_cast<uint64_t>(o.intents);
   cfg.compress = o.compress;
   cfg.coalesce = std::chrono::microseconds(o.coalesce_us);
+  cfg.uring_fallbacks = o.uring_fallbacks;
   cfg.validate_d = o.validate_d;
   cfg.connect_timeout = std::chrono::milliseconds(o.connect_timeout_ms);
   cfg.large_threshold = static_cast<uint16_t>(o.large_threshold);

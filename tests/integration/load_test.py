@@ -147,6 +147,22 @@ class LoadTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn("--report: cannot make", stderr)
 
+    def test_each_io_uring_fallback_path_delivers(self):
+        """--uring-fallback forces each set-up the engine falls back to on an
+        older kernel (tests/engine/uring_test.cc checks which features each
+        one leaves on): every path delivers what the gateway sends."""
+        for fallback in ("defer_taskrun", "defer_taskrun,coop_taskrun", "all"):
+            with self.subTest(fallback=fallback):
+                rc, _, stderr = run_load("--shards", 3, "--rate", 100, "--duration", 1.5,
+                                         "--uring-fallback", fallback)
+                self.assertEqual(rc, 0, stderr)
+                summary = json.loads(stderr.strip().splitlines()[-1][len("summary "):])
+                self.assertGreaterEqual(summary["events"], summary["gateway_events_sent"] * 0.9)
+                self.assertGreater(summary["events"], 3 * 100)
+        rc, _, stderr = run_load("--uring-fallback", "sqpoll")
+        self.assertEqual(rc, 2)
+        self.assertIn("--uring-fallback: unknown io_uring feature 'sqpoll'", stderr)
+
     def test_tls_with_a_throwaway_ca(self):
         out = os.path.join(self.tmp, "summary.json")
         rc, _, stderr = run_load("--shards", 3, "--rate", 50, "--duration", 3, "--tls",
