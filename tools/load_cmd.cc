@@ -43,6 +43,7 @@
 #include "engine/text.h"
 #include "tools/live.h"
 #include "tools/load_report.h"
+#include "tools/load_reset.h"
 #include "tools/options.h"
 #include "tools/redis_handoff.h"
 
@@ -245,6 +246,10 @@ class GatewayProcess {
   }
 
   uint16_t port() const { return port_; }
+  // Sends `sig` (SIGUSR1: the gateway resets every connection).
+  void signal(int sig) {
+    if (pid_ > 0) kill(pid_, sig);
+  }
   // Whether it is still running (false: it died during the run).
   bool alive() {
     if (pid_ <= 0) return false;
@@ -470,8 +475,18 @@ int load_main(std::span<const std::string_view> args) {
       return 1;
     }
   }
+  // --gateway-reset-at: the spawned gateway resets every connection then.
+  std::unique_ptr<GatewayReset> reset;
+  if (o.gateway_reset_at_s > 0) {
+    reset = std::make_unique<GatewayReset>(static_cast<uint32_t>(o.shards), o.gateway_reset_at_s);
+    reset->attach(cfg);
+  }
   cfg.on_tick = [&](const Stats& s) {
     live.print(s);
+    if (reset && gw && reset->due(s.elapsed_s)) {
+      reset->fired();
+      gw->signal(SIGUSR1);
+    }
     if (report) {
       // With --sink redis the lag to the stream, else the delivery latency.
       auto delivery = std::make_unique<engine::Histogram>();
@@ -593,6 +608,11 @@ int load_main(std::span<const std::string_view> args) {
         "  into redis           %d events; redis cpu %.2f s (%.3f s per million events)\n"
         "  lag to the stream    %s\n",
         s.events, redis_cpu.value_or(-1), per_m, latency_text(redis_lag, "events"));
+  }
+  if (reset) {
+    const GatewayReset::Summary rs = reset->summary();
+    append(json, ",\"gateway_reset\":", GatewayReset::json(rs));
+    redis_line += "  " + GatewayReset::text(rs);
   }
   json += "}";
 

@@ -339,6 +339,9 @@ absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view>
             "heartbeat_interval the gateway sends (default 41250, Discord's)");
   f.add_string("mix", &o.mix_file, "event templates for the gateway (its --mix)");
   f.add_string("json", &o.json_path, "also write the summary as JSON to PATH");
+  f.add_double("gateway-reset-at", &o.gateway_reset_at_s, 0, 1e7,
+               "S: the spawned gateway resets every connection at S seconds (a node failing; "
+               "the sessions kept): how the shards resume");
   f.add_string("report", &o.report_dir,
                "DIR: the run second by second, DIR/report.csv, and charts of it, DIR/*.png "
                "(gnuplot)");
@@ -356,6 +359,9 @@ absl::StatusOr<LoadOptions> parse_load_options(std::span<const std::string_view>
   }
   if (absl::Status s = ParseCompress(compress, &o.compress); !s.ok()) return s;
   if (absl::Status s = CheckUringFallbacks(o.uring_fallbacks); !s.ok()) return s;
+  if (gateway && o.gateway_reset_at_s > 0) {
+    return Bad("gateway-reset-at", "needs the spawned gateway (not --gateway)");
+  }
   if (gateway) {
     auto u = engine::parse_url(*gateway);
     if (!u.ok()) return Bad("gateway", sv(u.status().message()));

@@ -95,6 +95,7 @@ struct LoadOptions {
   std::string mix_file;              // gateway --mix
   std::string json_path;             // summary as JSON
   std::string report_dir;            // --report: per-second CSV and charts
+  double gateway_reset_at_s = 0;     // --gateway-reset-at: 0 off
   // --sink redis: the events into Redis streams (the hand-off under load).
   bool sink_redis = false;
   std::optional<engine::RedisUrl> redis;

@@ -163,6 +163,32 @@ class LoadTest(unittest.TestCase):
         self.assertEqual(rc, 2)
         self.assertIn("--uring-fallback: unknown io_uring feature 'sqpoll'", stderr)
 
+    def test_gateway_reset_every_shard_resumes(self):
+        """--gateway-reset-at: the spawned gateway resets every connection at
+        once (TCP RST, sessions kept): every shard RESUMEs, none identifies
+        again, nothing delivered twice."""
+        shards = 20
+        rc, stdout, stderr = run_load("--shards", shards, "--rate", 20, "--duration", 4.5,
+                                      "--identify-window-ms", 20, "--gateway-reset-at", 2)
+        self.assertEqual(rc, 0, stderr)
+        summary = json.loads(stderr.strip().splitlines()[-1][len("summary "):])
+        reset = summary["gateway_reset"]
+        self.assertTrue(reset["fired"], reset)
+        self.assertEqual(reset["resumed"], shards, reset)
+        self.assertEqual(reset["identified"], 0, reset)
+        self.assertEqual(summary["identifies"], shards)
+        self.assertGreaterEqual(summary["resumes"], shards)
+        self.assertLessEqual(reset["p50_ms"], reset["p99_ms"])
+        self.assertLessEqual(reset["p99_ms"], reset["max_ms"])
+        self.assertLess(reset["max_ms"], 2500, reset)  # the reconnect backoff's jitter, and some
+        # Replays are not delivered twice: never more events than were sent.
+        self.assertLessEqual(summary["events"], summary["gateway_events_sent"])
+        self.assertGreaterEqual(summary["events"], summary["gateway_events_sent"] * 0.9)
+        self.assertIn(f"{shards} of {shards} shards resumed, 0 identified again", stdout)
+        rc, _, stderr = run_load("--gateway", "ws://127.0.0.1:1/", "--gateway-reset-at", 1)
+        self.assertEqual(rc, 2)
+        self.assertIn("--gateway-reset-at: needs the spawned gateway", stderr)
+
     def test_tls_with_a_throwaway_ca(self):
         out = os.path.join(self.tmp, "summary.json")
         rc, _, stderr = run_load("--shards", 3, "--rate", 50, "--duration", 3, "--tls",

@@ -46,6 +46,7 @@ int gateway_main(std::span<const std::string_view> args) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -55,7 +56,11 @@ int gateway_main(std::span<const std::string_view> args) {
     return absl::IsInvalidArgument(server.status()) || absl::IsNotFound(server.status()) ? 2 : 1;
   }
   int sig = 0;
-  sigwait(&set, &sig);
+  // SIGUSR1 (fault): every connection reset at once, the sessions kept.
+  while (sigwait(&set, &sig) == 0 && sig == SIGUSR1) {
+    std::fprintf(stderr, "gateway: SIGUSR1 received, resetting every connection (sessions kept)\n");
+    (*server)->reset_all();
+  }
   std::fprintf(stderr, "gateway: %s received, closing connections (1001)\n",
                sig == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->stop();

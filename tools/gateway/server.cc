@@ -216,6 +216,10 @@ uint16_t Server::port() const noexcept { return shared_->port; }
 
 std::string Server::url() const { return cat(shared_->scheme_ws(), shared_->host_for("")); }
 
+void Server::reset_all() {
+  if (shared_) shared_->reset_gen.fetch_add(1, std::memory_order_relaxed);
+}
+
 void Server::stop() {
   if (!shared_ || shared_->stopped) return;
   shared_->stopped = true;

@@ -113,6 +113,10 @@ class Server {
   // most about 1.5 s), closes everything and joins the threads.
   // Idempotent.
   void stop();
+  // Fault: every connection is reset at once (TCP RST, no close frame), as
+  // when a gateway node fails; the sessions are kept, so clients RESUME.
+  // Any thread; the I/O threads act within their next loop turn (~20 ms).
+  void reset_all();
 
   struct Shared;  // state shared by the I/O threads (server.cc)
 

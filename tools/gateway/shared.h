@@ -43,6 +43,8 @@ struct Server::Shared {
   Registry registry;
   Counters counters;
   std::atomic<bool> stop{false};
+  // Server::reset_all(): each worker resets its connections once per step.
+  std::atomic<uint64_t> reset_gen{0};
   std::vector<int> listen_fds;
   std::vector<std::thread> threads;
   bool stopped = false;

@@ -69,6 +69,10 @@ void Worker::run() {
     now_ = Clock::now();
     wheel_->advance(now_, [&](uint64_t cookie) { on_timer(cookie); });
     if (!stopping_ && sh_.stop.load(std::memory_order_relaxed)) begin_stop();
+    if (const uint64_t g = sh_.reset_gen.load(std::memory_order_relaxed); g != reset_seen_) {
+      reset_seen_ = g;
+      if (!stopping_) reset_all();
+    }
     if (stopping_ && (live_ == 0 || now_ >= stop_deadline_)) break;
     auto wait = std::chrono::microseconds(20'000);
     if (auto next = wheel_->next_deadline()) {
@@ -371,7 +375,7 @@ void Worker::on_timer(uint64_t cookie) {
 
 // ----------------------------------------------------------------- ending
 
-void Worker::terminate(Conn& c, std::string_view why) {
+void Worker::terminate(Conn& c, std::string_view why, bool reset) {
   if (c.dead) return;
   c.discord.on_disconnect(why, now_);
   for (const LogNote& n : c.discord.notes()) log_line(n.shard, n.text);
@@ -381,7 +385,13 @@ void Worker::terminate(Conn& c, std::string_view why) {
     t = engine::TimerId();
   }
   c.dead = true;
-  ::shutdown(c.fd, SHUT_RDWR);
+  if (reset) {
+    // The close in maybe_release() then sends RST, not FIN.
+    const linger l{1, 0};
+    ::setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  } else {
+    ::shutdown(c.fd, SHUT_RDWR);
+  }
   if (c.recv_armed) {
     io_uring_sqe* sqe = ring_->sqe();
     io_uring_prep_cancel64(sqe, OpTag{Op::kRecv, c.slot, c.gen}.pack(), 0);
@@ -396,6 +406,19 @@ void Worker::maybe_release(Conn& c) {
   conns_[slot].reset();
   free_.push_back(slot);
   --live_;
+}
+
+void Worker::reset_all() {
+  size_t n = 0;
+  for (auto& p : conns_) {
+    if (!p || p->dead) continue;
+    terminate(*p, "fault: node reset (SIGUSR1)", true);
+    ++n;
+  }
+  for (auto& p : conns_) {
+    if (p) maybe_release(*p);
+  }
+  if (n > 0) log_line(-1, cat("fault: reset ", n, " connections on thread ", index_));
 }
 
 void Worker::begin_stop() {

@@ -90,7 +90,10 @@ class Worker {
   void set_timer(Conn& c, TimerKind kind, std::optional<Instant> deadline);
   // Ends the connection now; freed by maybe_release() once no operation
   // refers to it.
-  void terminate(Conn& c, std::string_view why);
+  // `reset`: with TCP RST (SO_LINGER 0, no FIN), as a failing node would.
+  void terminate(Conn& c, std::string_view why, bool reset = false);
+  // Server::reset_all(): every connection of this thread, reset.
+  void reset_all();
   void maybe_release(Conn& c);
   void begin_stop();
 
@@ -108,6 +111,7 @@ class Worker {
   std::vector<std::pair<uint32_t, uint32_t>> rearm_;
   size_t live_ = 0;
   bool stopping_ = false;
+  uint64_t reset_seen_ = 0;  // Shared::reset_gen acted on
   Instant stop_deadline_{};
   Instant now_{};
 };
