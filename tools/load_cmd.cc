@@ -38,6 +38,7 @@
 #include "engine/cpus.h"
 #include "engine/engine.h"
 #include "engine/histogram.h"
+#include "engine/identify_gate.h"
 #include "engine/log.h"
 #include "engine/per_thread.h"
 #include "engine/text.h"
@@ -575,6 +576,13 @@ int load_main(std::span<const std::string_view> args) {
   const double ready_per_shard_kib =
       static_cast<double>(ready_grown) / static_cast<double>(o.shards);
 
+  // The identify schedule: each bucket's shards one window plus the margin
+  // apart (engine/identify_gate.h), the first at once.
+  const int64_t per_bucket = (o.shards + o.max_concurrency - 1) / o.max_concurrency;
+  const auto window = std::chrono::milliseconds(o.identify_window_ms);
+  const double schedule_s =
+      static_cast<double>((per_bucket - 1) * (window + engine::identify_margin(window)).count()) /
+      1000;
   std::string json = absl::StrFormat(
       "{\"shards\":%d,\"idle\":%s,\"tls\":%s,\"compress\":\"%s\",\"coalesce_us\":%d,\"validate_d\":"
       "%s,\"rate\":%g,\"duration_s\":%g,\"elapsed_s\":%.3f,"
@@ -595,6 +603,7 @@ int load_main(std::span<const std::string_view> args) {
       ready_per_shard_kib, s.shards_ever_ready, s.all_ready_s, s.identifies, s.resumes,
       s.reconnects, s.zombies, s.protocol_errors, s.backpressure_ms,
       latency_json(s.heartbeat_lateness), latency_json(delivery));
+  append(json, absl::StrFormat(",\"storm_schedule_s\":%.3f", schedule_s));
   if (gateway_sent) append(json, ",\"gateway_events_sent\":", *gateway_sent);
   if (gateway_cpu) append(json, absl::StrFormat(",\"gateway_cpu_s\":%.3f", *gateway_cpu));
   std::string redis_line;
@@ -648,7 +657,9 @@ int load_main(std::span<const std::string_view> args) {
                             static_cast<double>(ready_rss_kib) / 1024, ready_per_shard_kib)
           : std::string("not reached"),
       s.all_ready_s > 0
-          ? absl::StrFormat("%.3f s until all %d shards were ready", s.all_ready_s, s.shards)
+          ? absl::StrFormat("%.3f s until all %d shards were ready; the bucket schedule "
+                            "allows %.3f s",
+                            s.all_ready_s, s.shards, schedule_s)
           : absl::StrFormat("not all shards became ready (%d of %d)", s.shards_ever_ready,
                             s.shards),
       latency_text(s.heartbeat_lateness, "heartbeats"), latency_text(delivery, "events"),

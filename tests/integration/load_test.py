@@ -178,6 +178,10 @@ class LoadTest(unittest.TestCase):
         self.assertEqual(reset["identified"], 0, reset)
         self.assertEqual(summary["identifies"], shards)
         self.assertGreaterEqual(summary["resumes"], shards)
+        # The cold start follows the bucket schedule: never faster, not much slower.
+        self.assertGreater(summary["storm_schedule_s"], 0)
+        self.assertGreaterEqual(summary["storm_s"], summary["storm_schedule_s"])
+        self.assertLess(summary["storm_s"], summary["storm_schedule_s"] + 1.0)
         self.assertLessEqual(reset["p50_ms"], reset["p99_ms"])
         self.assertLessEqual(reset["p99_ms"], reset["max_ms"])
         self.assertLess(reset["max_ms"], 2500, reset)  # the reconnect backoff's jitter, and some
