@@ -17,3 +17,14 @@ else()
   message(STATUS "shardring: bench/peers beast_client skipped "
                  "(needs Boost >= 1.74 with Beast: libboost-dev, and OpenSSL: libssl-dev)")
 endif()
+
+# floor_client: the floor for compare.sh: one thread, io_uring multishot recv
+# into a provided-buffer ring, frame headers walked and dispatches counted,
+# nothing parsed (plain ws:// only). Needs only liburing, which the engine
+# needs anyway.
+if(TARGET PkgConfig::URING)
+  add_executable(floor_client ${CMAKE_CURRENT_LIST_DIR}/peers/floor_client.cc)
+  target_link_libraries(floor_client PRIVATE PkgConfig::URING)
+else()
+  message(STATUS "shardring: bench/peers floor_client skipped (needs liburing: liburing-dev)")
+endif()

@@ -16,8 +16,9 @@
 #   Environment:
 #     SHARD_LIST  shard counts to run (default "1 16 256 2000"; overrides SHARDS)
 #     MODES       "plain" (ws://), "tls" (wss://) or both (default "plain tls")
-#     CLIENTS     clients to run, in this order (default: all five below)
+#     CLIENTS     clients to run, in this order (default: all seven below)
 #     OUT_DIR     where the CSV and the chart go (default build/peers)
+#     FLOOR_COALESCE_US  floor-batch's coalescing time (default 1000)
 #   Examples:
 #     bash bench/peers/compare.sh                     # the full matrix, unlimited
 #     bash bench/peers/compare.sh 16 0 10             # 16 shards, plain and tls
@@ -25,6 +26,26 @@
 #
 # Clients (a missing one is skipped with a note on stderr):
 #   shardring          build/bin/shardring run --sink null --threads 1
+#   floor              the floor: what no gateway client can beat on this
+#                      kernel (bench/peers/floor_client.cc ->
+#                      build/bin/floor_client: `ninja -C build floor_client`,
+#                      built whenever liburing is found). One thread, one
+#                      io_uring, a multishot recv per connection into a
+#                      provided-buffer ring; each buffer is only walked for
+#                      WebSocket frame headers and a text frame starting
+#                      {"t":" counted as a dispatch: no parsing, no copy, no
+#                      hand-off. It does the upgrade, reads HELLO, sends a
+#                      paced IDENTIFY and heartbeats (op 1, d null, each
+#                      heartbeat_interval: none in a run shorter than the
+#                      gateway's default 41.25 s). Plain ws:// only: skipped
+#                      with a note in tls mode and with zlib-stream.
+#                      `wake`: io_uring_submit_and_wait(1), a wake-up per
+#                      completion: the floor at full speed.
+#   floor-batch        the same binary, `batch FLOOR_COALESCE_US` (default
+#                      1000, shardring's --coalesce-us default): after a light
+#                      pass (1-63 completions) waits for 64 completions or
+#                      that long, as the engine does: the floor at a real
+#                      bot's pace.
 #   discordjs          discord.js's @discordjs/ws (.cache/npm, scripts/setup.sh)
 #   node-ws            plain Node `ws` + JSON.parse: Node's ceiling
 #                      (bench/peers/node_ws_client.mjs)
@@ -33,10 +54,11 @@
 #   beast              Boost.Beast + asio + simdjson DOM, one io_context thread
 #                      (bench/peers/beast_client.cc -> build/bin/beast_client:
 #                      `ninja -C build beast_client`; needs libboost-dev)
-# Each one parses every message in full and counts the dispatches, and keeps
-# heartbeating. Note: shardring's default dispatch check is its envelope
-# parse (extent, top level, UTF-8 and strings of d); SHARDRING_FLAGS adds
-# flags to its run, e.g. SHARDRING_FLAGS=--validate-d for a full JSON check.
+# Each one but the floors parses every message in full and counts the
+# dispatches, and keeps heartbeating. Note: shardring's default dispatch
+# check is its envelope parse (extent, top level, UTF-8 and strings of d);
+# SHARDRING_FLAGS adds flags to its run, e.g. SHARDRING_FLAGS=--validate-d
+# for a full JSON check.
 # Identify pacing is the same for all: one IDENTIFY per bucket (shard % 16)
 # every 5 ms (shardring: --identify-window-ms 5; the peers pace themselves
 # the same way and re-identify 1 s after an op 9). python-websockets opens at
@@ -53,9 +75,11 @@
 # ssl.create_default_context(cafile=), beast its CAFILE argument).
 #
 # Output: per (mode, shards) a table: events, events/s, client CPU seconds per
-# million events (the main figure), ratio to shardring, peak RSS (total and
-# per shard). Then ${OUT_DIR}/peers.csv (mode,rate,shards,client,events,
-# seconds,events_per_s,cpu_s,cpu_s_per_million,peak_rss_kib,rss_kib_per_shard)
+# million events (the main figure), ratio to shardring, ratio to the floor
+# (the lower CPU per million events of floor and floor-batch in that table;
+# "-" when neither ran), peak RSS (total and per shard). Then
+# ${OUT_DIR}/peers.csv (mode,rate,shards,client,events,seconds,events_per_s,
+# cpu_s,cpu_s_per_million,peak_rss_kib,rss_kib_per_shard)
 # and ${OUT_DIR}/peers.png (gnuplot: CPU s per million events against shard
 # count, log-log, one panel per mode, one line per client; skipped with a note
 # without gnuplot; its data and script stay in ${OUT_DIR}/plot/).
@@ -70,10 +94,11 @@ else
   shard_list="1 16 256 2000"
 fi
 modes="${MODES:-plain tls}"
-clients="${CLIENTS:-shardring discordjs node-ws python-websockets beast}"
+clients="${CLIENTS:-shardring floor floor-batch discordjs node-ws python-websockets beast}"
 OUT_DIR="${OUT_DIR:-$ROOT/build/peers}"
 BIN="$ROOT/build/bin/shardring"
 BEAST="$ROOT/build/bin/beast_client"
+FLOOR="$ROOT/build/bin/floor_client"
 NPM="$ROOT/.cache/npm"
 PY=/usr/bin/python3
 PEERS="$ROOT/bench/peers"
@@ -134,7 +159,7 @@ stop_gateway() { kill -INT "$gw" 2>/dev/null || true; wait "$gw" 2>/dev/null || 
 
 # Each client prints one JSON line {"client","events","cpu_s","seconds",
 # "peak_rss_kib"} on stdout (shardring: its summary line, converted).
-client_available() {  # client
+client_available() {  # client mode
   case $1 in
     shardring) return 0 ;;
     discordjs)
@@ -152,6 +177,11 @@ client_available() {  # client
       [[ $COMPRESS == none ]] || { note "beast does not speak $COMPRESS: skipped"; return 1; }
       [[ -x $BEAST ]] && return 0
       note "build/bin/beast_client not built (libboost-dev, then ninja -C build beast_client): beast skipped" ;;
+    floor|floor-batch)
+      [[ $2 == plain ]] || { note "$1 speaks plain ws:// only: skipped in $2 mode"; return 1; }
+      [[ $COMPRESS == none ]] || { note "$1 does not speak $COMPRESS: skipped"; return 1; }
+      [[ -x $FLOOR ]] && return 0
+      note "build/bin/floor_client not built (ninja -C build floor_client): $1 skipped" ;;
     *) note "unknown client '$1': skipped" ;;
   esac
   return 1
@@ -189,6 +219,11 @@ run_client() {  # client mode shards -> one JSON line on stdout, or nothing
       local tls=()
       [[ $mode == tls ]] && tls=(tls "$CA")
       "${pin[@]}" "$BEAST" 127.0.0.1 "$port" "$n" "$SECONDS_RUN" "${tls[@]}" 2>"$tmp/client.log" || true ;;
+    floor)
+      "${pin[@]}" "$FLOOR" 127.0.0.1 "$port" "$n" "$SECONDS_RUN" wake 2>"$tmp/client.log" || true ;;
+    floor-batch)
+      "${pin[@]}" "$FLOOR" 127.0.0.1 "$port" "$n" "$SECONDS_RUN" batch "${FLOOR_COALESCE_US:-1000}" \
+        2>"$tmp/client.log" || true ;;
   esac
 }
 
@@ -203,19 +238,24 @@ print(f"\n== {mode}, {shards} shards, rate {'unlimited' if rate == 0 else f'{rat
       + ("" if compress == "none" else f", {compress}"))
 base = next((r for r in rows if r["client"] == "shardring"), None)
 per_m = lambda r: r["cpu_s"] * 1e6 / r["events"] if r["events"] else float("inf")
+# The floor: the better (lower CPU per million events) of the two floor clients.
+floors = [r for r in rows if r["client"] in ("floor", "floor-batch") and r["events"]]
+floor = min(floors, key=per_m) if floors else None
+ratio = lambda r, b, w: f"{per_m(r) / per_m(b):{w}.{2 if b is floor else 1}f}" \
+    if b and b["events"] and r["events"] else f"{'-':>{w}}"
 print(f"{'client':18} {'events':>10} {'events/s':>10} {'CPU s/M ev':>11} {'x shardring':>12} "
-      f"{'peak RSS MiB':>13} {'KiB/shard':>10}")
+      f"{'x floor':>8} {'peak RSS MiB':>13} {'KiB/shard':>10}")
 for r in rows:
-    ratio = f"{per_m(r) / per_m(base):12.1f}" if base and base["events"] and r["events"] else f"{'-':>12}"
     print(f"{r['client']:18} {r['events']:10d} {r['events'] / r['seconds']:10.0f} {per_m(r):11.2f} "
-          f"{ratio} {r['peak_rss_kib'] / 1024:13.1f} {r['peak_rss_kib'] / shards:10.0f}")
+          f"{ratio(r, base, 12)} {ratio(r, floor, 8)} {r['peak_rss_kib'] / 1024:13.1f} "
+          f"{r['peak_rss_kib'] / shards:10.0f}")
 PY
 }
 
 for mode in $modes; do
   for n in $shard_list; do
     for c in $clients; do
-      client_available "$c" || continue
+      client_available "$c" "$mode" || continue
       start_gateway "$mode" "$n"
       out=$(run_client "$c" "$mode" "$n" | grep '^{' | tail -1 || true)
       stop_gateway
