@@ -237,7 +237,7 @@ void RedisWriter::build() {
 
 RedisWriter::Attempt RedisWriter::attempt(std::string* error) {
   if (out_->failed()) return Attempt::kFailed;
-  auto fail = [&](std::string reason) {
+  auto fail = [&](const std::string& reason) {
     if (down_) out_->outage(false, "", false);
     down_ = false;
     out_->fail(reason);
