@@ -82,23 +82,13 @@ void AddPayload(PayloadSet& set, std::string_view text, simdjson::dom::parser& d
   set.add(cat("{\"op\":0,\"s\":", set.spans.size() + 1, ",\"t\":\"CAPTURE\",\"d\":", text, "}"));
 }
 
-// A file of one JSON document (one payload) or else of lines, one payload
-// each (NDJSON). False when it cannot be read.
+// A file of lines, one payload each (NDJSON), or of one JSON document (one
+// payload). False when it cannot be read.
 bool LoadFile(PayloadSet& set, const std::string& path, simdjson::dom::parser& dom) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return false;
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) return false;
-  // One document (pretty-printed or not): one payload.
-  simdjson::dom::element doc;
-  if (dom.parse(text).get(doc) == simdjson::SUCCESS) {
-    std::string_view whole = text;
-    while (!whole.empty() && std::isspace(static_cast<unsigned char>(whole.back()))) {
-      whole.remove_suffix(1);
-    }
-    AddPayload(set, whole, dom, path);
-    return true;
-  }
   std::vector<std::pair<std::string_view, size_t>> lines;  // text, line number
   size_t number = 0;
   for (size_t at = 0; at < text.size();) {
@@ -111,6 +101,19 @@ bool LoadFile(PayloadSet& set, const std::string& path, simdjson::dom::parser& d
     }
     if (!line.empty()) lines.emplace_back(line, number);
     at = nl + 1;
+  }
+  // NDJSON when the first line is a document of its own (no parse of the
+  // whole file: a large capture would need a tape of its size); otherwise
+  // one document (pretty-printed) when the whole text is one.
+  simdjson::dom::element doc;
+  const bool ndjson = !lines.empty() && dom.parse(lines[0].first).get(doc) == simdjson::SUCCESS;
+  if (!ndjson && dom.parse(text).get(doc) == simdjson::SUCCESS) {
+    std::string_view whole = text;
+    while (!whole.empty() && std::isspace(static_cast<unsigned char>(whole.back()))) {
+      whole.remove_suffix(1);
+    }
+    AddPayload(set, whole, dom, path);
+    return true;
   }
   for (auto [line, n] : lines) AddPayload(set, line, dom, cat(path, ":", n));
   return true;
