@@ -48,33 +48,24 @@ plot 'report.csv' using 1:($8 > 0 ? $8 : 1/0) with lines lw 2 title 'heartbeat p
      '' using 1:($12 > 0 ? $12 : 1/0) with lines title 'delivery max'
 )";
 
-// Runs `gnuplot report.gp` in `dir`; its exit status, or -1 when it could
-// not be started (not installed).
-int RunGnuplot(const std::string& dir) {
-  const std::string chdir_cmd = "cd \"$1\" && exec gnuplot report.gp";
-  const char* argv[] = {"/bin/sh", "-c", chdir_cmd.c_str(), "sh", dir.c_str(), nullptr};
+// Runs `gnuplot report.gp` in `dir`: its exit status; -1 when it could not
+// be started (ENOENT: not installed, *missing set).
+int RunGnuplot(const std::string& dir, bool* missing) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addchdir_np(&fa, dir.c_str());
+  const char* argv[] = {"gnuplot", "report.gp", nullptr};
   pid_t pid = 0;
-  if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ) != 0) {
+  const int err = posix_spawnp(&pid, "gnuplot", &fa, nullptr, const_cast<char**>(argv), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (err != 0) {
+    *missing = err == ENOENT;
     return -1;
   }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (!WIFEXITED(status)) return -1;
-  return WEXITSTATUS(status);
-}
-
-bool HaveGnuplot() {
-  const char* path = std::getenv("PATH");
-  std::string_view rest = path != nullptr ? path : "/usr/bin:/bin";
-  while (!rest.empty()) {
-    const size_t colon = rest.find(':');
-    const std::string d(rest.substr(0, colon));
-    rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
-    std::error_code ec;
-    if (!d.empty() && std::filesystem::exists(d + "/gnuplot", ec)) return true;
-  }
-  return false;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 }  // namespace
@@ -124,10 +115,11 @@ std::string LoadReport::finish() {
     gp << kPlot;
   }
   const std::string written = cat(dir_, "/report.csv (", rows_, " rows), ", dir_, "/report.gp");
-  if (!HaveGnuplot()) {
+  bool missing = false;
+  const int rc = RunGnuplot(dir_, &missing);
+  if (missing) {
     return cat("report: ", written, "; no charts: gnuplot is not installed (Debian: gnuplot-nox)");
   }
-  const int rc = RunGnuplot(dir_);
   if (rc != 0) return cat("report: ", written, "; gnuplot failed (exit ", rc, "): no charts");
   return cat("report: ", written, ", ", dir_, "/{events,cpu,memory,latency}.png");
 }
