@@ -137,7 +137,7 @@ for v in $VARIANTS; do
             "@discordjs/brokers@$BROKERS_VERSION" >/dev/null 2>&1 || true
         fi
         if [[ -f $NPM/node_modules/@discordjs/brokers/package.json && -d $NPM/node_modules/ioredis ]]; then
-          cp "$PEERS/discordjs_broker_client.mjs" "$NPM/"
+          cp "$PEERS/discordjs_broker_client.mjs" "$PEERS/discordjs_manager.mjs" "$NPM/"
           variants+=(discordjs)
         else
           note "@discordjs/brokers could not be installed with npm: discordjs skipped"
@@ -158,22 +158,9 @@ fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/shardring-redis-handoff.XXXXXX")
-pids=()  # every process this script started and has not reaped yet
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  sleep 0.2
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  if ((KEEP)); then echo "redis_handoff: files kept in $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-forget() {  # pid: reaped, drop it from the list
-  local keep=() p
-  for p in "${pids[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-  pids=("${keep[@]}")
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_processes redis_handoff "$tmp" "$KEEP"
 results="$tmp/results.jsonl"
 : >"$results"
 CLK_TCK=$(getconf CLK_TCK)
@@ -215,9 +202,7 @@ start_redis() {  # tag
       kill -0 "$redis" 2>/dev/null || break
       sleep 0.05
     done
-    kill -9 "$redis" 2>/dev/null || true
-    wait "$redis" 2>/dev/null || true
-    forget "$redis"
+    stop_process "$redis" KILL
   done
   note "redis-server did not start:"
   tail -5 "$dir/redis.log" >&2
@@ -225,9 +210,7 @@ start_redis() {  # tag
 }
 stop_redis() {
   [[ -n $redis ]] || return 0
-  kill -TERM "$redis" 2>/dev/null || true
-  wait "$redis" 2>/dev/null || true
-  forget "$redis"
+  stop_process "$redis" TERM
   redis=""
 }
 xlen_total() {  # pattern: the sum of XLEN over the streams matching it
@@ -246,20 +229,12 @@ start_gateway() {  # tag shards rate
     --max-concurrency 16 --identify-window-ms 1 2>"$log" &
   gw=$!
   pids+=("$gw")
-  port=""
-  for _ in $(seq 200); do
-    port=$(grep -o 'listening on 127\.0\.0\.1:[0-9]*' "$log" 2>/dev/null | grep -o '[0-9]*$' || true)
-    [[ -n $port ]] && break
-    kill -0 "$gw" 2>/dev/null || break
-    sleep 0.05
-  done
+  port=$(gateway_port "$log" "$gw")
   [[ -n $port ]] || { note "the gateway did not start:"; cat "$log" >&2; exit 1; }
 }
 stop_gateway() {
   [[ -n $gw ]] || return 0
-  kill -INT "$gw" 2>/dev/null || true
-  wait "$gw" 2>/dev/null || true
-  forget "$gw"
+  stop_process "$gw" INT
   gw=""
 }
 

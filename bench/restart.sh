@@ -108,20 +108,9 @@ if ((PIN)) && command -v taskset >/dev/null && (($(nproc) >= 2)); then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/shardring-restart.XXXXXX")
-pids=()  # every process this script started and has not reaped yet
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  if ((KEEP)); then echo "restart: files kept in $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-forget() {  # pid: reaped, drop it from the list
-  local keep=() p
-  for p in "${pids[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-  pids=("${keep[@]}")
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_processes restart "$tmp" "$KEEP"
 
 scheme=ws
 tls_gw=()
@@ -155,19 +144,11 @@ start_gateway() {  # tag
     --stats-json "$tmp/$1.gw.json" "${tls_gw[@]}" 2>"$log" &
   gw=$!
   pids+=("$gw")
-  port=""
-  for _ in $(seq 200); do
-    port=$(grep -o 'listening on 127\.0\.0\.1:[0-9]*' "$log" 2>/dev/null | grep -o '[0-9]*$' || true)
-    [[ -n $port ]] && break
-    kill -0 "$gw" 2>/dev/null || break
-    sleep 0.05
-  done
+  port=$(gateway_port "$log" "$gw")
   [[ -n $port ]] || { echo "restart: the gateway did not start:" >&2; cat "$log" >&2; exit 1; }
 }
 stop_gateway() {
-  kill -TERM "$gw" 2>/dev/null || true
-  wait "$gw" 2>/dev/null || true
-  forget "$gw"
+  stop_process "$gw" TERM
   gw=""
 }
 
@@ -205,16 +186,8 @@ wait_live() {  # tag: until every shard logged ready or resumed
     sleep 0.1
   done
 }
-stop_run() {  # clean stop: the summary line
-  kill -TERM "$run_pid" 2>/dev/null || true
-  wait "$run_pid" 2>/dev/null || true
-  forget "$run_pid"
-}
-crash_run() {
-  kill -9 "$run_pid" 2>/dev/null || true
-  wait "$run_pid" 2>/dev/null || true
-  forget "$run_pid"
-}
+stop_run() { stop_process "$run_pid" TERM; }  # clean stop: the summary line
+crash_run() { stop_process "$run_pid" KILL; }
 
 echo "command: bash bench/restart.sh --shards $SHARDS --repeats $REPEATS" \
   "--max-concurrency $MAX_CONCURRENCY --window-ms $WINDOW_MS --gateway-window-ms $GW_WINDOW_MS --events-s $EVENTS_S$( ((TLS)) && echo ' --tls')"
