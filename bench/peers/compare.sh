@@ -126,7 +126,7 @@ note() { echo "compare: $*" >&2; }
 node_ok=0
 if command -v node >/dev/null && [[ -d $NPM/node_modules ]]; then
   node_ok=1
-  cp "$PEERS/discordjs_client.mjs" "$PEERS/node_ws_client.mjs" "$NPM/"
+  cp "$PEERS/discordjs_client.mjs" "$PEERS/discordjs_manager.mjs" "$PEERS/node_ws_client.mjs" "$NPM/"
 fi
 
 make_pki() {  # like tests/integration/run_gateway_test.py's make_pki

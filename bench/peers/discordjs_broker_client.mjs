@@ -23,10 +23,11 @@
 //   node discordjs_broker_client.mjs PORT SHARDS SECONDS REDIS_URL [PREFIX] [ws|wss]
 // Run from a folder whose node_modules holds @discordjs/ws and
 // @discordjs/brokers (with ioredis): bench/redis_handoff.sh copies it into
-// .cache/npm.
+// .cache/npm with discordjs_manager.mjs.
 import { PubSubRedisBroker } from '@discordjs/brokers';
-import { WebSocketManager, WebSocketShardEvents } from '@discordjs/ws';
+import { WebSocketShardEvents } from '@discordjs/ws';
 import Redis from 'ioredis';
+import { benchManager } from './discordjs_manager.mjs';
 
 const port = Number(process.argv[2]);
 const shards = Number(process.argv[3] ?? 1);
@@ -40,32 +41,7 @@ redis.on('error', (e) => console.error(`redis: ${e.message}`));
 await redis.ping();
 const broker = new PubSubRedisBroker(redis, { group: 'bench' });
 
-const nextIdentify = new Map();
-const manager = new WebSocketManager({
-  token: 'peer-bench-token',
-  intents: 513,
-  rest: {
-    async get() {
-      return {
-        url: `${scheme}://127.0.0.1:${port}`,
-        shards,
-        session_start_limit: { total: 1e6, remaining: 1e6, reset_after: 0, max_concurrency: 16 },
-      };
-    },
-  },
-  shardCount: shards,
-  // Identify pacing as discordjs_client.mjs: one identify per bucket
-  // (shard % 16) every 5 ms.
-  buildIdentifyThrottler: async () => ({
-    async waitForIdentify(shardId) {
-      const bucket = shardId % 16;
-      const now = Date.now();
-      const at = Math.max(now, nextIdentify.get(bucket) ?? 0);
-      nextIdentify.set(bucket, at + 5);
-      if (at > now) await new Promise((r) => setTimeout(r, at - now));
-    },
-  }),
-});
+const manager = benchManager({ port, shards, scheme });
 
 let events = 0;
 let published = 0;

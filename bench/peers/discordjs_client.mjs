@@ -6,41 +6,17 @@
 //   node discordjs_client.mjs PORT SHARDS SECONDS [none|zlib-stream] [ws|wss]
 // For wss:// give the CA with NODE_EXTRA_CA_CERTS=ca.pem.
 // Run from a folder whose node_modules holds @discordjs/ws (and zlib-sync
-// for zlib-stream): bench/peers/compare.sh copies it next to .cache/npm.
-import { CompressionMethod, WebSocketManager, WebSocketShardEvents } from '@discordjs/ws';
+// for zlib-stream): bench/peers/compare.sh copies it, with
+// discordjs_manager.mjs, into .cache/npm.
+import { WebSocketShardEvents } from '@discordjs/ws';
+import { benchManager } from './discordjs_manager.mjs';
 
 const port = Number(process.argv[2]);
 const shards = Number(process.argv[3] ?? 1);
 const seconds = Number(process.argv[4] ?? 10);
 const zlibStream = process.argv[5] === 'zlib-stream';
 const scheme = process.argv[6] === 'wss' ? 'wss' : 'ws';
-const nextIdentify = new Map();
-const manager = new WebSocketManager({
-  token: 'peer-bench-token',
-  intents: 513,
-  rest: {
-    async get() {
-      return {
-        url: `${scheme}://127.0.0.1:${port}`,
-        shards,
-        session_start_limit: { total: 1e6, remaining: 1e6, reset_after: 0, max_concurrency: 16 },
-      };
-    },
-  },
-  shardCount: shards,
-  // Identify pacing as compare.sh gives shardring (--max-concurrency 16
-  // --identify-window-ms 5): one identify per bucket (shard % 16) every 5 ms.
-  buildIdentifyThrottler: async () => ({
-    async waitForIdentify(shardId) {
-      const bucket = shardId % 16;
-      const now = Date.now();
-      const at = Math.max(now, nextIdentify.get(bucket) ?? 0);
-      nextIdentify.set(bucket, at + 5);
-      if (at > now) await new Promise((r) => setTimeout(r, at - now));
-    },
-  }),
-  ...(zlibStream ? { compression: CompressionMethod.ZlibStream } : {}),
-});
+const manager = benchManager({ port, shards, scheme, zlibStream });
 let events = 0;
 manager.on(WebSocketShardEvents.Dispatch, () => { events += 1; });
 const cpu0 = process.cpuUsage();
