@@ -127,14 +127,22 @@ TEST_F(RedisTest, LinkPipelinesAndReloadsLostScripts) {
   ASSERT_EQ(replies.size(), 1000u);
   EXPECT_EQ(replies.back().integer, 1000);
 
+  // How many replies Redis has answered NOSCRIPT so far.
+  auto noscripts = [&] {
+    const std::string info = Call({"INFO", "errorstats"}).str;
+    const size_t at = info.find("errorstat_NOSCRIPT:count=");
+    return at == std::string::npos ? 0 : std::stoi(info.substr(at + 25));
+  };
   RedisScript script("return ARGV[1] .. '!'");
   for (int round = 0; round < 2; ++round) {
-    // Not loaded yet, then flushed away: EVALSHA answers NOSCRIPT, the link
-    // loads the script and sends the batch again.
+    // Not loaded on this connection yet: loaded ahead of the batch, no
+    // NOSCRIPT. Then flushed away under the live connection: EVALSHA answers
+    // NOSCRIPT, the link loads the script and sends the batch again.
     wire.clear();
     redis::CommandWriter(wire).command({"EVALSHA", script.sha1, "0", "hi"});
     ASSERT_TRUE(link_->exchange(wire, 1, &replies, &error, {&script})) << error;
     EXPECT_EQ(replies[0].str, "hi!");
+    EXPECT_EQ(noscripts(), round);
     Call({"SCRIPT", "FLUSH"});
   }
 }

@@ -140,6 +140,15 @@ class LoadTest(unittest.TestCase):
                     self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", name)
         else:
             self.assertIn("no charts: gnuplot is not installed", stderr)
+        # Without gnuplot: the CSV and the script, no charts, and a line saying so.
+        bare = os.path.join(self.tmp, "report", "bare")
+        p = subprocess.run([SHARDRING, "load", "--shards", "1", "--duration", "1.5", "--report",
+                            bare], capture_output=True, timeout=120,
+                           env=dict(os.environ, PATH="/nonexistent"))
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertIn("no charts: gnuplot is not installed (Debian: gnuplot-nox)",
+                      p.stderr.decode())
+        self.assertEqual(sorted(os.listdir(bare)), ["report.csv", "report.gp"])
         # A DIR that cannot be made: exit 1, nothing run.
         blocker = os.path.join(self.tmp, "file")
         open(blocker, "w").close()
