@@ -22,7 +22,8 @@ filter="/($(echo ${SETS[*]} | tr ' ' '|'))\$"
 capture=()
 [[ -n ${CAPTURE:-} ]] && capture=(--capture="$CAPTURE")
 "$BIN" "${capture[@]}" --benchmark_filter="$filter" --benchmark_repetitions="$REPEATS" \
-  --benchmark_report_aggregates_only=true --benchmark_format=json >"$out"
+  --benchmark_report_aggregates_only=true --benchmark_enable_random_interleaving=true \
+  --benchmark_format=json >"$out"
 /usr/bin/python3 - "$out" <<'PY'
 import json, sys
 runs = json.load(open(sys.argv[1]))["benchmarks"]

@@ -305,8 +305,8 @@ bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out, Marks
           to = w.container(from, [&](std::string_view k, size_t a) {
             const size_t b = w.value_end(a);
             if (keys != nullptr && b != kNone) {
-              if (k == "guild_id") keys->guild_id = snowflake(w.text(a, b));
-              if (k == "channel_id") keys->channel_id = snowflake(w.text(a, b));
+              if (k == "guild_id") set_snowflake(keys->guild_id, w.text(a, b));
+              if (k == "channel_id") set_snowflake(keys->channel_id, w.text(a, b));
             }
             return b;
           });

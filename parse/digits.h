@@ -1,6 +1,6 @@
-// parse/digits.h: decimal integers and snowflakes as both envelope paths read
-// them (internal to parse/: canonical.cc and envelope.cc share it so the two
-// give the same answers). Sans-I/O; no allocation.
+// parse/digits.h: decimal integers, snowflakes and JSON number syntax as every
+// envelope path reads them (internal to parse/: canonical.cc, full_check.cc and
+// envelope.cc share it so they give the same answers). Sans-I/O; no allocation.
 #pragma once
 
 #include <cstdint>
@@ -55,6 +55,46 @@ inline std::optional<uint64_t> decimal_u64(std::string_view digits) noexcept {
 inline std::optional<uint64_t> snowflake(std::string_view tok) noexcept {
   if (tok.size() < 3 || tok.front() != '"' || tok.back() != '"') return std::nullopt;
   return decimal_u64(tok.substr(1, tok.size() - 2));
+}
+
+// slot = snowflake(tok), written field by field: storing a whole optional
+// built on the stack stalls on store forwarding in the hot loops.
+inline void set_snowflake(std::optional<uint64_t>& slot, std::string_view tok) noexcept {
+  if (const auto v = snowflake(tok)) {
+    slot.emplace(*v);
+  } else {
+    slot.reset();
+  }
+}
+
+constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+// RFC 8259 section 6: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+inline bool is_json_number(std::string_view s) noexcept {
+  size_t i = 0;
+  const size_t n = s.size();
+  if (i < n && s[i] == '-') ++i;
+  if (i >= n) return false;
+  if (s[i] == '0') {
+    ++i;
+  } else if (s[i] >= '1' && s[i] <= '9') {
+    while (i < n && is_digit(s[i])) ++i;
+  } else {
+    return false;
+  }
+  if (i < n && s[i] == '.') {
+    const size_t first = ++i;
+    while (i < n && is_digit(s[i])) ++i;
+    if (i == first) return false;
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
+    const size_t first = i;
+    while (i < n && is_digit(s[i])) ++i;
+    if (i == first) return false;
+  }
+  return i == n;
 }
 
 }  // namespace shardring::parse::detail

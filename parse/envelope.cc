@@ -1,4 +1,7 @@
-// parse/envelope.cc: Parser on simdjson 3.0.1 On-Demand.
+// parse/envelope.cc: Parser on simdjson 3.0.1 On-Demand: Check::kEnvelope's
+// general path (the canonical fast path is parse/canonical.h), Check::kFull's
+// reference path (Options::fast_path = false; the path taken otherwise is
+// parse/full_check.h), the t-only read and the readers.
 //
 // How the extent of d is found. simdjson's stage 1 indexes every structural
 // byte of the message and validates its UTF-8 in one SIMD pass. d starts at
@@ -17,6 +20,7 @@
 
 #include "parse/canonical.h"
 #include "parse/digits.h"
+#include "parse/full_check.h"
 #include "parse/simdjson_errc.h"
 
 #include <algorithm>
@@ -41,37 +45,8 @@ Errc check_value_start(od::value& v) noexcept {
   return v.type().get(type) ? Errc::kBadJson : Errc::kOk;
 }
 
-constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-// RFC 8259 section 6: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-bool is_json_number(std::string_view s) noexcept {
-  size_t i = 0;
-  const size_t n = s.size();
-  if (i < n && s[i] == '-') ++i;
-  if (i >= n) return false;
-  if (s[i] == '0') {
-    ++i;
-  } else if (s[i] >= '1' && s[i] <= '9') {
-    while (i < n && is_digit(s[i])) ++i;
-  } else {
-    return false;
-  }
-  if (i < n && s[i] == '.') {
-    const size_t first = ++i;
-    while (i < n && is_digit(s[i])) ++i;
-    if (i == first) return false;
-  }
-  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
-    const size_t first = i;
-    while (i < n && is_digit(s[i])) ++i;
-    if (i == first) return false;
-  }
-  return i == n;
-}
-
 using detail::decimal_u64;
+using detail::is_json_number;
 using detail::snowflake;
 
 JsonKind kind_of(od::json_type t) noexcept {
@@ -333,7 +308,8 @@ const char* to_string(JsonKind k) noexcept {
 
 struct Parser::Impl {
   od::parser json{kMaxMessageBytes};
-  detail::Marks marks;  // the canonical fast path's scratch
+  detail::Marks marks;     // the canonical fast path's scratch
+  detail::FullCheck full;  // Check::kFull's fast path and validate_d
 
   // Starts iterating `bytes` (padded by the caller), growing the buffers
   // geometrically so a run of growing messages reallocates only a few times.
@@ -438,9 +414,9 @@ Parser::Parser(Parser&&) noexcept = default;
 Parser& Parser::operator=(Parser&&) noexcept = default;
 
 Errc Parser::parse(std::string_view message, Envelope& out, Options options) noexcept {
-  if (options.check == Check::kEnvelope && options.canonical_fast_path &&
-      detail::try_canonical(message, options.routing_keys, out, impl_->marks)) {
-    return Errc::kOk;
+  if (options.fast_path) {
+    if (options.check == Check::kFull) return impl_->full.parse(message, options.routing_keys, out);
+    if (detail::try_canonical(message, options.routing_keys, out, impl_->marks)) return Errc::kOk;
   }
   out = Envelope{};
   od::document doc;
@@ -505,42 +481,7 @@ Errc Parser::parse(std::string_view message, Envelope& out, Options options) noe
   return Errc::kOk;
 }
 
-Errc Parser::validate_d(std::string_view d) noexcept {
-  od::document doc;
-  if (Errc e = impl_->start(d, doc); e != Errc::kOk) {
-    return e == Errc::kBadJson || e == Errc::kEmpty ? Errc::kBadD : e;
-  }
-  od::json_type type;
-  if (doc.type().get(type)) return Errc::kBadD;
-  if (type == od::json_type::object || type == od::json_type::array) {
-    od::value v;
-    if (doc.get_value().get(v)) return Errc::kBadD;
-    if (Errc e = walk(v, 2); e != Errc::kOk) return e;
-    const char* after = nullptr;
-    return doc.current_location().get(after) == simdjson::OUT_OF_BOUNDS ? Errc::kOk : Errc::kBadD;
-  }
-  // A scalar: its token must be the whole text.
-  std::string_view tok;
-  if (doc.raw_json_token().get(tok)) return Errc::kBadD;
-  tok = trim_right(tok);
-  if (tok.data() + tok.size() != trim_right(d).data() + trim_right(d).size()) {
-    return Errc::kBadD;
-  }
-  switch (type) {
-    case od::json_type::string: {
-      std::string_view s;
-      return doc.get_string().get(s) ? Errc::kBadD : Errc::kOk;
-    }
-    case od::json_type::number:
-      return is_json_number(tok) ? Errc::kOk : Errc::kBadD;
-    case od::json_type::boolean:
-      return tok == "true" || tok == "false" ? Errc::kOk : Errc::kBadD;
-    case od::json_type::null:
-      return tok == "null" ? Errc::kOk : Errc::kBadD;
-    default:
-      return Errc::kBadD;
-  }
-}
+Errc Parser::validate_d(std::string_view d) noexcept { return impl_->full.validate_d(d); }
 
 Errc Parser::event_type(std::string_view message, EventName& out) noexcept {
   out = EventName{};

@@ -142,10 +142,12 @@ struct Options {
   Check check = Check::kFull;
   // Also read guild_id/channel_id from d's top-level keys (nothing deeper).
   bool routing_keys = false;
-  // Check::kEnvelope on Discord's own layout takes a fast path
-  // (parse/canonical.h) that gives the same results; false runs the
-  // general path only (tests and fuzzing compare the two).
-  bool canonical_fast_path = true;
+  // Each check has a fast path that gives the same results as simdjson
+  // On-Demand's walk: Check::kFull runs on simdjson's stage-1 index alone
+  // (parse/full_check.h), Check::kEnvelope on Discord's own layout runs the
+  // SIMD walk of parse/canonical.h. false runs the On-Demand path only
+  // (tests and fuzzing compare the two).
+  bool fast_path = true;
 };
 
 // The t-only read (Parser::event_type).
@@ -176,8 +178,10 @@ struct GatewayBot {
 // string buffers are sized to the largest message parsed so far: about
 // 6 bytes per message byte (4 for the structural index, 5/3 for decoded
 // strings), so 384 KiB at kInitialCapacity and at most ~48 MiB after a
-// kMaxMessageBytes message. Growing is the only allocation, and it happens
-// at most a few times over the Parser's life.
+// kMaxMessageBytes message. Check::kFull and validate_d, once used, add
+// their own index and string scratch (about 5 bytes per message byte, grown
+// the same way). Growing is the only allocation, and it happens at most a
+// few times over the Parser's life.
 class Parser {
  public:
   // Allocates kInitialCapacity worth of buffers (throws std::bad_alloc

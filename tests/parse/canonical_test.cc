@@ -35,7 +35,7 @@ Outcome Compare(std::string_view json, bool routing) {
   o.fast = detail::try_canonical(buf.view(), routing, fast, marks);
   o.general =
       p.parse(buf.view(), general,
-              {.check = Check::kEnvelope, .routing_keys = routing, .canonical_fast_path = false});
+              {.check = Check::kEnvelope, .routing_keys = routing, .fast_path = false});
   if (o.fast) {
     EXPECT_EQ(o.general, Errc::kOk) << json.substr(0, 200);
     if (o.general == Errc::kOk) {
@@ -301,7 +301,7 @@ TEST(Canonical, ParserUsesItAndGivesTheSameEnvelope) {
             Errc::kOk);
   ASSERT_EQ(
       p.parse(buf.view(), general,
-              {.check = Check::kEnvelope, .routing_keys = true, .canonical_fast_path = false}),
+              {.check = Check::kEnvelope, .routing_keys = true, .fast_path = false}),
       Errc::kOk);
   EXPECT_EQ(fast.routing.guild_id, 6u);
   EXPECT_EQ(fast.routing.channel_id, 5u);

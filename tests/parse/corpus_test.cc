@@ -93,7 +93,17 @@ TEST(ParseCorpus, EveryFullFrameParsesInEveryMode) {
     ASSERT_EQ(p.parse(buf.view(), fast, {.check = Check::kEnvelope}), Errc::kOk);
     ASSERT_EQ(p.parse(buf.view(), routed, {.check = Check::kEnvelope, .routing_keys = true}),
               Errc::kOk);
-    for (const Envelope* e : {&fast, &routed}) {
+    // The full check's reference path, and both with routing keys.
+    Envelope reference, full_routed, reference_routed;
+    ASSERT_EQ(p.parse(buf.view(), reference, {.fast_path = false}), Errc::kOk);
+    ASSERT_EQ(p.parse(buf.view(), full_routed, {.routing_keys = true}), Errc::kOk);
+    ASSERT_EQ(p.parse(buf.view(), reference_routed, {.routing_keys = true, .fast_path = false}),
+              Errc::kOk);
+    EXPECT_EQ(full_routed.routing.guild_id, reference_routed.routing.guild_id);
+    EXPECT_EQ(full_routed.routing.channel_id, reference_routed.routing.channel_id);
+    EXPECT_EQ(full_routed.routing.guild_id, routed.routing.guild_id);
+    EXPECT_EQ(full_routed.routing.channel_id, routed.routing.channel_id);
+    for (const Envelope* e : {&fast, &routed, &reference, &full_routed, &reference_routed}) {
       EXPECT_EQ(e->op, full.op);
       EXPECT_EQ(e->s, full.s);
       EXPECT_EQ(e->t, full.t);

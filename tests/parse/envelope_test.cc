@@ -19,7 +19,11 @@ using testing::Padded;
 using testing::wrap_dispatch;
 
 constexpr Options kFast{.check = Check::kEnvelope};
-constexpr Options kBoth[] = {{.check = Check::kFull}, {.check = Check::kEnvelope}};
+// Every check, the full one by both its paths (the stage-1 index walk and
+// the On-Demand reference).
+constexpr Options kBoth[] = {{.check = Check::kFull},
+                             {.check = Check::kFull, .fast_path = false},
+                             {.check = Check::kEnvelope}};
 
 Errc Parse(Parser& p, std::string_view json, Envelope& env, Options opt = {}) {
   Padded buf(json);
@@ -612,6 +616,53 @@ TEST(ParseEnvelope, ValidateDAcceptsEveryValidType) {
   EXPECT_EQ(p.validate_d(Padded("{} []").view()), Errc::kBadD);
   EXPECT_EQ(p.validate_d(Padded("\"a\" x").view()), Errc::kBadD);
   EXPECT_EQ(p.validate_d(Padded("").view()), Errc::kBadD);
+}
+
+// Inputs with one fault each: the full check's two paths name it alike.
+TEST(ParseEnvelope, FullCheckPathsNameEachSingleFaultAlike) {
+  struct Case {
+    std::string_view json;
+    Errc want;
+  };
+  const Case cases[] = {
+      {"", Errc::kEmpty},
+      {"[1]", Errc::kNotObject},
+      {"7", Errc::kNotObject},
+      {R"({"op":0}})", Errc::kTrailingData},
+      {R"({"op":0} {})", Errc::kTrailingData},
+      {R"({"op":0}x)", Errc::kBadJson},
+      {R"({"op":0,})", Errc::kBadJson},
+      {R"({"op":0 "d":1})", Errc::kBadJson},
+      {R"({"op":0,"d"})", Errc::kBadJson},
+      {R"({"d":1})", Errc::kMissingOp},
+      {R"({"op":1,"op":1})", Errc::kDuplicateKey},
+      {R"({"op":1,"d":1,"\u0064":2})", Errc::kDuplicateKey},
+      {R"({"op":1.5})", Errc::kBadOp},
+      {R"({"op":"1"})", Errc::kBadOp},
+      {R"({"op":2147483648})", Errc::kBadOp},
+      {R"({"op":1,"s":-1})", Errc::kBadSeq},
+      {R"({"op":1,"s":18446744073709551616})", Errc::kBadSeq},
+      {R"({"op":1,"s":"1"})", Errc::kBadSeq},
+      {R"({"op":1,"t":1})", Errc::kBadType},
+      {R"({"op":1,"t":nul})", Errc::kBadType},
+      {R"({"op":1,"t":"\q"})", Errc::kBadJson},
+      {R"({"op":1,"d":[1,]})", Errc::kBadD},
+      {R"({"op":1,"d":{"a":tru}})", Errc::kBadD},
+      {R"({"op":1,"d":{"\x":1}})", Errc::kBadD},
+      {R"({"op":1,"d":["\ud800"]})", Errc::kBadD},
+      {R"({"op":1,"_x":[01]})", Errc::kBadD},
+      {R"({"op":1,"\x":1})", Errc::kBadJson},
+      {"{\"op\":1,\"d\":\"\xff\"}", Errc::kBadUtf8},
+  };
+  Parser p;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.json);
+    for (bool routing : {false, true}) {
+      Envelope env;
+      EXPECT_EQ(Parse(p, c.json, env, {.routing_keys = routing}), c.want);
+      EXPECT_EQ(Parse(p, c.json, env, {.routing_keys = routing, .fast_path = false}), c.want);
+    }
+  }
 }
 
 TEST(ParseErrc, EveryCodeHasAName) {
