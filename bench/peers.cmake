@@ -20,11 +20,12 @@ endif()
 
 # floor_client: the floor for compare.sh: one thread, io_uring multishot recv
 # into a provided-buffer ring, frame headers walked and dispatches counted,
-# nothing parsed (plain ws:// only). Needs only liburing, which the engine
-# needs anyway.
+# nothing parsed; wss:// through our TLS library (tls/). Needs only what the
+# engine needs anyway.
 if(TARGET PkgConfig::URING)
   add_executable(floor_client ${CMAKE_CURRENT_LIST_DIR}/peers/floor_client.cc)
-  target_link_libraries(floor_client PRIVATE PkgConfig::URING)
+  target_link_libraries(floor_client PRIVATE PkgConfig::URING shardring_tls)
+  target_include_directories(floor_client PRIVATE ${CMAKE_SOURCE_DIR})
 else()
   message(STATUS "shardring: bench/peers floor_client skipped (needs liburing: liburing-dev)")
 endif()

@@ -37,8 +37,10 @@
 #                      hand-off. It does the upgrade, reads HELLO, sends a
 #                      paced IDENTIFY and heartbeats (op 1, d null, each
 #                      heartbeat_interval: none in a run shorter than the
-#                      gateway's default 41.25 s). Plain ws:// only: skipped
-#                      with a note in tls mode and with zlib-stream.
+#                      gateway's default 41.25 s). In tls mode it runs wss://
+#                      through our wolfSSL build (tls::Session, records
+#                      decrypted into one scratch buffer that the walk
+#                      reads); skipped with a note with zlib-stream.
 #                      `wake`: io_uring_submit_and_wait(1), a wake-up per
 #                      completion: the floor at full speed.
 #   floor-batch        the same binary, `batch FLOOR_COALESCE_US` (default
@@ -178,7 +180,6 @@ client_available() {  # client mode
       [[ -x $BEAST ]] && return 0
       note "build/bin/beast_client not built (libboost-dev, then ninja -C build beast_client): beast skipped" ;;
     floor|floor-batch)
-      [[ $2 == plain ]] || { note "$1 speaks plain ws:// only: skipped in $2 mode"; return 1; }
       [[ $COMPRESS == none ]] || { note "$1 does not speak $COMPRESS: skipped"; return 1; }
       [[ -x $FLOOR ]] && return 0
       note "build/bin/floor_client not built (ninja -C build floor_client): $1 skipped" ;;
@@ -219,10 +220,11 @@ run_client() {  # client mode shards -> one JSON line on stdout, or nothing
       local tls=()
       [[ $mode == tls ]] && tls=(tls "$CA")
       "${pin[@]}" "$BEAST" 127.0.0.1 "$port" "$n" "$SECONDS_RUN" "${tls[@]}" 2>"$tmp/client.log" || true ;;
-    floor)
-      "${pin[@]}" "$FLOOR" 127.0.0.1 "$port" "$n" "$SECONDS_RUN" wake 2>"$tmp/client.log" || true ;;
-    floor-batch)
-      "${pin[@]}" "$FLOOR" 127.0.0.1 "$port" "$n" "$SECONDS_RUN" batch "${FLOOR_COALESCE_US:-1000}" \
+    floor|floor-batch)
+      local args=(wake) tls=()
+      [[ $c == floor-batch ]] && args=(batch "${FLOOR_COALESCE_US:-1000}")
+      [[ $mode == tls ]] && tls=(tls "$CA")
+      "${pin[@]}" "$FLOOR" 127.0.0.1 "$port" "$n" "$SECONDS_RUN" "${args[@]}" "${tls[@]}" \
         2>"$tmp/client.log" || true ;;
   esac
 }

@@ -2,7 +2,7 @@
 // no gateway client can beat on this kernel. It does the least a client must
 // do to keep the gateway streaming and to know how many dispatches arrived:
 // ONE thread, one io_uring (SINGLE_ISSUER | DEFER_TASKRUN where the kernel
-// has them), N plain TCP connections to 127.0.0.1 (ws:// only; no TLS), a
+// has them), N TCP connections to 127.0.0.1 (ws://, or wss:// below), a
 // multishot recv per connection from one provided-buffer ring (256 x 16 KiB,
 // as the engine uses), and per connection:
 //   - the WebSocket upgrade (GET /?v=10&encoding=json; the 101 status line is
@@ -35,6 +35,12 @@
 // {"client":"floor","events":N,"cpu_s":S,"seconds":T,"peak_rss_kib":K}
 // ("floor-batch" for batch) and exits 0 without closing the connections.
 //   floor_client HOST PORT SHARDS SECONDS [wake|batch [COALESCE_US]]
+// With `tls CA_FILE` last, every connection is wss://: a TLS client session
+// of our wolfSSL build (tls::Session, verifying the gateway's certificate
+// against CA_FILE), fed the received ciphertext in place and decrypting into
+// one scratch buffer that the frame walk reads; nothing else changes. TLS
+// costs every client the same decryption, so this is the floor with TLS.
+//   floor_client HOST PORT SHARDS SECONDS [wake|batch [COALESCE_US]] [tls CA_FILE]
 // HOST: an IPv4 address. Part of bench/peers/compare.sh; not a shardring
 // component.
 #include <arpa/inet.h>
@@ -61,7 +67,15 @@
 #include <string_view>
 #include <vector>
 
+#include "bench/peers/floor_wire.h"
+#include "tls/context.h"
+#include "tls/session.h"
+
 namespace {
+
+using floor_wire::base64;
+using floor_wire::parse_header;
+using floor_wire::splitmix;
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -82,49 +96,6 @@ constexpr std::string_view kDispatchPrefix = R"({"t":")";
 enum Op : uint64_t { kConnect = 1, kRecv, kSend, kTick };
 constexpr uint64_t pack(Op op, uint64_t v) { return (uint64_t{op} << 56) | v; }
 
-uint64_t splitmix(uint64_t& s) {
-  uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-std::string base64(const unsigned char* p, size_t n) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = uint32_t{p[i]} << 16;
-    if (i + 1 < n) v |= uint32_t{p[i + 1]} << 8;
-    if (i + 2 < n) v |= p[i + 2];
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < n ? kAlphabet[(v >> 6) & 63] : '=';
-    out += i + 2 < n ? kAlphabet[v & 63] : '=';
-  }
-  return out;
-}
-
-// A frame header at h (avail bytes): its size, or 0 when incomplete.
-size_t parse_header(const unsigned char* h, size_t avail, unsigned* opcode, uint64_t* len) {
-  if (avail < 2) return 0;
-  const bool masked = (h[1] & 0x80) != 0;
-  const unsigned len7 = h[1] & 0x7f;
-  size_t size = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (masked ? 4 : 0);
-  if (avail < size) return 0;
-  *opcode = h[0] & 0x0f;
-  if (len7 < 126) {
-    *len = len7;
-  } else if (len7 == 126) {
-    *len = (uint64_t{h[2]} << 8) | h[3];
-  } else {
-    uint64_t v = 0;
-    for (int i = 2; i < 10; ++i) v = (v << 8) | h[i];
-    *len = v;
-  }
-  return size;
-}
-
 struct Conn {
   int id = 0;
   int fd = -1;
@@ -140,6 +111,7 @@ struct Conn {
   size_t peek_want = 0;
   size_t peek_len = 0;
   char peek[kPeekHello];
+  std::unique_ptr<shardring::tls::Session> tls;  // wss:// only
 };
 
 struct Send {
@@ -159,8 +131,9 @@ struct Pending {
 class Floor {
  public:
   Floor(sockaddr_in addr, std::string host_port, int shards, double seconds, bool batch,
-        long coalesce_us)
-      : addr_(addr),
+        long coalesce_us, const shardring::tls::Context* tls)
+      : tls_(tls),
+        addr_(addr),
         host_port_(std::move(host_port)),
         shards_(shards),
         seconds_(seconds),
@@ -348,6 +321,20 @@ class Floor {
     if (res < 0) return fail(c, "connect", -res);
     c.phase = Conn::kHttp;
     arm_recv(c);
+    if (tls_ != nullptr) {
+      auto session = shardring::tls::Session::client(*tls_, "127.0.0.1");
+      if (!session.ok()) {
+        std::fprintf(stderr, "floor: %s\n", std::string(session.status().message()).c_str());
+        return kill(c);
+      }
+      c.tls = std::make_unique<shardring::tls::Session>(std::move(*session));
+      (void)c.tls->handshake();  // the ClientHello
+      return flush(c);
+    }
+    upgrade(c);
+  }
+
+  void upgrade(Conn& c) {
     unsigned char key[16];
     const uint64_t a = splitmix(rng_), b = splitmix(rng_);
     std::memcpy(key, &a, 8);
@@ -374,7 +361,13 @@ class Floor {
     if (cqe.flags & IORING_CQE_F_BUFFER) {
       const unsigned bid = cqe.flags >> IORING_CQE_BUFFER_SHIFT;
       unsigned char* data = bufs_ + size_t{bid} * kRecvBufferBytes;
-      if (cqe.res > 0 && c.phase != Conn::kDead) bytes(c, data, static_cast<size_t>(cqe.res));
+      if (cqe.res > 0 && c.phase != Conn::kDead) {
+        if (c.tls) {
+          ciphertext(c, data, static_cast<size_t>(cqe.res));
+        } else {
+          bytes(c, data, static_cast<size_t>(cqe.res));
+        }
+      }
       io_uring_buf_ring_add(br_, data, kRecvBufferBytes, static_cast<unsigned short>(bid),
                             io_uring_buf_ring_mask(kRecvBuffers), static_cast<int>(recycled_));
       ++recycled_;
@@ -383,6 +376,48 @@ class Floor {
     if (cqe.res == 0) return fail(c, "recv", 0);
     if (cqe.res < 0 && cqe.res != -ENOBUFS) return fail(c, "recv", -cqe.res);
     rearm_.push_back(c.id);  // out of buffers or ended: after the recycling
+  }
+
+  // TLS: the handshake, then every record decrypted into plain_ and walked.
+  // Every fed byte is taken before this returns (the buffer is recycled).
+  void ciphertext(Conn& c, const unsigned char* p, size_t n) {
+    using shardring::tls::Errc;
+    shardring::tls::Session& t = *c.tls;
+    if (t.feed_ciphertext({reinterpret_cast<const std::byte*>(p), n}) != Errc::kOk) {
+      return fail(c, "tls feed", 0);
+    }
+    if (!t.is_handshake_done()) {
+      const Errc e = t.handshake();
+      if (e == Errc::kWantRead) return flush(c);
+      if (e != Errc::kOk) {
+        std::fprintf(stderr, "floor: shard %d: TLS handshake: %s\n", c.id,
+                     t.error_detail().c_str());
+        return kill(c);
+      }
+      flush(c);
+      upgrade(c);
+    }
+    for (;;) {
+      size_t produced = 0;
+      const Errc e = t.read_plaintext({plain_.data(), plain_.size()}, produced);
+      if (produced > 0) bytes(c, reinterpret_cast<const unsigned char*>(plain_.data()), produced);
+      if (c.phase == Conn::kDead) return;
+      if (e == Errc::kOk) continue;  // plain_ was full
+      if (e != Errc::kWantRead) return fail(c, "tls read", 0);
+      break;
+    }
+    flush(c);
+  }
+
+  // TLS: sends what the session has queued (handshake flights, records).
+  void flush(Conn& c) {
+    if (!c.tls || c.tls->pending_ciphertext().empty() || c.phase == Conn::kDead) return;
+    auto out = std::make_unique<Send>();
+    out->conn = c.id;
+    std::vector<std::byte> taken;
+    c.tls->take_ciphertext(taken);
+    out->bytes.assign(reinterpret_cast<const char*>(taken.data()), taken.size());
+    submit_send(out.release());
   }
 
   void bytes(Conn& c, const unsigned char* p, size_t n) {
@@ -531,21 +566,14 @@ class Floor {
     if (!frame) {
       out->bytes.assign(payload);
     } else {
-      const size_t n = payload.size();
-      out->bytes.push_back(static_cast<char>(0x81));
-      if (n < 126) {
-        out->bytes.push_back(static_cast<char>(0x80 | n));
-      } else {  // our messages stay below 64 KiB
-        out->bytes.push_back(static_cast<char>(0x80 | 126));
-        out->bytes.push_back(static_cast<char>(n >> 8));
-        out->bytes.push_back(static_cast<char>(n & 0xff));
+      out->bytes = floor_wire::masked_text_frame(payload, static_cast<uint32_t>(splitmix(rng_)));
+    }
+    if (c.tls) {
+      if (c.tls->write_plaintext({reinterpret_cast<const std::byte*>(out->bytes.data()),
+                                  out->bytes.size()}) != shardring::tls::Errc::kOk) {
+        return fail(c, "tls write", 0);
       }
-      const uint32_t mask = static_cast<uint32_t>(splitmix(rng_));
-      char key[4];
-      std::memcpy(key, &mask, 4);
-      out->bytes.append(key, 4);
-      for (size_t i = 0; i < n; ++i)
-        out->bytes.push_back(static_cast<char>(payload[i] ^ key[i & 3]));
+      return flush(c);
     }
     submit_send(out.release());
   }
@@ -598,6 +626,8 @@ class Floor {
     return 0;
   }
 
+  const shardring::tls::Context* tls_;  // null: plain ws://
+  std::vector<std::byte> plain_ = std::vector<std::byte>(kRecvBufferBytes);
   sockaddr_in addr_;
   std::string host_port_;
   int shards_;
@@ -628,27 +658,46 @@ class Floor {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string mode = argc > 5 ? argv[5] : "wake";
-  if (argc < 5 || argc > 7 || (mode != "wake" && mode != "batch") ||
-      (argc == 7 && mode != "batch")) {
-    std::fprintf(stderr, "usage: %s HOST PORT SHARDS SECONDS [wake|batch [COALESCE_US]]\n",
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string ca_file;
+  if (args.size() >= 2 && args[args.size() - 2] == "tls") {
+    ca_file = args.back();
+    args.resize(args.size() - 2);
+  }
+  const std::string mode = args.size() > 4 ? args[4] : "wake";
+  if (args.size() < 4 || args.size() > 6 || (mode != "wake" && mode != "batch") ||
+      (args.size() == 6 && mode != "batch")) {
+    std::fprintf(stderr,
+                 "usage: %s HOST PORT SHARDS SECONDS [wake|batch [COALESCE_US]] [tls CA_FILE]\n",
                  argv[0]);
     return 2;
   }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  const int port = std::atoi(argv[2]);
-  const int shards = std::atoi(argv[3]);
-  const double seconds = std::atof(argv[4]);
-  const long coalesce_us = argc == 7 ? std::atol(argv[6]) : 1000;
-  if (inet_pton(AF_INET, argv[1], &addr.sin_addr) != 1 || port <= 0 || port > 65535 || shards < 1 ||
-      seconds <= 0 || coalesce_us < 0 || coalesce_us > 10'000'000) {
+  const int port = std::atoi(args[1].c_str());
+  const int shards = std::atoi(args[2].c_str());
+  const double seconds = std::atof(args[3].c_str());
+  const long coalesce_us = args.size() == 6 ? std::atol(args[5].c_str()) : 1000;
+  if (inet_pton(AF_INET, args[0].c_str(), &addr.sin_addr) != 1 || port <= 0 || port > 65535 ||
+      shards < 1 || seconds <= 0 || coalesce_us < 0 || coalesce_us > 10'000'000) {
     std::fprintf(stderr, "floor: bad arguments (HOST must be an IPv4 address)\n");
     return 2;
   }
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  Floor floor(addr, std::string(argv[1]) + ":" + argv[2], shards, seconds, mode == "batch",
-              coalesce_us);
+  std::unique_ptr<shardring::tls::Context> tls;
+  if (!ca_file.empty()) {
+    shardring::tls::ClientOptions options;
+    options.system_ca_file.clear();
+    options.ca_file = ca_file;
+    auto ctx = shardring::tls::Context::client(options);
+    if (!ctx.ok()) {
+      std::fprintf(stderr, "floor: %s\n", std::string(ctx.status().message()).c_str());
+      return 2;
+    }
+    tls = std::make_unique<shardring::tls::Context>(std::move(*ctx));
+  }
+  Floor floor(addr, args[0] + ":" + args[1], shards, seconds, mode == "batch", coalesce_us,
+              tls.get());
   const int rc = floor.run();
   // The figures are out; skip tearing down thousands of connections.
   std::fflush(stdout);
