@@ -84,6 +84,7 @@ constexpr auto kScalarStop = [] {
   uint64_t inside = 0;       // all ones: this block starts inside a string
   const __m256i case_bit = _mm256_set1_epi8(0x20);
   ascii_from = len;
+  uint64_t slashes = 0;
   for (size_t b = 0; b < blocks; ++b) {
     const char* s = p + b * 64;
     const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
@@ -98,6 +99,7 @@ constexpr auto kScalarStop = [] {
     }
     uint64_t bs = eq64(lo, hi, '\\') & valid;
     m.slash[b] = bs;
+    slashes |= bs;
     uint64_t escaped = escape_next;
     if (bs != 0 || escape_next != 0) {
       bs &= ~escape_next;  // an escaped backslash escapes nothing
@@ -128,13 +130,15 @@ constexpr auto kScalarStop = [] {
     m.open[b] = eq64(flo, fhi, '{') & valid & ~str;
     m.close[b] = eq64(flo, fhi, '}') & valid & ~str;
   }
+  m.any_slash = slashes != 0;
   return inside == 0;
 }
 
 // The walk over the message's tokens, positions relative to its first byte.
 class Walk {
  public:
-  Walk(const char* p, size_t len, const Marks& m) : p_(p), len_(len), m_(m) {}
+  Walk(const char* p, size_t len, const Marks& m)
+      : p_(p), len_(len), blocks_((len + 63) / 64), m_(m) {}
 
   char at(size_t pos) const noexcept { return p_[pos]; }
   std::string_view text(size_t from, size_t to) const noexcept {
@@ -144,7 +148,7 @@ class Walk {
   // The first unescaped quote after `pos`, or kNone.
   size_t quote_after(size_t pos) const noexcept {
     size_t b = (pos + 1) / 64;
-    const size_t blocks = (len_ + 63) / 64;
+    const size_t blocks = blocks_;
     if (b >= blocks) return kNone;
     uint64_t bits = m_.quote[b] & (~uint64_t{0} << ((pos + 1) % 64));
     while (bits == 0) {
@@ -162,7 +166,7 @@ class Walk {
   // (Built for POPCNT, which every AVX2 processor has: without it each
   // popcount is a call into libgcc.)
   [[gnu::target("popcnt")]] size_t match(size_t pos) const noexcept {
-    const size_t blocks = (len_ + 63) / 64;
+    const size_t blocks = blocks_;
     size_t b = pos / 64;
     uint64_t from = pos % 64 == 63 ? 0 : ~uint64_t{0} << (pos % 64 + 1);
     size_t depth = 1;
@@ -191,7 +195,7 @@ class Walk {
 
   // Whether a backslash lies in [from, to).
   bool any_slash(size_t from, size_t to) const noexcept {
-    if (from >= to) return false;
+    if (!m_.any_slash || from >= to) return false;
     const size_t last = (to - 1) / 64;
     for (size_t b = from / 64; b <= last; ++b) {
       uint64_t bits = m_.slash[b];
@@ -267,6 +271,7 @@ class Walk {
  private:
   const char* p_;
   size_t len_;
+  size_t blocks_;
   const Marks& m_;
 };
 

@@ -32,6 +32,7 @@ namespace shardring::parse::detail {
 // strings, and backslashes.
 struct Marks {
   std::vector<uint64_t> quote, open, close, slash;
+  bool any_slash = false;  // any backslash at all (most messages have none)
 };
 
 [[nodiscard]] bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out,
