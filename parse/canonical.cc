@@ -32,6 +32,12 @@ bool have_avx2() noexcept {
   return yes;
 }
 
+bool have_avx512() noexcept {
+  static const bool yes =
+      have_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  return yes;
+}
+
 // Bytes that end a scalar token (1), or may not appear in one (2).
 constexpr auto kScalarStop = [] {
   std::array<uint8_t, 256> t{};
@@ -66,25 +72,73 @@ constexpr auto kScalarStop = [] {
   return a | (uint64_t{b} << 32);
 }
 
-// Fills `m` for the len bytes at p (readable up to 63 bytes past the end:
-// the message's padding) and sets `ascii_from` to the offset of the first
-// block holding a byte >= 0x80 (len when none: nothing for UTF-8 to check
-// before it). False when a string is left open or a control character
-// stands where JSON allows none.
-[[gnu::target("avx2,bmi,pclmul")]] bool build_marks(const char* p, size_t len, Marks& m,
-                                                    size_t& ascii_from) noexcept {
-  const size_t blocks = (len + 63) / 64;
+// What build_marks carries from one 64-byte block to the next.
+struct MarkState {
+  uint64_t escape_next = 0;  // 1: the first byte of this block is escaped
+  uint64_t inside = 0;       // all ones: this block starts inside a string
+  uint64_t slashes = 0;      // any backslash so far
+};
+
+// The kernel-independent part of a block: escapes, quotes, strings,
+// control characters, brackets. `valid` masks the bytes past the end;
+// `ws` is only read when `ctrl` has a bit. False when a control character
+// stands where JSON allows none. Plain 64-bit work (and one carry-less
+// multiply), inlined into each kernel's loop.
+[[gnu::target("bmi,pclmul")]] inline bool mark_block(MarkState& st, Marks& m, size_t b,
+                                                     uint64_t valid, uint64_t bs, uint64_t quote,
+                                                     uint64_t ctrl, uint64_t ws, uint64_t open,
+                                                     uint64_t close) noexcept {
+  bs &= valid;
+  m.slash[b] = bs;
+  st.slashes |= bs;
+  uint64_t escaped = st.escape_next;
+  if (bs != 0 || st.escape_next != 0) {
+    bs &= ~st.escape_next;  // an escaped backslash escapes nothing
+    st.escape_next = 0;
+    while (bs != 0) {
+      const unsigned i = static_cast<unsigned>(std::countr_zero(bs));
+      if (i == 63) {
+        st.escape_next = 1;
+        break;
+      }
+      escaped |= uint64_t{2} << i;
+      bs &= ~(uint64_t{3} << i);
+    }
+  }
+  quote &= valid & ~escaped;
+  const uint64_t str = prefix_xor(quote) ^ st.inside;  // opening quote .. before closing
+  st.inside = static_cast<uint64_t>(static_cast<int64_t>(str) >> 63);
+  ctrl &= valid;
+  if (ctrl != 0 && (ctrl & (str | ~ws)) != 0) return false;
+  m.quote[b] = quote;
+  m.open[b] = open & valid & ~str;
+  m.close[b] = close & valid & ~str;
+  return true;
+}
+
+void size_marks(Marks& m, size_t blocks) {
   if (m.quote.size() < blocks) {
     m.quote.resize(blocks);
     m.open.resize(blocks);
     m.close.resize(blocks);
     m.slash.resize(blocks);
   }
-  uint64_t escape_next = 0;  // 1: the first byte of this block is escaped
-  uint64_t inside = 0;       // all ones: this block starts inside a string
+}
+
+// Fills `m` for the len bytes at p (readable up to 63 bytes past the end:
+// the message's padding) and sets `ascii_from` to the offset of the first
+// block holding a byte >= 0x80 (len when none: nothing for UTF-8 to check
+// before it). False when a string is left open or a control character
+// stands where JSON allows none. Two kernels give the same marks: AVX2
+// (two 32-byte halves per block) and AVX-512BW (one register, compares
+// straight into 64-bit masks).
+[[gnu::target("avx2,bmi,pclmul")]] bool build_marks_avx2(const char* p, size_t len, Marks& m,
+                                                         size_t& ascii_from) noexcept {
+  const size_t blocks = (len + 63) / 64;
+  size_marks(m, blocks);
+  MarkState st;
   const __m256i case_bit = _mm256_set1_epi8(0x20);
   ascii_from = len;
-  uint64_t slashes = 0;
   for (size_t b = 0; b < blocks; ++b) {
     const char* s = p + b * 64;
     const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
@@ -97,41 +151,56 @@ constexpr auto kScalarStop = [] {
                             valid;
       if (high != 0) ascii_from = b * 64;
     }
-    uint64_t bs = eq64(lo, hi, '\\') & valid;
-    m.slash[b] = bs;
-    slashes |= bs;
-    uint64_t escaped = escape_next;
-    if (bs != 0 || escape_next != 0) {
-      bs &= ~escape_next;  // an escaped backslash escapes nothing
-      escape_next = 0;
-      while (bs != 0) {
-        const unsigned i = static_cast<unsigned>(std::countr_zero(bs));
-        if (i == 63) {
-          escape_next = 1;
-          break;
-        }
-        escaped |= uint64_t{2} << i;
-        bs &= ~(uint64_t{3} << i);
-      }
-    }
-    const uint64_t quote = eq64(lo, hi, '"') & valid & ~escaped;
-    const uint64_t str = prefix_xor(quote) ^ inside;  // opening quote .. before closing
-    inside = static_cast<uint64_t>(static_cast<int64_t>(str) >> 63);
     const uint64_t ctrl = ctrl64(lo, hi) & valid;
-    if (ctrl != 0) {
-      const uint64_t ws =
-          eq64(lo, hi, ' ') | eq64(lo, hi, '\t') | eq64(lo, hi, '\n') | eq64(lo, hi, '\r');
-      if ((ctrl & (str | ~ws)) != 0) return false;
-    }
+    const uint64_t ws = ctrl == 0 ? 0
+                                  : eq64(lo, hi, ' ') | eq64(lo, hi, '\t') | eq64(lo, hi, '\n') |
+                                        eq64(lo, hi, '\r');
     // '[' | 0x20 == '{' and ']' | 0x20 == '}'.
     const __m256i flo = _mm256_or_si256(lo, case_bit);
     const __m256i fhi = _mm256_or_si256(hi, case_bit);
-    m.quote[b] = quote;
-    m.open[b] = eq64(flo, fhi, '{') & valid & ~str;
-    m.close[b] = eq64(flo, fhi, '}') & valid & ~str;
+    if (!mark_block(st, m, b, valid, eq64(lo, hi, '\\'), eq64(lo, hi, '"'), ctrl, ws,
+                    eq64(flo, fhi, '{'), eq64(flo, fhi, '}'))) {
+      return false;
+    }
   }
-  m.any_slash = slashes != 0;
-  return inside == 0;
+  m.any_slash = st.slashes != 0;
+  return st.inside == 0;
+}
+
+[[gnu::target("avx512f,avx512bw,bmi,pclmul")]] bool build_marks_avx512(
+    const char* p, size_t len, Marks& m, size_t& ascii_from) noexcept {
+  const size_t blocks = (len + 63) / 64;
+  size_marks(m, blocks);
+  MarkState st;
+  const __m512i case_bit = _mm512_set1_epi8(0x20);
+  const __m512i top = _mm512_set1_epi8(0x1F);
+  ascii_from = len;
+  for (size_t b = 0; b < blocks; ++b) {
+    const __m512i v = _mm512_loadu_si512(p + b * 64);
+    const size_t rest = len - b * 64;
+    const uint64_t valid = rest >= 64 ? ~uint64_t{0} : (uint64_t{1} << rest) - 1;
+    if (ascii_from == len && (_mm512_movepi8_mask(v) & valid) != 0) ascii_from = b * 64;
+    const uint64_t ctrl = _mm512_cmple_epu8_mask(v, top) & valid;
+    const uint64_t ws = ctrl == 0 ? 0
+                                  : _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(' ')) |
+                                        _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\t')) |
+                                        _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\n')) |
+                                        _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\r'));
+    const __m512i folded = _mm512_or_si512(v, case_bit);
+    if (!mark_block(st, m, b, valid, _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\\')),
+                    _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('"')), ctrl, ws,
+                    _mm512_cmpeq_epi8_mask(folded, _mm512_set1_epi8('{')),
+                    _mm512_cmpeq_epi8_mask(folded, _mm512_set1_epi8('}')))) {
+      return false;
+    }
+  }
+  m.any_slash = st.slashes != 0;
+  return st.inside == 0;
+}
+
+bool build_marks(Simd simd, const char* p, size_t len, Marks& m, size_t& ascii_from) noexcept {
+  return simd == Simd::kAvx512 ? build_marks_avx512(p, len, m, ascii_from)
+                               : build_marks_avx2(p, len, m, ascii_from);
 }
 
 // The walk over the message's tokens, positions relative to its first byte.
@@ -283,8 +352,17 @@ std::optional<uint64_t> plain_uint(std::string_view tok) noexcept {
 
 }  // namespace
 
-bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out, Marks& marks) noexcept {
-  if (msg.size() > kMaxMessageBytes || !have_avx2()) return false;
+Simd best_simd() noexcept {
+  if (have_avx512()) return Simd::kAvx512;
+  return have_avx2() ? Simd::kAvx2 : Simd::kNone;
+}
+
+bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out, Marks& marks,
+                   Simd simd) noexcept {
+  static const Simd best = best_simd();
+  if (simd == Simd::kBest) simd = best;
+  if (simd == Simd::kAvx512 && best != Simd::kAvx512) simd = best;
+  if (msg.size() > kMaxMessageBytes || simd == Simd::kNone || !have_avx2()) return false;
   // The object, without whitespace around it.
   size_t first = 0, last = msg.size();
   while (first < last && is_json_space(msg[first])) ++first;
@@ -292,7 +370,7 @@ bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out, Marks
   if (last - first < 2 || msg[first] != '{') return false;
   const std::string_view obj = msg.substr(first, last - first);
   size_t ascii_from = 0;
-  if (!build_marks(obj.data(), obj.size(), marks, ascii_from)) return false;
+  if (!build_marks(simd, obj.data(), obj.size(), marks, ascii_from)) return false;
   const Walk w(obj.data(), obj.size(), marks);
 
   Envelope env;

@@ -3,8 +3,8 @@
 //
 //   {"t":<null|"NAME">,"s":<null|uint>,"op":<int>[,"_ts_ns":<uint>],"d":<d>}
 //
-// with no whitespace between the envelope's tokens. One SIMD pass (AVX2)
-// over d finds its strings and brackets; d's top level is then walked by
+// with no whitespace between the envelope's tokens. One SIMD pass (AVX-512BW,
+// or AVX2) over d finds its strings and brackets; d's top level is walked by
 // jumping between those marks, and everything below it is skipped by
 // counting brackets, as the general path skips it (kinds not matched, depth
 // not limited: see Check::kEnvelope in envelope.h). simdjson's UTF-8
@@ -35,7 +35,14 @@ struct Marks {
   bool any_slash = false;  // any backslash at all (most messages have none)
 };
 
+// The marking pass's kernel. kBest: AVX-512BW where the CPU has it, else
+// AVX2, else none (try_canonical then always returns false). A kernel the
+// CPU lacks falls back to the best one it has. Tests and the fuzz target
+// run both kernels and compare.
+enum class Simd : uint8_t { kBest, kAvx2, kAvx512, kNone };
+[[nodiscard]] Simd best_simd() noexcept;
+
 [[nodiscard]] bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out,
-                                 Marks& marks) noexcept;
+                                 Marks& marks, Simd simd = Simd::kBest) noexcept;
 
 }  // namespace shardring::parse::detail

@@ -5,6 +5,7 @@
 // envelope check agrees with the full check whenever the full check passes;
 // the envelope check's canonical fast path agrees with its general path;
 // reading routing keys refuses nothing the full check accepts;
+// the canonical path's AVX2 and AVX-512 kernels agree;
 // the full check passes exactly when the DOM parser accepts the same bytes
 // (up to what only one of them refuses: duplicate keys and envelope types
 // for us, out-of-range numbers for the DOM); op/s/t/d then agree.
@@ -18,6 +19,7 @@
 #include <optional>
 #include <string>
 
+#include "parse/canonical.h"
 #include "parse/envelope.h"
 
 using namespace shardring::parse;
@@ -125,6 +127,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FUZZ_CHECK(a.env.routing.guild_id == b.env.routing.guild_id);
       FUZZ_CHECK(a.env.routing.channel_id == b.env.routing.channel_id);
       FUZZ_CHECK(a.env.stamp_ns == b.env.stamp_ns);
+    }
+  }
+
+  // The canonical path's two marking kernels (AVX2, AVX-512BW where the CPU
+  // has it) decide alike and read the same envelope.
+  for (bool routing : {false, true}) {
+    static detail::Marks marks;
+    Envelope a, b;
+    const bool ta = detail::try_canonical(msg, routing, a, marks, detail::Simd::kAvx2);
+    const bool tb = detail::try_canonical(msg, routing, b, marks, detail::Simd::kAvx512);
+    FUZZ_CHECK(ta == tb);
+    if (ta) {
+      FUZZ_CHECK(SameEnvelope(Snap(a), Snap(b)));
+      FUZZ_CHECK(a.routing.guild_id == b.routing.guild_id);
+      FUZZ_CHECK(a.routing.channel_id == b.routing.channel_id);
+      FUZZ_CHECK(a.stamp_ns == b.stamp_ns);
     }
   }
 
