@@ -45,6 +45,7 @@
 #include "tools/live.h"
 #include "tools/load_report.h"
 #include "tools/load_reset.h"
+#include "tools/load_seq.h"
 #include "tools/options.h"
 #include "tools/redis_handoff.h"
 
@@ -505,8 +506,10 @@ int load_main(std::span<const std::string_view> args) {
 
   Engine eng(std::move(cfg));
   if (redis) redis->attach(eng);
+  SeqCheck seqs(static_cast<uint32_t>(o.shards));
   if (!redis)
     eng.on_event([&](const Event& e) {
+      seqs.on_event(e);
       if (e.sent_ns <= 0) return;
       const int64_t now =
           std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
@@ -617,6 +620,10 @@ int load_main(std::span<const std::string_view> args) {
         "  into redis           %d events; redis cpu %.2f s (%.3f s per million events)\n"
         "  lag to the stream    %s\n",
         s.events, redis_cpu.value_or(-1), per_m, latency_text(redis_lag, "events"));
+  }
+  if (!redis) {
+    append(json, ",", seqs.json());
+    redis_line += "  seq check            " + seqs.text() + "\n";
   }
   if (reset) {
     const GatewayReset::Summary rs = reset->summary();

@@ -73,6 +73,9 @@ class LoadTest(unittest.TestCase):
             self.assertGreater(summary["heartbeat_lateness_ms"]["count"], 0)
         # Every dispatch of the mix carries the gateway's stamp (READY does not).
         self.assertGreater(summary["delivery_latency_ms"]["count"], summary["events"] - 2 * shards)
+        # Each shard's seqs arrived once and in order.
+        self.assertEqual((summary["seq_gaps"], summary["seq_lost"], summary["seq_repeats"]),
+                         (0, 0, 0))
 
     def test_spawned_plain_gateway_summary_agrees_with_the_gateway(self):
         out = os.path.join(self.tmp, "summary.json")
@@ -194,8 +197,12 @@ class LoadTest(unittest.TestCase):
         self.assertLessEqual(reset["p50_ms"], reset["p99_ms"])
         self.assertLessEqual(reset["p99_ms"], reset["max_ms"])
         self.assertLess(reset["max_ms"], 2500, reset)  # the reconnect backoff's jitter, and some
-        # Replays are not delivered twice: never more events than were sent.
+        # Replays are not delivered twice: never more events than were sent,
+        # and every shard's seqs arrived once and in order across the reset.
         self.assertLessEqual(summary["events"], summary["gateway_events_sent"])
+        self.assertEqual((summary["seq_gaps"], summary["seq_lost"], summary["seq_repeats"]),
+                         (0, 0, 0))
+        self.assertIn("seq check            every shard's seqs in order", stdout)
         self.assertGreaterEqual(summary["events"], summary["gateway_events_sent"] * 0.9)
         self.assertIn(f"{shards} of {shards} shards resumed, 0 identified again", stdout)
         rc, _, stderr = run_load("--gateway", "ws://127.0.0.1:1/", "--gateway-reset-at", 1)
