@@ -360,9 +360,8 @@ Simd best_simd() noexcept {
 bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out, Marks& marks,
                    Simd simd) noexcept {
   static const Simd best = best_simd();
-  if (simd == Simd::kBest) simd = best;
-  if (simd == Simd::kAvx512 && best != Simd::kAvx512) simd = best;
-  if (msg.size() > kMaxMessageBytes || simd == Simd::kNone || !have_avx2()) return false;
+  if (best == Simd::kNone || simd == Simd::kNone || msg.size() > kMaxMessageBytes) return false;
+  if (simd != Simd::kAvx2) simd = best;  // kBest, or kAvx512 where the CPU has only AVX2
   // The object, without whitespace around it.
   size_t first = 0, last = msg.size();
   while (first < last && is_json_space(msg[first])) ++first;

@@ -20,6 +20,7 @@
 
 #include "parse/canonical.h"
 #include "parse/digits.h"
+#include "parse/envelope_key.h"
 #include "parse/full_check.h"
 #include "parse/simdjson_errc.h"
 
@@ -148,7 +149,7 @@ const char* walked_end(od::document& doc) noexcept {
 // whose first or second byte is a backslash can decode to op/s/t/d, and
 // those few are decoded (then `decoded` is set: simdjson lets a field's
 // key be decoded only once).
-enum class Key : uint8_t { kOther, kOp, kS, kT, kD, kStamp, kBad };
+using Key = detail::EnvelopeKey;
 
 Key classify(od::field& f, bool& decoded) noexcept {
   decoded = false;
@@ -157,28 +158,13 @@ Key classify(od::field& f, bool& decoded) noexcept {
     decoded = true;
     std::string_view u;
     if (f.unescaped_key().get(u)) return Key::kBad;
-    if (u == "op") return Key::kOp;
-    if (u == "s") return Key::kS;
-    if (u == "t") return Key::kT;
-    if (u == "d") return Key::kD;
-    return Key::kOther;
+    return detail::envelope_key(u, /*escaped=*/true);
   }
-  if (k[0] != '"' && k[1] == '"') {
-    switch (k[0]) {
-      case 's':
-        return Key::kS;
-      case 't':
-        return Key::kT;
-      case 'd':
-        return Key::kD;
-      default:
-        return Key::kOther;
-    }
-  }
-  if (k[0] == 'o' && k[1] == 'p' && k[2] == '"') return Key::kOp;
-  // The message buffer's padding makes the 7-byte look safe for short keys.
-  if (k[0] == '_' && std::memcmp(k, "_ts_ns\"", 7) == 0) return Key::kStamp;
-  return Key::kOther;
+  // As written: no envelope key is longer than 6 bytes, and the message
+  // buffer's padding makes looking at 7 safe.
+  size_t n = 0;
+  while (n < 7 && k[n] != '"') ++n;
+  return n < 7 ? detail::envelope_key(std::string_view(k, n), /*escaped=*/false) : Key::kOther;
 }
 
 // Reads t: null, or a string. A string without escapes is returned as a

@@ -15,6 +15,7 @@
 #include <new>
 
 #include "parse/digits.h"
+#include "parse/envelope_key.h"
 #include "parse/simdjson_errc.h"
 
 namespace shardring::parse::detail {
@@ -23,7 +24,7 @@ namespace {
 using internal::from_simdjson;
 using internal::trim_right;
 
-enum class Key : uint8_t { kOther, kOp, kS, kT, kD, kStamp };
+using Key = EnvelopeKey;
 
 // One text's index, and the checks that read it.
 class Walk {
@@ -146,25 +147,20 @@ class Walk {
     if (i >= n_) return Errc::kBadD;
     switch (p_[idx_[i]]) {
       case '{':
+      case '[': {
         if (depth + level > kMaxDepth) return Errc::kTooDeep;
-        arrays[level / 64] &= ~(uint64_t{1} << (level % 64));
+        const bool array = p_[idx_[i]] == '[';
+        const uint64_t bit = uint64_t{1} << (level % 64);
+        arrays[level / 64] = array ? arrays[level / 64] | bit : arrays[level / 64] & ~bit;
         ++level;
-        if (at(++i) == '}') {
+        if (at(++i) == (array ? ']' : '}')) {  // empty
           ++i;
           --level;
           goto after;
         }
+        if (array) goto start;
         goto key;
-      case '[':
-        if (depth + level > kMaxDepth) return Errc::kTooDeep;
-        arrays[level / 64] |= uint64_t{1} << (level % 64);
-        ++level;
-        if (at(++i) == ']') {
-          ++i;
-          --level;
-          goto after;
-        }
-        goto start;
+      }
       case '"':
         if (!string_ok(i)) return Errc::kBadD;
         ++i;
@@ -222,35 +218,6 @@ class Walk {
   uint8_t* strings_;
   const char* slash_ = nullptr;  // the next backslash; p_ + len_ when none
 };
-
-// The envelope's own key, as the reference path tells it: op/s/t/d
-// compared decoded, `_ts_ns` only as written.
-Key classify(std::string_view raw, std::string_view decoded) noexcept {
-  if (decoded.data() != raw.data()) {
-    if (decoded == "op") return Key::kOp;
-    if (decoded.size() == 1) {
-      if (decoded[0] == 's') return Key::kS;
-      if (decoded[0] == 't') return Key::kT;
-      if (decoded[0] == 'd') return Key::kD;
-    }
-    return Key::kOther;
-  }
-  if (raw.size() == 1) {
-    switch (raw[0]) {
-      case 's':
-        return Key::kS;
-      case 't':
-        return Key::kT;
-      case 'd':
-        return Key::kD;
-      default:
-        return Key::kOther;
-    }
-  }
-  if (raw.size() == 2 && raw[0] == 'o' && raw[1] == 'p') return Key::kOp;
-  if (raw.size() == 6 && std::memcmp(raw.data(), "_ts_ns", 6) == 0) return Key::kStamp;
-  return Key::kOther;
-}
 
 // An integer token (JSON syntax, no fraction or exponent) as sign and
 // magnitude; false when it is not one or exceeds 2^64-1.
@@ -332,7 +299,8 @@ Errc FullCheck::parse(std::string_view msg, bool routing_keys, Envelope& out) no
     while (true) {
       std::string_view key;
       if (w.at(i) != '"' || !w.string_ok(i, &key)) return Errc::kBadJson;
-      const Key k = classify(w.token(i).substr(1, w.token(i).size() - 2), key);
+      // string_ok leaves `key` in the message unless it decoded escapes.
+      const Key k = envelope_key(key, key.data() != msg.data() + w.offset(i) + 1);
       if (w.at(++i) != ':') return Errc::kBadJson;
       ++i;
       const char c = w.at(i);
@@ -398,6 +366,8 @@ Errc FullCheck::parse(std::string_view msg, bool routing_keys, Envelope& out) no
         case Key::kOther:
           if (Errc e = w.value(i, 2); e != Errc::kOk) return e;
           break;
+        case Key::kBad:  // string_ok has decoded the key already
+          return Errc::kBadJson;
       }
       const char next = w.at(i++);
       if (next == '}') break;
