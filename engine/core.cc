@@ -20,6 +20,7 @@
 #include "engine/core_loop.h"
 #include "engine/log.h"
 #include "engine/text.h"
+#include "engine/uring_ext.h"
 
 namespace shardring::engine {
 namespace {
@@ -72,6 +73,7 @@ absl::Status CoreThread::Loop::init() {
   auto u = Uring::create(4096, s.uring_fallbacks);
   if (!u.ok()) return u.status();
   ring = std::move(*u);
+  bundles = ring->features().recv_bundle;
   if (index == 0) {
     Log::write(Level::kInfo, -1, "io_uring set up",
                {{"features", ring->features().to_string()}, {"kernel", ring->features().kernel}});
@@ -295,6 +297,7 @@ void CoreThread::Loop::arm_recv(Shard& sh) {
   if (sh.fd < 0 || sh.recv_armed || sh.paused) return;
   io_uring_sqe* sqe = ring->sqe();
   io_uring_prep_recv_multishot(sqe, sh.fd, nullptr, 0, 0);
+  if (bundles) sqe->ioprio |= uring_ext::kRecvSendBundle;
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = bufs.group();
   io_uring_sqe_set_data64(sqe, OpTag{Op::kRecv, sh.slot, sh.gen}.pack());
@@ -311,7 +314,7 @@ void CoreThread::Loop::on_recv(Shard& sh, const io_uring_cqe& cqe, bool stale) {
     if (!stale) sh.recv_armed = false;
   }
   if (stale) {
-    if (has_buf) bufs.recycle(bid);
+    if (has_buf && cqe.res > 0) recycle_received(bid, static_cast<uint32_t>(cqe.res));
     return;
   }
   if (cqe.res == -ENOBUFS) {  // the buffer ring ran dry: re-arm
@@ -337,12 +340,35 @@ void CoreThread::Loop::on_recv(Shard& sh, const io_uring_cqe& cqe, bool stale) {
     return;
   }
   if (!has_buf) return;
-  if (!inline_handlers && (sh.paused || !channel(sh).has_headroom())) {
-    hold(sh, bid, static_cast<uint32_t>(cqe.res));
-    return;
+  // The bytes fill buffers whole, from `bid` on in the ring's order (more
+  // than one only with UringFeatures::recv_bundle).
+  const uint32_t gen = sh.gen;
+  uint32_t left = static_cast<uint32_t>(cqe.res);
+  uint16_t b = bid;
+  while (left > 0) {
+    const uint32_t len = std::min(left, bufs.size());
+    if (sh.gen != gen) {  // a hostile frame closed the socket: the rest is stale
+      recycle_received(b, left);
+      return;
+    }
+    const uint16_t next = bufs.next(b);
+    left -= len;
+    if (!inline_handlers && (sh.paused || !channel(sh).has_headroom())) {
+      hold(sh, b, len);
+    } else {
+      process(sh, b, len);
+    }
+    b = next;
   }
-  process(sh, bid, static_cast<uint32_t>(cqe.res));
-  if (!more && sh.fd >= 0) arm_recv(sh);
+  if (!more && sh.fd >= 0 && sh.gen == gen) arm_recv(sh);
+}
+
+void CoreThread::Loop::recycle_received(uint16_t bid, uint32_t len) {
+  for (uint32_t n = (len + bufs.size() - 1) / bufs.size(); n > 0; --n) {
+    const uint16_t next = bufs.next(bid);
+    bufs.recycle(bid);
+    bid = next;
+  }
 }
 
 // One receive buffer through the connection: its dispatches delivered in
@@ -462,19 +488,30 @@ void CoreThread::Loop::run() {
     // when this thread waits, and (Linux 6.8+) wakes it only when enough
     // are there; older kernels wake it per completion in the kernel, which
     // still saves the trip to user space and the consumer's wake-ups.
+    // With the wait's minimum time (UringFeatures::min_wait) the coalescing
+    // time is the batch's: a wait that finds nothing in it sleeps on until
+    // the first completion (or a timer) instead of waking empty. The kernel
+    // waits at least the minimum, so a timer due sooner waits the old way.
     unsigned want = 1;
-    if (reaped > 0 && reaped < kCoalesceBusyCompletions && s.coalesce.count() > 0 &&
-        !shutting_down) {
+    std::chrono::microseconds min_wait{0};
+    const bool coalescing =
+        reaped > 0 && reaped < kCoalesceBusyCompletions && s.coalesce.count() > 0 && !shutting_down;
+    if (coalescing) {
       want = kCoalesceBusyCompletions;
-      wait = s.coalesce;
+      if (ring->features().min_wait) {
+        min_wait = s.coalesce;
+      } else {
+        wait = s.coalesce;
+      }
     }
     if (auto next = wheel.next_deadline()) {
       const auto until =
           std::chrono::duration_cast<std::chrono::microseconds>(*next - Clock::now());
       if (until < wait) wait = std::max(until, std::chrono::microseconds(0));
     }
+    if (min_wait > wait) min_wait = std::chrono::microseconds(0);
     if (wait.count() > 0) {
-      ring->submit_and_wait(wait, want);
+      ring->submit_and_wait(wait, want, min_wait);
     } else {
       ring->submit();
     }

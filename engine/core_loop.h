@@ -95,6 +95,8 @@ struct CoreThread::Loop {
   void arm_recv(Shard& sh);
   void submit_send(Shard& sh);
   void process(Shard& sh, uint16_t bid, uint32_t len);
+  // Hands back every buffer of a receive completion of `len` bytes from `bid`.
+  void recycle_received(uint16_t bid, uint32_t len);
   // Carries out everything the connection asked for since its last input.
   void sync(Shard& sh);
   // notes.cc: one note as a log line and counters.
@@ -161,6 +163,7 @@ struct CoreThread::Loop {
   Snapshots& snaps;
   uint64_t checkpoint_gen_seen = 0;
   const bool inline_handlers;  // Settings::consumers == 0
+  bool bundles = false;        // ring->features().recv_bundle
   uint64_t delivered_inline = 0, published_inline = 0;
   uint32_t latency_sample = 0;  // every kLatencySampleEvery-th event is timed
   // Inline handlers with Shared::track_done: slots that delivered since the

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "engine/text.h"
+#include "engine/uring_ext.h"
 
 namespace shardring::engine {
 
@@ -56,12 +57,17 @@ absl::Status BufferRing::init(io_uring* ring, uint16_t group, uint16_t count, ui
   }
   io_uring_buf_ring_advance(br_, count);
   available_ = count;
+  next_.resize(count);
+  for (uint16_t i = 0; i < count; ++i) next_[i] = static_cast<uint16_t>((i + 1) & mask_);
+  last_added_ = static_cast<uint16_t>(count - 1);
   return absl::OkStatus();
 }
 
 void BufferRing::recycle(uint16_t id) noexcept {
   io_uring_buf_ring_add(br_, data(id), size_, id, mask_, pending_);
   ++pending_;
+  next_[last_added_] = id;
+  last_added_ = id;
 }
 
 void BufferRing::flush() noexcept {
@@ -123,6 +129,9 @@ absl::StatusOr<std::unique_ptr<Uring>> Uring::create(unsigned entries, UringFall
   }
   u->features_.registered_fd =
       !fallbacks.registered_fd && io_uring_register_ring_fd(&u->ring_) == 1;
+  u->features_.min_wait = !fallbacks.min_wait && (p.features & uring_ext::kFeatMinTimeout) != 0;
+  u->features_.recv_bundle =
+      !fallbacks.recv_bundle && (p.features & uring_ext::kFeatRecvSendBundle) != 0;
   return u;
 }
 
@@ -141,7 +150,12 @@ io_uring_sqe* Uring::sqe() {
 
 int Uring::submit() { return io_uring_submit(&ring_); }
 
-int Uring::submit_and_wait(std::chrono::microseconds timeout, unsigned wait_nr) {
+int Uring::submit_and_wait(std::chrono::microseconds timeout, unsigned wait_nr,
+                           std::chrono::microseconds min_wait) {
+  if (min_wait.count() > 0 && features_.min_wait) {
+    return uring_ext::submit_and_wait_min(ring_, features_.registered_fd, timeout, wait_nr,
+                                          min_wait);
+  }
   __kernel_timespec ts{};
   ts.tv_sec = timeout.count() / 1'000'000;
   ts.tv_nsec = (timeout.count() % 1'000'000) * 1000;

@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/uring_options.h"
@@ -71,6 +72,11 @@ class BufferRing {
   std::byte* data(uint16_t id) const { return base_ + size_t{id} * stride_; }
   // Hands buffer `id` back to the kernel (published by flush()).
   void recycle(uint16_t id) noexcept;
+  // The buffer the kernel takes after `id`: the ring's order, kept as the
+  // buffers are added. A receive bundle names only its first buffer and
+  // fills the next ones in this order (UringFeatures::recv_bundle). Read
+  // it before `id` is recycled.
+  uint16_t next(uint16_t id) const { return next_[id]; }
   void flush() noexcept;
   // Buffers currently owned by the kernel, for -ENOBUFS accounting.
   uint32_t available() const { return available_; }
@@ -85,6 +91,8 @@ class BufferRing {
   uint16_t group_ = 0, count_ = 0;
   int mask_ = 0, pending_ = 0;
   uint32_t available_ = 0;
+  std::vector<uint16_t> next_;  // next_[id]: the buffer added after id
+  uint16_t last_added_ = 0;
 };
 
 class Uring {
@@ -105,8 +113,12 @@ class Uring {
   // never returns null.
   io_uring_sqe* sqe();
   // Submits and waits for at least `wait_nr` completions or the timeout.
-  // Returns the number submitted or -errno (-ETIME on time-out is normal).
-  int submit_and_wait(std::chrono::microseconds timeout, unsigned wait_nr = 1);
+  // With `min_wait` (only where features().min_wait): once it has passed,
+  // any completion ends the wait; `timeout` should then be no shorter than
+  // `min_wait` (the kernel waits min_wait at least). Returns the number
+  // submitted or -errno (-ETIME on time-out is normal).
+  int submit_and_wait(std::chrono::microseconds timeout, unsigned wait_nr = 1,
+                      std::chrono::microseconds min_wait = std::chrono::microseconds(0));
   int submit();
 
   // Calls f(const io_uring_cqe&) for every ready completion, then marks them

@@ -16,6 +16,8 @@ std::string UringFeatures::to_string() const {
   add(defer_taskrun, "defer_taskrun");
   add(coop_taskrun, "coop_taskrun");
   add(registered_fd, "registered_fd");
+  add(min_wait, "min_wait");
+  add(recv_bundle, "recv_bundle");
   return out.empty() ? "none" : out;
 }
 
@@ -26,7 +28,7 @@ absl::StatusOr<UringFallbacks> parse_uring_fallbacks(std::string_view list) {
     const std::string_view name = list.substr(0, comma);
     list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
     if (name == "all") {
-      f = UringFallbacks{true, true, true, true};
+      f = UringFallbacks{true, true, true, true, true, true};
     } else if (name == "single_issuer") {
       f.single_issuer = true;
     } else if (name == "defer_taskrun") {
@@ -35,10 +37,15 @@ absl::StatusOr<UringFallbacks> parse_uring_fallbacks(std::string_view list) {
       f.coop_taskrun = true;
     } else if (name == "registered_fd") {
       f.registered_fd = true;
+    } else if (name == "min_wait") {
+      f.min_wait = true;
+    } else if (name == "recv_bundle") {
+      f.recv_bundle = true;
     } else if (!name.empty()) {
       return absl::InvalidArgumentError(
           cat("unknown io_uring feature '", name,
-              "' (single_issuer, defer_taskrun, coop_taskrun, registered_fd or all)"));
+              "' (single_issuer, defer_taskrun, coop_taskrun, registered_fd, min_wait, "
+              "recv_bundle or all)"));
     }
   }
   return f;

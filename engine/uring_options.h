@@ -18,7 +18,14 @@ struct UringFeatures {
   // not used, completions are not run by an interrupt of this thread.
   bool coop_taskrun = false;
   bool registered_fd = false;  // io_uring_register_ring_fd (5.18)
-  std::string kernel;          // uname -r
+  // The wait's minimum time (IORING_FEAT_MIN_TIMEOUT, 6.12): a coalescing
+  // wait (Settings::coalesce) that finds nothing in its time sleeps on
+  // until the first completion instead of waking empty.
+  bool min_wait = false;
+  // Receive bundles (IORING_FEAT_RECVSEND_BUNDLE, 6.10): one multishot recv
+  // completion carries every provided buffer the socket's data filled.
+  bool recv_bundle = false;
+  std::string kernel;  // uname -r
   // "single_issuer,defer_taskrun,registered_fd" (what is on), for the log.
   std::string to_string() const;
 };
@@ -28,7 +35,8 @@ struct UringFeatures {
 // UringFeatures; parse_uring_fallbacks reads "defer_taskrun,coop_taskrun"
 // or "all".
 struct UringFallbacks {
-  bool single_issuer = false, defer_taskrun = false, coop_taskrun = false, registered_fd = false;
+  bool single_issuer = false, defer_taskrun = false, coop_taskrun = false, registered_fd = false,
+       min_wait = false, recv_bundle = false;
 };
 absl::StatusOr<UringFallbacks> parse_uring_fallbacks(std::string_view list);
 

@@ -33,7 +33,8 @@ constexpr char kValidateDHelp[] =
     "top level, UTF-8 and strings)";
 constexpr char kUringFallbackHelp[] =
     "do without these io_uring features even where the kernel has them: single_issuer, "
-    "defer_taskrun, coop_taskrun, registered_fd, all (to measure or test each fallback)";
+    "defer_taskrun, coop_taskrun, registered_fd, min_wait, recv_bundle, all (to measure or "
+    "test each fallback)";
 absl::Status CheckUringFallbacks(const std::string& list) {
   auto f = engine::parse_uring_fallbacks(list);
   return f.ok() ? absl::OkStatus() : Bad("uring-fallback", sv(f.status().message()));

@@ -163,7 +163,8 @@ class LoadTest(unittest.TestCase):
         """--uring-fallback forces each set-up the engine falls back to on an
         older kernel (tests/engine/uring_test.cc checks which features each
         one leaves on): every path delivers what the gateway sends."""
-        for fallback in ("defer_taskrun", "defer_taskrun,coop_taskrun", "all"):
+        for fallback in ("defer_taskrun", "defer_taskrun,coop_taskrun", "min_wait,recv_bundle",
+                         "all"):
             with self.subTest(fallback=fallback):
                 rc, _, stderr = run_load("--shards", 3, "--rate", 100, "--duration", 1.5,
                                          "--uring-fallback", fallback)
@@ -171,6 +172,21 @@ class LoadTest(unittest.TestCase):
                 summary = json.loads(stderr.strip().splitlines()[-1][len("summary "):])
                 self.assertGreaterEqual(summary["events"], summary["gateway_events_sent"] * 0.9)
                 self.assertGreater(summary["events"], 3 * 100)
+                self.assertEqual((summary["seq_gaps"], summary["seq_lost"],
+                                  summary["seq_repeats"]), (0, 0, 0))
+        # At full speed a receive fills many buffers at once: with bundles
+        # (where the kernel has them) and without, over TLS, every event
+        # arrives once and in order.
+        for fallback in ("", "recv_bundle"):
+            with self.subTest(full_speed=fallback or "bundles"):
+                rc, _, stderr = run_load("--shards", 4, "--rate", 0, "--duration", 1.5, "--tls",
+                                         "--uring-fallback", fallback)
+                self.assertEqual(rc, 0, stderr)
+                summary = json.loads(stderr.strip().splitlines()[-1][len("summary "):])
+                self.assertGreater(summary["events"], 10_000)
+                self.assertEqual(summary["protocol_errors"], 0)
+                self.assertEqual((summary["seq_gaps"], summary["seq_lost"],
+                                  summary["seq_repeats"]), (0, 0, 0))
         rc, _, stderr = run_load("--uring-fallback", "sqpoll")
         self.assertEqual(rc, 2)
         self.assertIn("--uring-fallback: unknown io_uring feature 'sqpoll'", stderr)
