@@ -43,6 +43,12 @@
 //   floor_client HOST PORT SHARDS SECONDS [wake|batch [COALESCE_US]] [tls CA_FILE]
 // HOST: an IPv4 address. Part of bench/peers/compare.sh; not a shardring
 // component.
+// FLOOR_URING (environment, comma-separated) turns on what newer kernels
+// offer, as the engine uses them where the kernel has them (see
+// engine/uring_ext.h): `min_wait` (batch's wait has the coalescing time as
+// its minimum, then sleeps on until the first completion instead of waking
+// empty; 6.12) and `bundle` (one receive completion carries every buffer
+// the socket's data filled; 6.10). The features in use go to stderr.
 #include <arpa/inet.h>
 #include <liburing.h>
 #include <netinet/in.h>
@@ -68,6 +74,7 @@
 #include <vector>
 
 #include "bench/peers/floor_wire.h"
+#include "engine/uring_ext.h"
 #include "tls/context.h"
 #include "tls/session.h"
 
@@ -76,6 +83,7 @@ namespace {
 using floor_wire::base64;
 using floor_wire::parse_header;
 using floor_wire::splitmix;
+namespace uring_ext = shardring::engine::uring_ext;
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -160,7 +168,12 @@ class Floor {
     for (;;) {
       io_uring_cqe* cqe = nullptr;
       if (batch_ && reaped > 0 && reaped < kBusyCompletions && coalesce_us_ > 0) {
-        io_uring_submit_and_wait_timeout(&ring_, &cqe, kBusyCompletions, &coalesce, nullptr);
+        if (min_wait_) {  // timers are requests of their own: any limit will do
+          uring_ext::submit_and_wait_min(ring_, false, std::chrono::seconds(10), kBusyCompletions,
+                                         std::chrono::microseconds(coalesce_us_));
+        } else {
+          io_uring_submit_and_wait_timeout(&ring_, &cqe, kBusyCompletions, &coalesce, nullptr);
+        }
       } else {
         io_uring_submit_and_wait(&ring_, 1);
       }
@@ -197,6 +210,16 @@ class Floor {
       std::fprintf(stderr, "floor: io_uring_queue_init: %s\n", std::strerror(-r));
       return false;
     }
+    const char* want = std::getenv("FLOOR_URING");
+    const std::string_view asked = want != nullptr ? want : "";
+    min_wait_ = asked.find("min_wait") != std::string_view::npos &&
+                (p.features & uring_ext::kFeatMinTimeout) != 0;
+    bundle_ = asked.find("bundle") != std::string_view::npos &&
+              (p.features & uring_ext::kFeatRecvSendBundle) != 0;
+    if (!asked.empty()) {
+      std::fprintf(stderr, "floor: FLOOR_URING=%s: min_wait %s, bundle %s\n", want,
+                   min_wait_ ? "on" : "off", bundle_ ? "on" : "off");
+    }
     // liburing 2.3 has no io_uring_setup_buf_ring: map and register by hand.
     const size_t br_bytes = sizeof(io_uring_buf) * kRecvBuffers;
     void* br = mmap(nullptr, br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
@@ -223,6 +246,8 @@ class Floor {
                             static_cast<unsigned short>(i), mask, static_cast<int>(i));
     }
     io_uring_buf_ring_advance(br_, kRecvBuffers);
+    for (unsigned i = 0; i < kRecvBuffers; ++i) next_[i] = (i + 1) % kRecvBuffers;
+    last_added_ = kRecvBuffers - 1;
     return true;
   }
 
@@ -351,6 +376,7 @@ class Floor {
     if (c.phase == Conn::kDead) return;
     io_uring_sqe* s = sqe();
     io_uring_prep_recv_multishot(s, c.fd, nullptr, 0, 0);
+    if (bundle_) s->ioprio |= uring_ext::kRecvSendBundle;
     s->flags |= IOSQE_BUFFER_SELECT;
     s->buf_group = kBufferGroup;
     io_uring_sqe_set_data64(s, pack(kRecv, static_cast<uint64_t>(c.id)));
@@ -359,18 +385,29 @@ class Floor {
   void on_recv(Conn& c, const io_uring_cqe& cqe) {
     const bool more = (cqe.flags & IORING_CQE_F_MORE) != 0;
     if (cqe.flags & IORING_CQE_F_BUFFER) {
-      const unsigned bid = cqe.flags >> IORING_CQE_BUFFER_SHIFT;
-      unsigned char* data = bufs_ + size_t{bid} * kRecvBufferBytes;
-      if (cqe.res > 0 && c.phase != Conn::kDead) {
-        if (c.tls) {
-          ciphertext(c, data, static_cast<size_t>(cqe.res));
-        } else {
-          bytes(c, data, static_cast<size_t>(cqe.res));
+      // With bundles the bytes run on through the next buffers in the
+      // ring's order (next_), each filled whole.
+      unsigned bid = cqe.flags >> IORING_CQE_BUFFER_SHIFT;
+      size_t left = cqe.res > 0 ? static_cast<size_t>(cqe.res) : 0;
+      do {
+        const size_t n = std::min<size_t>(left, kRecvBufferBytes);
+        unsigned char* data = bufs_ + size_t{bid} * kRecvBufferBytes;
+        if (n > 0 && c.phase != Conn::kDead) {
+          if (c.tls) {
+            ciphertext(c, data, n);
+          } else {
+            bytes(c, data, n);
+          }
         }
-      }
-      io_uring_buf_ring_add(br_, data, kRecvBufferBytes, static_cast<unsigned short>(bid),
-                            io_uring_buf_ring_mask(kRecvBuffers), static_cast<int>(recycled_));
-      ++recycled_;
+        const unsigned next = next_[bid];
+        io_uring_buf_ring_add(br_, data, kRecvBufferBytes, static_cast<unsigned short>(bid),
+                              io_uring_buf_ring_mask(kRecvBuffers), static_cast<int>(recycled_));
+        ++recycled_;
+        next_[last_added_] = static_cast<uint16_t>(bid);
+        last_added_ = bid;
+        left -= n;
+        bid = next;
+      } while (left > 0);
     }
     if (more || c.phase == Conn::kDead) return;
     if (cqe.res == 0) return fail(c, "recv", 0);
@@ -638,8 +675,11 @@ class Floor {
   io_uring ring_{};
   io_uring_buf_ring* br_ = nullptr;
   unsigned char* bufs_ = nullptr;
-  unsigned recycled_ = 0;   // buffers handed back since the last advance
-  std::vector<int> rearm_;  // connections whose multishot recv ended
+  unsigned recycled_ = 0;          // buffers handed back since the last advance
+  uint16_t next_[kRecvBuffers]{};  // next_[id]: the buffer added to the ring after id
+  unsigned last_added_ = 0;
+  bool min_wait_ = false, bundle_ = false;  // FLOOR_URING, where the kernel has them
+  std::vector<int> rearm_;                  // connections whose multishot recv ended
   __kernel_timespec tick_ts_{};
   std::multiset<Clock::time_point> armed_;
   std::priority_queue<Pending, std::vector<Pending>, std::greater<>> pending_;
