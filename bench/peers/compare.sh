@@ -19,6 +19,10 @@
 #     CLIENTS     clients to run, in this order (default: all seven below)
 #     OUT_DIR     where the CSV and the chart go (default build/peers)
 #     FLOOR_COALESCE_US  floor-batch's coalescing time (default 1000)
+#     FLOOR_URING  io_uring features the floors use where the kernel has them
+#              (default "min_wait,bundle", as the engine; "none" for neither;
+#              SHARDRING_FLAGS="--uring-fallback min_wait,recv_bundle" is the
+#              engine's counterpart)
 #   Examples:
 #     bash bench/peers/compare.sh                     # the full matrix, unlimited
 #     bash bench/peers/compare.sh 16 0 10             # 16 shards, plain and tls

@@ -43,12 +43,12 @@
 //   floor_client HOST PORT SHARDS SECONDS [wake|batch [COALESCE_US]] [tls CA_FILE]
 // HOST: an IPv4 address. Part of bench/peers/compare.sh; not a shardring
 // component.
-// FLOOR_URING (environment, comma-separated) turns on what newer kernels
-// offer, as the engine uses them where the kernel has them (see
+// Where the kernel has them it uses what the engine uses (see
 // engine/uring_ext.h): `min_wait` (batch's wait has the coalescing time as
 // its minimum, then sleeps on until the first completion instead of waking
 // empty; 6.12) and `bundle` (one receive completion carries every buffer
-// the socket's data filled; 6.10). The features in use go to stderr.
+// the socket's data filled; 6.10). FLOOR_URING (environment) names the ones
+// to use, comma-separated, or `none`; what is in use goes to stderr.
 #include <arpa/inet.h>
 #include <liburing.h>
 #include <netinet/in.h>
@@ -211,15 +211,13 @@ class Floor {
       return false;
     }
     const char* want = std::getenv("FLOOR_URING");
-    const std::string_view asked = want != nullptr ? want : "";
+    const std::string_view asked = want != nullptr ? want : "min_wait,bundle";
     min_wait_ = asked.find("min_wait") != std::string_view::npos &&
                 (p.features & uring_ext::kFeatMinTimeout) != 0;
     bundle_ = asked.find("bundle") != std::string_view::npos &&
               (p.features & uring_ext::kFeatRecvSendBundle) != 0;
-    if (!asked.empty()) {
-      std::fprintf(stderr, "floor: FLOOR_URING=%s: min_wait %s, bundle %s\n", want,
-                   min_wait_ ? "on" : "off", bundle_ ? "on" : "off");
-    }
+    std::fprintf(stderr, "floor: io_uring min_wait %s, bundle %s\n", min_wait_ ? "on" : "off",
+                 bundle_ ? "on" : "off");
     // liburing 2.3 has no io_uring_setup_buf_ring: map and register by hand.
     const size_t br_bytes = sizeof(io_uring_buf) * kRecvBuffers;
     void* br = mmap(nullptr, br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
