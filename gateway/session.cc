@@ -221,8 +221,7 @@ Actions Session::on_connected(Clock::time_point now) {
   pending_ = Pending::kNone;
   heartbeat_due_ = false;
   awaiting_ack_ = false;
-  sent_count_ = 0;  // the send limit is per connection
-  sent_head_ = 0;
+  sent_.clear();  // the send limit is per connection
   arm(TimerId::kHelloTimeout, now + kHelloTimeout, out);
   return out;
 }
@@ -593,27 +592,20 @@ int32_t age_ms(uint32_t now, uint32_t sent) noexcept { return static_cast<int32_
 
 void Session::expire(Clock::time_point now) const noexcept {
   const uint32_t n = now_stamp(now);
-  while (sent_count_ > 0 && age_ms(n, sent_at_[sent_head_]) >= kSendWindow.count()) {
-    sent_head_ = static_cast<uint16_t>((sent_head_ + 1) % kMaxSendsPerWindow);
-    --sent_count_;
-  }
+  while (sent_.size() > 0 && age_ms(n, sent_.at(0)) >= kSendWindow.count()) sent_.pop();
 }
 
 int Session::sends_in_window(Clock::time_point now) const noexcept {
   expire(now);
-  return sent_count_;
+  return sent_.size();
 }
 
-void Session::record_send(Clock::time_point now) noexcept {
-  assert(sent_count_ < kMaxSendsPerWindow);
-  sent_at_[(sent_head_ + sent_count_) % kMaxSendsPerWindow] = send_stamp(now);
-  ++sent_count_;
-}
+void Session::record_send(Clock::time_point now) { sent_.push(send_stamp(now)); }
 
 void Session::flush(Clock::time_point now, Actions& out) {
   if (!hello_seen()) return;
   expire(now);
-  if (pending_ != Pending::kNone && sent_count_ < kMaxSendsPerWindow) {
+  if (pending_ != Pending::kNone && sent_.size() < kMaxSendsPerWindow) {
     record_send(now);
     if (pending_ == Pending::kIdentify) {
       emit(out, SendText{SendKind::kIdentify, identify_payload(config_)});
@@ -625,7 +617,7 @@ void Session::flush(Clock::time_point now, Actions& out) {
     }
     pending_ = Pending::kNone;
   }
-  if (heartbeat_due_ && sent_count_ < kMaxSendsPerWindow) {
+  if (heartbeat_due_ && sent_.size() < kMaxSendsPerWindow) {
     record_send(now);
     emit(out, SendText{SendKind::kHeartbeat, heartbeat_payload(last_seq_)});
     ++stats_.heartbeats_sent;
@@ -634,7 +626,7 @@ void Session::flush(Clock::time_point now, Actions& out) {
     last_heartbeat_at_ = now;
   }
   const bool user_flows = state_ == State::kReady;
-  while (user_flows && !queue_.empty() && sent_count_ < kMaxUserSendsPerWindow) {
+  while (user_flows && !queue_.empty() && sent_.size() < kMaxUserSendsPerWindow) {
     record_send(now);
     emit(out, SendText{SendKind::kUser, queue_.pop()});
     ++stats_.user_sends;
@@ -645,10 +637,9 @@ void Session::flush(Clock::time_point now, Actions& out) {
   const bool user_waits = user_flows && !queue_.empty();
   if (control_waits || user_waits) {
     const int limit = control_waits ? kMaxSendsPerWindow : kMaxUserSendsPerWindow;
-    // sent_count_ >= limit here; the send at index (count - limit) from the
+    // sent_.size() >= limit here; the send at index (size - limit) from the
     // oldest must age out.
-    const size_t k = static_cast<size_t>(sent_count_ - limit);
-    const int32_t age = age_ms(now_stamp(now), sent_at_[(sent_head_ + k) % kMaxSendsPerWindow]);
+    const int32_t age = age_ms(now_stamp(now), sent_.at(sent_.size() - limit));
     const Clock::time_point reopen = std::chrono::floor<Millis>(now) + (kSendWindow - Millis(age));
     arm(TimerId::kSendWindow, reopen, out);
   } else {
@@ -678,7 +669,7 @@ std::string Session::debug_string() const {
       " awaiting_ack=" + (awaiting_ack_ ? "yes" : "no") +
       " identify_requested=" + (identify_requested_ ? "yes" : "no") +
       " backoff_failures=" + std::to_string(backoff_failures_) +
-      " window=" + std::to_string(sent_count_) + " queued=" + std::to_string(queue_.size());
+      " window=" + std::to_string(sent_.size()) + " queued=" + std::to_string(queue_.size());
   return s;
 }
 

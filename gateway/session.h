@@ -41,6 +41,7 @@
 #include "gateway/close_codes.h"
 #include "gateway/opcodes.h"
 #include "gateway/payloads.h"
+#include "gateway/send_window.h"
 #include "gateway/session_key.h"
 #include "parse/envelope.h"
 
@@ -70,6 +71,9 @@ inline constexpr int kMaxSendsPerWindow = 120;
 inline constexpr Millis kSendWindow{60'000};
 inline constexpr int kHeartbeatReserve = 5;
 inline constexpr int kMaxUserSendsPerWindow = kMaxSendsPerWindow - kHeartbeatReserve;
+// Send times a session holds without a heap array (SendWindow): an idle
+// shard's IDENTIFY or RESUME and heartbeats in any kSendWindow fit.
+inline constexpr int kInlineSendTimes = 6;
 // User sends waiting for the rate limit (or for READY); more is kQueueFull.
 inline constexpr size_t kMaxQueuedSends = 1024;
 // Reconnect backoff. The first reconnect after a healthy session waits
@@ -383,7 +387,7 @@ class Session {
   void clear_session() noexcept;
   void heartbeat_now(Clock::time_point now, Actions& out);
   void expire(Clock::time_point now) const noexcept;
-  void record_send(Clock::time_point now) noexcept;
+  void record_send(Clock::time_point now);
   // Sends what is due and fits in the window; arms kSendWindow otherwise.
   void flush(Clock::time_point now, Actions& out);
   bool contains_token(std::string_view s) const noexcept;
@@ -413,9 +417,8 @@ class Session {
   // milliseconds, rounded up, mod 2^32 (ages are differences: right for any
   // age under 24 days, and a connection never goes a minute without a
   // heartbeat): 480 bytes per shard instead of 960.
-  mutable std::array<uint32_t, kMaxSendsPerWindow> sent_at_{};
-  mutable uint16_t sent_head_ = 0;
-  mutable int sent_count_ = 0;
+  // Millisecond stamps of this connection's sends in the window.
+  mutable SendWindow<kMaxSendsPerWindow, kInlineSendTimes> sent_;
   Stats stats_;
 };
 
