@@ -81,7 +81,7 @@ void CoreThread::Loop::resolve_and_connect(Shard& sh) {
     case Resolver::Result::kReady:
       break;
   }
-  const int fd = ::socket(sh.addr.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int fd = ::socket(sh.addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     Log::write(Level::kError, sh.conn.shard(), "socket() failed",
                {{"error", std::strerror(errno)}});
@@ -93,7 +93,7 @@ void CoreThread::Loop::resolve_and_connect(Shard& sh) {
   sh.fd = fd;
   ++sh.gen;
   io_uring_sqe* sqe = ring->sqe();
-  io_uring_prep_connect(sqe, fd, reinterpret_cast<const sockaddr*>(&sh.addr.storage), sh.addr.len);
+  io_uring_prep_connect(sqe, fd, sh.addr.sockaddr_ptr(), sh.addr.len);
   io_uring_sqe_set_data64(sqe, OpTag{Op::kConnect, sh.slot, sh.gen}.pack());
   ++sh.ops;
 }

@@ -10,7 +10,7 @@
 namespace shardring::engine {
 namespace {
 void SetPort(SocketAddress* a, uint16_t port) {
-  if (a->storage.ss_family == AF_INET) {
+  if (a->family() == AF_INET) {
     reinterpret_cast<sockaddr_in*>(&a->storage)->sin_port = htons(port);
   } else {
     reinterpret_cast<sockaddr_in6*>(&a->storage)->sin6_port = htons(port);
@@ -21,7 +21,7 @@ void SetPort(SocketAddress* a, uint16_t port) {
 std::string SocketAddress::to_string() const {
   char buf[INET6_ADDRSTRLEN + 8] = "?";
   uint16_t port = 0;
-  if (storage.ss_family == AF_INET) {
+  if (family() == AF_INET) {
     auto* a = reinterpret_cast<const sockaddr_in*>(&storage);
     inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
     port = ntohs(a->sin_port);
@@ -79,12 +79,19 @@ Resolver::Entry Resolver::blocking(const std::string& host) {
     return e;
   }
   // Prefer IPv4: Discord's gateway answers on both; v4 is what most hosts route.
-  const addrinfo* pick = res;
+  const addrinfo* pick = nullptr;
   for (const addrinfo* p = res; p != nullptr; p = p->ai_next) {
     if (p->ai_family == AF_INET) {
       pick = p;
       break;
     }
+    if (p->ai_family == AF_INET6 && pick == nullptr) pick = p;
+  }
+  if (pick == nullptr || pick->ai_addrlen > sizeof e.addr.storage) {
+    freeaddrinfo(res);
+    e.error = std::string("cannot resolve ") + host + ": no IPv4 or IPv6 address";
+    e.expires = std::chrono::steady_clock::now() + kNegativeTtl;
+    return e;
   }
   std::memcpy(&e.addr.storage, pick->ai_addr, pick->ai_addrlen);
   e.addr.len = pick->ai_addrlen;

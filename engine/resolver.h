@@ -18,9 +18,18 @@
 
 namespace shardring::engine {
 
+// An IPv4 or IPv6 address and port: what the resolver gives (TCP over
+// either). Every shard holds one, so it is the size of sockaddr_in6 (28
+// bytes), not of sockaddr_storage (128).
 struct SocketAddress {
-  sockaddr_storage storage{};
+  union Storage {
+    sockaddr sa;
+    sockaddr_in in4;
+    sockaddr_in6 in6;
+  } storage{};
   socklen_t len = 0;
+  sa_family_t family() const { return storage.sa.sa_family; }
+  const sockaddr* sockaddr_ptr() const { return &storage.sa; }
   std::string to_string() const;
 };
 

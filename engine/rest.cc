@@ -174,9 +174,9 @@ absl::StatusOr<HttpResponse> http_get(const Url& url, std::string_view authoriza
   if (resolver.resolve_now(url.host, url.port, &addr, &error) != Resolver::Result::kReady) {
     return absl::UnavailableError(error);
   }
-  Fd fd(::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  Fd fd(::socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (fd.get() < 0) return absl::UnavailableError(cat("socket: ", std::strerror(errno)));
-  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr.storage), addr.len) != 0) {
+  if (::connect(fd.get(), addr.sockaddr_ptr(), addr.len) != 0) {
     if (errno != EINPROGRESS) {
       return absl::UnavailableError(
           cat("connect to ", addr.to_string(), ": ", std::strerror(errno)));
