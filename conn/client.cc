@@ -175,7 +175,7 @@ void ClientConnection::start_upgrade(Instant now) {
     const uint64_t r = scratch_.rng.next();
     std::memcpy(nonce.data() + i, &r, 8);
   }
-  handshake_.emplace(std::span<const std::byte, 16>(nonce));
+  handshake_ = std::make_unique<ws::ClientHandshake>(std::span<const std::byte, 16>(nonce));
   const Endpoint& ep = endpoint_;
   std::string& host = scratch_.padded;  // scratch: Host header value
   host.clear();

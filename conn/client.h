@@ -316,7 +316,7 @@ class ClientConnection {
   gateway::Session session_;
   Phase phase_ = Phase::kIdle;
   std::optional<tls::Session> tls_;
-  std::optional<ws::ClientHandshake> handshake_;
+  std::unique_ptr<ws::ClientHandshake> handshake_;  // during the upgrade only
   ws::Decoder decoder_;
   ws::Encoder encoder_{ws::Role::kClient};
   std::optional<parse::Inflater> inflater_;

@@ -217,17 +217,22 @@ Errc Decoder::next(Message& out) noexcept {
       }
       const size_t take = std::min<uint64_t>(avail, frame_len_ - got_);
       if (take > 0) {
+        if (!ctrl_) {  // the first control frame split across reads
+          ctrl_.reset(new (std::nothrow) ControlBuffer);
+          if (!ctrl_) return fail(Errc::kNoMemory);
+        }
         if (masked_) {
-          mask_copy(ctrl_.data() + got_, in_, take, key_, got_);
+          mask_copy(ctrl_->data() + got_, in_, take, key_, got_);
         } else {
-          std::memcpy(ctrl_.data() + got_, in_, take);
+          std::memcpy(ctrl_->data() + got_, in_, take);
         }
       }
       got_ += take;
       in_ += take;
       if (got_ < frame_len_) return Errc::kNeedMore;
       in_frame_ = false;
-      return deliver_control({ctrl_.data(), frame_len_}, /*in_place=*/false,
+      assert(ctrl_);  // got_ > 0: a frame with nothing buffered went in place
+      return deliver_control({ctrl_->data(), frame_len_}, /*in_place=*/false,
                              /*padded=*/true, out);
     }
 

@@ -158,8 +158,11 @@ class Decoder {
   // A header split across reads.
   uint8_t hdr_have_ = 0;
   std::array<uint8_t, kMaxFrameHeader> hdr_{};
-  // A control frame split across reads, plus padding.
-  std::array<std::byte, kMaxControlPayload + kPadding> ctrl_{};
+  // A control frame split across reads, plus padding: made the first time
+  // one is (rare: they are at most 125 bytes), so a connection does not
+  // carry it otherwise.
+  using ControlBuffer = std::array<std::byte, kMaxControlPayload + kPadding>;
+  std::unique_ptr<ControlBuffer> ctrl_;
 };
 
 }  // namespace shardring::ws
