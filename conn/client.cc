@@ -365,6 +365,14 @@ bool ClientConnection::take_write(std::vector<std::byte>& out) {
   return true;
 }
 
+void ClientConnection::recycle_write(std::vector<std::byte>& buffer) noexcept {
+  if (buffer.capacity() > kRetainedWriteBytes) {
+    std::vector<std::byte>().swap(buffer);
+  } else {
+    buffer.clear();
+  }
+}
+
 void ClientConnection::on_write_done(Instant now) {
   (void)now;
   write_in_flight_ = false;

@@ -58,6 +58,11 @@ inline constexpr size_t kPlaintextChunk = 64 * 1024;
 // Bytes waiting to be written beyond which the peer is taken to have stopped
 // reading: the connection is dropped (and resumed) instead of growing.
 inline constexpr size_t kMaxQueuedOutBytes = 1 << 20;
+// Write buffer a driver keeps between writes: a heartbeat's frame, TLS
+// record included, fits; a larger buffer (a TLS handshake flight, the
+// upgrade request, an IDENTIFY, a bot's own message) is given back once
+// written, so an idle shard does not hold its largest write for life.
+inline constexpr size_t kRetainedWriteBytes = 256;
 // After our close frame, how long to wait for the peer's before dropping the
 // socket anyway.
 inline constexpr std::chrono::milliseconds kCloseLinger{1'000};
@@ -239,6 +244,9 @@ class ClientConnection {
   // Moves the bytes to write into `out` (its old contents dropped); false
   // when there are none or a write is still in flight.
   [[nodiscard]] bool take_write(std::vector<std::byte>& out);
+  // A driver's buffer whose write is done (or dropped): emptied, its memory
+  // kept only up to kRetainedWriteBytes.
+  static void recycle_write(std::vector<std::byte>& buffer) noexcept;
   [[nodiscard]] size_t queued_write_bytes() const noexcept;
   // Notes since they were last cleared. They are kept in the scratch the
   // connections of a thread share (an idle shard holds none): drain and

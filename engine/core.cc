@@ -273,7 +273,7 @@ void CoreThread::Loop::submit_send(Shard& sh) {
 void CoreThread::Loop::on_send(Shard& sh, const io_uring_cqe& cqe, bool stale) {
   sh.send_inflight = false;
   if (stale) {
-    sh.inflight.clear();
+    conn::ClientConnection::recycle_write(sh.inflight);
     return;
   }
   if (cqe.res < 0) {
@@ -287,7 +287,7 @@ void CoreThread::Loop::on_send(Shard& sh, const io_uring_cqe& cqe, bool stale) {
     submit_send(sh);
     return;
   }
-  sh.inflight.clear();
+  conn::ClientConnection::recycle_write(sh.inflight);
   sh.inflight_off = 0;
   sh.conn.on_write_done(now);
   sync(sh);

@@ -99,6 +99,7 @@ class ClientHarness {
     std::vector<std::byte> out;
     while (conn_.take_write(out)) {
       written.append(reinterpret_cast<const char*>(out.data()), out.size());
+      conn::ClientConnection::recycle_write(out);
       conn_.on_write_done(now_);
     }
     for (auto& n : conn_.notes()) {

@@ -383,3 +383,26 @@ TEST(ClientConnection, UpgradeRefusedRetriesWithBackoff) {
 
 }  // namespace
 }  // namespace shardring::conn
+
+namespace shardring::conn {
+namespace {
+
+// A finished write's buffer is kept for the next one only while it is
+// within kRetainedWriteBytes: an idle shard keeps a heartbeat's buffer, not
+// its TLS handshake flight or IDENTIFY.
+TEST(ClientConnectionWrites, BuffersAreKeptOnlyUpToTheRetainedSize) {
+  std::vector<std::byte> heartbeat(kRetainedWriteBytes);
+  ClientConnection::recycle_write(heartbeat);
+  EXPECT_TRUE(heartbeat.empty());
+  EXPECT_GE(heartbeat.capacity(), kRetainedWriteBytes);
+  std::vector<std::byte> identify(kRetainedWriteBytes + 1);
+  ClientConnection::recycle_write(identify);
+  EXPECT_TRUE(identify.empty());
+  EXPECT_EQ(identify.capacity(), 0u);
+  // A heartbeat frame with its TLS record fits: 6 bytes of header, up to
+  // {"op":1,"d":<20 digits>}, the record's 5-byte header, type and tag.
+  EXPECT_GE(kRetainedWriteBytes, 6 + 29 + 5 + 1 + 16);
+}
+
+}  // namespace
+}  // namespace shardring::conn
