@@ -45,10 +45,13 @@ std::string_view to_string(Phase p) noexcept {
 }
 
 namespace {
-gateway::Config ShardConfig(const ClientOptions& options, uint32_t shard_id) {
-  gateway::Config cfg = options.session;
-  cfg.shard_id = shard_id;
-  return cfg;
+// The session configuration every connection of these options shares.
+std::shared_ptr<const gateway::Config> SharedConfig(const ClientOptions& options,
+                                                    ClientScratch& scratch) {
+  if (scratch.session_config == nullptr || *scratch.session_config != options.session) {
+    scratch.session_config = std::make_shared<const gateway::Config>(options.session);
+  }
+  return scratch.session_config;
 }
 }  // namespace
 
@@ -57,7 +60,7 @@ ClientConnection::ClientConnection(const ClientOptions& options, ClientScratch& 
     : options_(options),
       scratch_(scratch),
       shard_(shard_id),
-      session_(ShardConfig(options, shard_id), scratch.rng.unit()),
+      session_(SharedConfig(options, scratch), shard_id, scratch.rng.unit()),
       decoder_(ws::Role::kClient, ClientDecoderOptions()),
       parse_options_{.check = options.validate_d ? parse::Check::kFull : parse::Check::kEnvelope,
                      .routing_keys = options.routing_keys} {

@@ -155,6 +155,9 @@ struct ClientScratch {
   std::string target;             // the request target being written
   gateway::Actions actions;       // the session's answer to one input
   std::vector<NoteRecord> notes;  // the current connection's (notes())
+  // ClientOptions::session, stored once for every connection made with it
+  // (remade when a connection is made with other options).
+  std::shared_ptr<const gateway::Config> session_config;
 };
 
 // Where the driver connected: the host for TLS (SNI, certificate) and the

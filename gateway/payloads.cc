@@ -30,6 +30,10 @@ std::string heartbeat_payload(uint64_t seq) {
 }
 
 std::string identify_payload(const Config& config) {
+  return identify_payload(config, config.shard_id);
+}
+
+std::string identify_payload(const Config& config, uint32_t shard_id) {
   std::string out;
   out.reserve(160 + config.token.size() + config.presence_json.size());
   out += R"({"op":2,"d":{"token":)";
@@ -37,7 +41,7 @@ std::string identify_payload(const Config& config) {
   out += R"(,"intents":)";
   append_uint(out, config.intents);
   out += R"(,"properties":{"os":"linux","browser":"shardring","device":"shardring"},"shard":[)";
-  append_uint(out, config.shard_id);
+  append_uint(out, shard_id);
   out += ',';
   append_uint(out, config.shard_count);
   out += ']';

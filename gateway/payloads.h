@@ -36,6 +36,8 @@ struct Config {
   // IDENTIFY "presence": a JSON object inserted verbatim; empty: none. It is
   // operator configuration, not peer input; config_error() bounds its size.
   std::string presence_json;
+
+  bool operator==(const Config&) const = default;
 };
 
 // Why `config` cannot identify, or empty when it can: a shard id not below
@@ -56,6 +58,8 @@ std::string heartbeat_payload(uint64_t seq);
 // "browser":"shardring","device":"shardring"},"shard":[id,count]
 // [,"large_threshold":N][,"presence":{..}]}}
 std::string identify_payload(const Config& config);
+// The same for shard `shard_id` of `config` (config.shard_id not read).
+std::string identify_payload(const Config& config, uint32_t shard_id);
 
 // {"op":6,"d":{"token":..,"session_id":..,"seq":N}}
 std::string resume_payload(std::string_view token, std::string_view session_id, uint64_t seq);

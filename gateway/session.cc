@@ -134,8 +134,15 @@ std::string to_string(const Action& action) {
       action);
 }
 
-Session::Session(Config config, double jitter) : config_(std::move(config)) {
-  assert(config_error(config_).empty());
+Session::Session(Config config, double jitter)
+    : Session(std::make_shared<const Config>(std::move(config)), 0, jitter) {
+  shard_id_ = config_->shard_id;
+}
+
+Session::Session(std::shared_ptr<const Config> config, uint32_t shard_id, double jitter)
+    : config_(std::move(config)), shard_id_(shard_id) {
+  assert(config_ != nullptr && config_error(*config_).empty());
+  assert(shard_id_ < config_->shard_count);
   set_jitter(jitter);
 }
 
@@ -146,7 +153,7 @@ void Session::set_jitter(double jitter) noexcept {
 }
 
 bool Session::contains_token(std::string_view s) const noexcept {
-  return !config_.token.empty() && s.find(config_.token) != std::string_view::npos;
+  return !config_->token.empty() && s.find(config_->token) != std::string_view::npos;
 }
 
 // --- Timers ---------------------------------------------------------------
@@ -254,10 +261,10 @@ void Session::reconnect(Actions& out, uint16_t close_code, Millis min_delay) {
   if (has_session()) {
     const bool resume_url_failing = backoff_failures_ > kResumeUrlAttempts;
     emit(out,
-         Reconnect{resume_url_.empty() || resume_url_failing ? config_.gateway_url : resume_url_,
+         Reconnect{resume_url_.empty() || resume_url_failing ? config_->gateway_url : resume_url_,
                    delay, ConnectMode::kResume});
   } else {
-    emit(out, Reconnect{config_.gateway_url, delay, ConnectMode::kIdentify});
+    emit(out, Reconnect{config_->gateway_url, delay, ConnectMode::kIdentify});
   }
 }
 
@@ -291,7 +298,7 @@ Actions Session::on_close(uint16_t code, Clock::time_point now) {
     case CloseDecision::kFatal: {
       disarm_all(out);
       state_ = State::kFatal;
-      std::string message = "gateway closed shard " + std::to_string(config_.shard_id) + " with " +
+      std::string message = "gateway closed shard " + std::to_string(shard_id_) + " with " +
                             std::to_string(code) + " (" + std::string(close_code_name(code)) +
                             "): " + std::string(fatal_close_advice(code));
       emit(out, Fatal{code, std::move(message)});
@@ -608,11 +615,12 @@ void Session::flush(Clock::time_point now, Actions& out) {
   if (pending_ != Pending::kNone && sent_.size() < kMaxSendsPerWindow) {
     record_send(now);
     if (pending_ == Pending::kIdentify) {
-      emit(out, SendText{SendKind::kIdentify, identify_payload(config_)});
+      emit(out, SendText{SendKind::kIdentify, identify_payload(*config_, shard_id_)});
       ++stats_.identifies;
       last_seq_ = 0;  // a new session: Discord numbers its dispatches from 1
     } else {
-      emit(out, SendText{SendKind::kResume, resume_payload(config_.token, session_id_, last_seq_)});
+      emit(out,
+           SendText{SendKind::kResume, resume_payload(config_->token, session_id_, last_seq_)});
       ++stats_.resumes;
     }
     pending_ = Pending::kNone;
@@ -661,7 +669,7 @@ Errc Session::queue_send(std::string payload, Clock::time_point now, Actions& ou
 
 std::string Session::debug_string() const {
   std::string s =
-      "shard " + std::to_string(config_.shard_id) + "/" + std::to_string(config_.shard_count) +
+      "shard " + std::to_string(shard_id_) + "/" + std::to_string(config_->shard_count) +
       " state=" + std::string(to_string(state_)) + " seq=" + std::to_string(last_seq_) +
       " session=" + (has_session() ? "yes" : "no") +
       " resume_url=" + (resume_url_.empty() ? "no" : "yes") +

@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -234,6 +235,10 @@ class Session {
  public:
   // `config` should pass config_error(); `jitter` in [0, 1) (clamped).
   Session(Config config, double jitter);
+  // The same with a configuration many sessions share (every shard of a
+  // process: the token, the gateway URL and the presence stored once);
+  // `shard_id` stands for config->shard_id.
+  Session(std::shared_ptr<const Config> config, uint32_t shard_id, double jitter);
 
   // The jitter the next decisions use (first heartbeat offset, backoff, the
   // op 9 wait). The engine draws a fresh value before each input; tests pin
@@ -392,7 +397,8 @@ class Session {
   void flush(Clock::time_point now, Actions& out);
   bool contains_token(std::string_view s) const noexcept;
 
-  Config config_;
+  std::shared_ptr<const Config> config_;  // never null
+  uint32_t shard_id_;
   double jitter_ = 0;
   State state_ = State::kConnecting;
   Pending pending_ = Pending::kNone;

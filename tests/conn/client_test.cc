@@ -387,6 +387,28 @@ TEST(ClientConnection, UpgradeRefusedRetriesWithBackoff) {
 namespace shardring::conn {
 namespace {
 
+// Connections made with the same options share one copy of the session
+// configuration (the token, the URL, the presence); other options get
+// their own.
+TEST(ClientConnectionConfig, ConnectionsOfTheSameOptionsShareTheSessionConfiguration) {
+  ClientScratch scratch(1);
+  ClientOptions options;
+  options.session.token = "Bot-token-for-tests.abc";
+  options.session.shard_count = 4;
+  options.session.gateway_url = "ws://127.0.0.1:8080/?v=10&encoding=json";
+  ClientConnection a(options, scratch, 0), b(options, scratch, 3);
+  ASSERT_NE(scratch.session_config, nullptr);
+  const gateway::Config* shared = scratch.session_config.get();
+  EXPECT_EQ(scratch.session_config.use_count(), 3);  // the scratch and two sessions
+  EXPECT_EQ(*shared, options.session);
+  ClientOptions other = options;
+  other.session.token = "Bot-another-token";
+  ClientConnection c(other, scratch, 1);
+  EXPECT_NE(scratch.session_config.get(), shared);
+  EXPECT_EQ(scratch.session_config->token, "Bot-another-token");
+  EXPECT_EQ(scratch.session_config.use_count(), 2);
+}
+
 // A finished write's buffer is kept for the next one only while it is
 // within kRetainedWriteBytes: an idle shard keeps a heartbeat's buffer, not
 // its TLS handshake flight or IDENTIFY.

@@ -370,6 +370,24 @@ TEST(GatewaySession, InvalidSessionTrueWithoutASessionIdentifiesAnew) {
                           "Reconnect identify " + std::string(kUrl) + " in 3000ms"));
 }
 
+// Sessions sharing one configuration (every shard of a process) each
+// identify as their own shard, with the shared token and intents.
+TEST(GatewaySession, SharedConfigurationIdentifiesEachSessionAsItsShard) {
+  const auto shared = std::make_shared<const Config>(TestConfig());
+  Session a(shared, 0, 0.5), b(shared, 15, 0.5);
+  for (Session* s : {&a, &b}) {
+    (void)s->on_connected(t0);
+    (void)s->on_hello(41'250ms, t0);
+  }
+  Config want = TestConfig();
+  want.shard_id = 0;
+  EXPECT_THAT(Sent(a.on_identify_granted(t0 + 1s)), ElementsAre(identify_payload(want)));
+  want.shard_id = 15;
+  EXPECT_THAT(Sent(b.on_identify_granted(t0 + 1s)), ElementsAre(identify_payload(want)));
+  EXPECT_EQ(identify_payload(TestConfig(), 15), identify_payload(want));
+  EXPECT_EQ(shared.use_count(), 3);
+}
+
 TEST(GatewaySession, IdentifyAfterInvalidSessionStartsANewSession) {
   Session s = ReadySession();
   EXPECT_TRUE(s.on_dispatch(2));
