@@ -189,17 +189,19 @@ Actions Session::on_timer(TimerId id, Clock::time_point now) {
   switch (id) {
     case TimerId::kHeartbeat: {
       if (!hello_seen()) break;
-      if (awaiting_ack_ && !reading_paused_) {
+      if (awaiting_ack_ && !paused_since_beat_) {
         // No ACK since the last beat: the connection is a zombie. Close with
-        // a code other than 1000/1001 so the session stays resumable. While
-        // reading is paused (backpressure) the ACK may well have arrived,
-        // unread behind the paused bytes: the beat goes out and the verdict
-        // waits until reading resumes.
+        // a code other than 1000/1001 so the session stays resumable. If
+        // reading was paused (backpressure) at any time since the beat, the
+        // ACK may well have arrived, unread behind the bytes that piled up:
+        // the beat goes out and the verdict waits for a beat sent and a
+        // whole interval read without a pause.
         ++stats_.zombies;
         reconnect(out, kCloseResumable, Millis{0});
         break;
       }
       heartbeat_now(now, out);
+      paused_since_beat_ = reading_paused_;
       // Keep the cadence; if the timer fired very late, start over from now.
       Clock::time_point next = deadline_[i] + heartbeat_interval_;
       if (next <= now) next = now + heartbeat_interval_;
@@ -228,6 +230,7 @@ Actions Session::on_connected(Clock::time_point now) {
   pending_ = Pending::kNone;
   heartbeat_due_ = false;
   awaiting_ack_ = false;
+  paused_since_beat_ = reading_paused_;
   sent_.clear();  // the send limit is per connection
   arm(TimerId::kHelloTimeout, now + kHelloTimeout, out);
   return out;

@@ -338,9 +338,13 @@ class Session {
   // The driver stopped reading the connection (backpressure: the consumer
   // is behind) or started again. While paused, a heartbeat without an ACK
   // is not a zombie: the ACK may be unread behind the paused bytes. Beats
-  // go on at their interval (the gateway wants them); the ACK check resumes
-  // with reading.
-  void set_reading_paused(bool paused) noexcept { reading_paused_ = paused; }
+  // go on at their interval (the gateway wants them). The ACK check resumes
+  // only for a beat sent after reading resumed: the one before may be unread
+  // behind the backlog that built up while paused.
+  void set_reading_paused(bool paused) noexcept {
+    reading_paused_ = paused;
+    if (paused) paused_since_beat_ = true;
+  }
 
   // Clean stop. kEndSession closes with 1000, which ends the Discord
   // session; kKeepSession closes with kCloseResumable (4000), which keeps it
@@ -405,6 +409,7 @@ class Session {
   bool heartbeat_due_ = false;       // a heartbeat waits for window room
   bool awaiting_ack_ = false;        // a heartbeat went out, no ACK yet
   bool reading_paused_ = false;      // set_reading_paused()
+  bool paused_since_beat_ = false;   // reading paused since the last beat
   bool identify_requested_ = false;  // RequestIdentify outstanding
   uint32_t backoff_failures_ = 0;    // reconnects since READY/RESUMED
   uint64_t last_seq_ = 0;

@@ -139,6 +139,24 @@ TEST(GatewaySession, APausedReaderIsNotAZombieAndBeatsGoOn) {
   EXPECT_EQ(s.stats().zombies, 1u);
 }
 
+TEST(GatewaySession, AReaderResumedJustBeforeABeatIsNotYetAZombie) {
+  Session s = ReadySession();
+  (void)s.on_timer(TimerId::kHeartbeat, t0 + 20'625ms);
+  // A short pause between two beats, over before the second: the ACK may
+  // still be unread behind the backlog, so no verdict on this beat...
+  s.set_reading_paused(true);
+  s.set_reading_paused(false);
+  EXPECT_THAT(Lines(s.on_timer(TimerId::kHeartbeat, t0 + 61'875ms)),
+              ElementsAre(Heartbeat(1), "StartTimer heartbeat " + At(103'125ms)));
+  EXPECT_EQ(s.stats().zombies, 0u);
+  // ...but a beat sent with reading on and a whole interval read without
+  // its ACK is a zombie.
+  EXPECT_THAT(Lines(s.on_timer(TimerId::kHeartbeat, t0 + 103'125ms)),
+              ElementsAre("CloseConnection 4000",
+                          "Reconnect resume " + std::string(kResumeUrl) + " in 500ms"));
+  EXPECT_EQ(s.stats().zombies, 1u);
+}
+
 TEST(GatewaySession, HeartbeatRequestSendsAtOnceAndKeepsTheSchedule) {
   Session s = ReadySession();
   EXPECT_THAT(Lines(s.on_heartbeat_request(t0 + 5s)), ElementsAre(Heartbeat(1)));
