@@ -34,7 +34,16 @@ WOLFSSL_DEFINES=(
   -DWOLFSSL_NO_SOCK -DWOLFSSL_USER_IO
   -DWOLFSSL_ALWAYS_VERIFY_CB -DWOLFSSL_VERIFY_CB_ALL_CERTS -DWOLFSSL_EXTRA_ALERTS
   -DWOLFSSL_FORCE_CACHE_ON_TICKET -DHAVE_EXT_CACHE
+  -DSHARDRING_TRIM_TLSX
 )
+# Our patches to that source, applied after Debian's (scripts/wolfssl/):
+#   trim-tls13-extensions.patch (SHARDRING_TRIM_TLSX): a TLS 1.3 session
+#     frees the hello extensions it never reads again once the handshake is
+#     over (key shares, the offered PSK and its ticket, groups, versions,
+#     signature algorithms): about 0.7 KiB of every idle shard's 3.4 KiB of
+#     wolfSSL heap. No configure flag does it: with SNI or ALPN compiled in,
+#     wolfSSL keeps the whole list.
+WOLFSSL_PATCHES=("$ROOT"/scripts/wolfssl/*.patch)
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
@@ -42,7 +51,7 @@ PACKAGES=(
   liburing-dev libwolfssl-dev libsimdjson-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   zlib1g-dev libzstd-dev openssl ca-certificates
-  python3 python3-websockets dpkg-dev xz-utils autoconf automake libtool
+  python3 python3-websockets dpkg-dev patch xz-utils autoconf automake libtool
   rapidjson-dev nlohmann-json3-dev
   libboost-dev gnuplot-nox libssl-dev
   prometheus python3-prometheus-client
@@ -100,7 +109,8 @@ derive_deb_src() {
 }
 
 build_wolfssl() {
-  local want="5.5.4 ${WOLFSSL_FLAGS[*]} ${WOLFSSL_DEFINES[*]}"
+  local want
+  want="5.5.4 ${WOLFSSL_FLAGS[*]} ${WOLFSSL_DEFINES[*]} $(cat "${WOLFSSL_PATCHES[@]}" | sha256sum | cut -c1-16)"
   if [[ -f "$WOLFSSL_STAMP" && "$(cat "$WOLFSSL_STAMP")" == "$want" ]]; then
     echo "setup: wolfSSL with assembly already built in $WOLFSSL_PREFIX"
     return 0
@@ -125,6 +135,10 @@ build_wolfssl() {
   dsc=$(ls "$work"/wolfssl_5.5.4*.dsc | head -1) || return 1
   # dpkg-source applies Debian's patches.
   (cd "$work" && dpkg-source -x "$dsc" src >/dev/null) || return 1
+  local p
+  for p in "${WOLFSSL_PATCHES[@]}"; do
+    patch -d "$work/src" -p1 --forward --quiet <"$p" || return 1
+  done
   (cd "$work/src" &&
     { [[ -x ./configure ]] || ./autogen.sh >/dev/null; } &&
     CFLAGS="-O2 -g0 ${WOLFSSL_DEFINES[*]}" \
