@@ -11,9 +11,9 @@ namespace shardring::engine {
 namespace {
 void SetPort(SocketAddress* a, uint16_t port) {
   if (a->family() == AF_INET) {
-    reinterpret_cast<sockaddr_in*>(&a->storage)->sin_port = htons(port);
+    a->storage.in4.sin_port = htons(port);
   } else {
-    reinterpret_cast<sockaddr_in6*>(&a->storage)->sin6_port = htons(port);
+    a->storage.in6.sin6_port = htons(port);
   }
 }
 }  // namespace
@@ -22,14 +22,12 @@ std::string SocketAddress::to_string() const {
   char buf[INET6_ADDRSTRLEN + 8] = "?";
   uint16_t port = 0;
   if (family() == AF_INET) {
-    auto* a = reinterpret_cast<const sockaddr_in*>(&storage);
-    inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
-    port = ntohs(a->sin_port);
+    inet_ntop(AF_INET, &storage.in4.sin_addr, buf, sizeof buf);
+    port = ntohs(storage.in4.sin_port);
     return cat(std::string_view(buf), ":", port);
   }
-  auto* a = reinterpret_cast<const sockaddr_in6*>(&storage);
-  inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
-  port = ntohs(a->sin6_port);
+  inet_ntop(AF_INET6, &storage.in6.sin6_addr, buf, sizeof buf);
+  port = ntohs(storage.in6.sin6_port);
   return cat("[", std::string_view(buf), "]:", port);
 }
 
@@ -49,7 +47,7 @@ bool Resolver::literal(const std::string& host, uint16_t port, SocketAddress* ou
   if (inet_pton(AF_INET, host.c_str(), &a4.sin_addr) == 1) {
     a4.sin_family = AF_INET;
     a4.sin_port = htons(port);
-    std::memcpy(&out->storage, &a4, sizeof a4);
+    out->storage = {.in4 = a4};
     out->len = sizeof a4;
     return true;
   }
@@ -57,7 +55,7 @@ bool Resolver::literal(const std::string& host, uint16_t port, SocketAddress* ou
   if (inet_pton(AF_INET6, host.c_str(), &a6.sin6_addr) == 1) {
     a6.sin6_family = AF_INET6;
     a6.sin6_port = htons(port);
-    std::memcpy(&out->storage, &a6, sizeof a6);
+    out->storage = {.in6 = a6};
     out->len = sizeof a6;
     return true;
   }

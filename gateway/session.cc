@@ -201,7 +201,6 @@ Actions Session::on_timer(TimerId id, Clock::time_point now) {
         break;
       }
       heartbeat_now(now, out);
-      paused_since_beat_ = reading_paused_;
       // Keep the cadence; if the timer fired very late, start over from now.
       Clock::time_point next = deadline_[i] + heartbeat_interval_;
       if (next <= now) next = now + heartbeat_interval_;
@@ -634,6 +633,7 @@ void Session::flush(Clock::time_point now, Actions& out) {
     ++stats_.heartbeats_sent;
     heartbeat_due_ = false;
     awaiting_ack_ = true;
+    paused_since_beat_ = reading_paused_;
     last_heartbeat_at_ = now;
   }
   const bool user_flows = state_ == State::kReady;

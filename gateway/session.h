@@ -409,7 +409,7 @@ class Session {
   bool heartbeat_due_ = false;       // a heartbeat waits for window room
   bool awaiting_ack_ = false;        // a heartbeat went out, no ACK yet
   bool reading_paused_ = false;      // set_reading_paused()
-  bool paused_since_beat_ = false;   // reading paused since the last beat
+  bool paused_since_beat_ = false;   // reading paused since the last beat went out
   bool identify_requested_ = false;  // RequestIdentify outstanding
   uint32_t backoff_failures_ = 0;    // reconnects since READY/RESUMED
   uint64_t last_seq_ = 0;
