@@ -17,6 +17,7 @@
 
 #include <array>
 #include <bit>
+#include <cstring>
 #include <optional>
 
 #include "parse/digits.h"
@@ -275,6 +276,18 @@ class Walk {
     return false;
   }
 
+  // Whether the message holds `lit` at `pos` (compared as one or two loads:
+  // the message is padded).
+  bool starts(size_t pos, std::string_view lit) const noexcept {
+    if (pos + lit.size() > len_) return false;
+    uint64_t a = 0, b = 0;
+    std::memcpy(&a, p_ + pos, 8);
+    std::memcpy(&b, lit.data(), lit.size() < 8 ? lit.size() : 8);
+    const uint64_t keep = lit.size() >= 8 ? ~uint64_t{0} : (uint64_t{1} << (lit.size() * 8)) - 1;
+    if (((a ^ b) & keep) != 0) return false;
+    return lit.size() <= 8 || std::memcmp(p_ + pos + 8, lit.data() + 8, lit.size() - 8) == 0;
+  }
+
   size_t skip_space(size_t pos) const noexcept {
     while (pos < len_ && is_json_space(p_[pos])) ++pos;
     return pos;
@@ -344,6 +357,20 @@ class Walk {
   const Marks& m_;
 };
 
+// The envelope's members, and how each starts in the canonical order.
+enum class Member : uint8_t { kT, kS, kOp, kTs, kD, kOther };
+constexpr std::string_view kLeadT = "{\"t\":", kLeadS = ",\"s\":", kLeadOp = ",\"op\":",
+                           kLeadTs = ",\"_ts_ns\":", kLeadD = ",\"d\":";
+
+Member member_of(std::string_view key) noexcept {
+  if (key == "t") return Member::kT;
+  if (key == "s") return Member::kS;
+  if (key == "op") return Member::kOp;
+  if (key == "_ts_ns") return Member::kTs;
+  if (key == "d") return Member::kD;
+  return Member::kOther;
+}
+
 // A JSON integer token without sign, fraction or exponent, no leading zero.
 std::optional<uint64_t> plain_uint(std::string_view tok) noexcept {
   if (tok.size() > 1 && tok[0] == '0') return std::nullopt;
@@ -375,8 +402,8 @@ bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out, Marks
   Envelope env;
   bool have_op = false, have_s = false, have_t = false, have_d = false;
   // Reads one envelope member; false refuses the message (to the general path).
-  auto member = [&](std::string_view key, size_t from, size_t& to) -> bool {
-    if (key == "d") {
+  auto member = [&](Member key, size_t from, size_t& to) -> bool {
+    if (key == Member::kD) {
       if (have_d) return false;
       have_d = true;
       switch (w.at(from)) {
@@ -412,7 +439,7 @@ bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out, Marks
     to = w.value_end(from);
     if (to == kNone) return false;
     const std::string_view tok = w.text(from, to);
-    if (key == "op") {
+    if (key == Member::kOp) {
       if (have_op) return false;
       have_op = true;
       const bool negative = tok[0] == '-';
@@ -423,7 +450,7 @@ bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out, Marks
       }
       env.op =
           negative ? static_cast<int32_t>(-static_cast<int64_t>(*v)) : static_cast<int32_t>(*v);
-    } else if (key == "s") {
+    } else if (key == Member::kS) {
       if (have_s) return false;
       have_s = true;
       if (tok != "null") {
@@ -431,7 +458,7 @@ bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out, Marks
         if (!v) return false;
         env.s = *v;
       }
-    } else if (key == "t") {
+    } else if (key == Member::kT) {
       if (have_t) return false;
       have_t = true;
       if (tok != "null") {
@@ -443,15 +470,36 @@ bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out, Marks
         env.t = name;
         env.type = event_type_from_name(name);
       }
-    } else if (key == "_ts_ns") {
+    } else if (key == Member::kTs) {
       if (auto v = decimal_u64(tok)) env.stamp_ns = *v;
     }
     return true;
   };
-  const size_t end = w.container(0, [&](std::string_view key, size_t from) {
-    size_t to = kNone;
-    return member(key, from, to) ? to : kNone;
-  });
+  // The members in the order Discord and `shardring gateway` write them,
+  // matched byte for byte; any other order or spacing is walked member by
+  // member.
+  size_t end = kNone;
+  {
+    size_t pos = 0, to = kNone;
+    auto next = [&](std::string_view lead, Member key) {
+      if (!w.starts(pos, lead) || !member(key, pos + lead.size(), to)) return false;
+      pos = to;
+      return true;
+    };
+    if (next(kLeadT, Member::kT) && next(kLeadS, Member::kS) && next(kLeadOp, Member::kOp) &&
+        (!w.starts(pos, kLeadTs) || next(kLeadTs, Member::kTs)) && next(kLeadD, Member::kD) &&
+        pos + 1 == obj.size() && w.at(pos) == '}') {
+      end = obj.size();
+    }
+  }
+  if (end == kNone) {
+    env = Envelope{};
+    have_op = have_s = have_t = have_d = false;
+    end = w.container(0, [&](std::string_view key, size_t from) {
+      size_t to = kNone;
+      return member(member_of(key), from, to) ? to : kNone;
+    });
+  }
   if (end != obj.size() || !have_op) return false;
   // Whitespace around the object and the blocks before ascii_from are ASCII.
   if (ascii_from < obj.size() &&
