@@ -6,10 +6,11 @@
 // traffic, so their few bits are followed one by one), a prefix XOR of those
 // quotes gives the bytes inside strings, and `{[` / `}]` outside strings are
 // the brackets. Control characters inside strings, or anywhere other than
-// JSON whitespace, send the message to the general path. Then d's top level
-// is walked token by token, jumping to the next quote for a string and to
-// the matching bracket for an object or array (counted 64 brackets at a time
-// with popcounts), so the walk costs per top-level key, not per byte.
+// JSON whitespace, send the message to the general path. Then the envelope
+// and d's top level are walked token by token, taking the next quote for a
+// string and jumping to the matching bracket for an object or array (counted
+// 64 brackets at a time with popcounts), so the walk costs per top-level
+// key, not per byte.
 #include "parse/canonical.h"
 
 #include <immintrin.h>
@@ -306,6 +307,13 @@ class Walk {
       const size_t close = match(pos);
       return close == kNone ? kNone : close + 1;
     }
+    return scalar_end(pos);
+  }
+
+  // One past the scalar (number, true, false, null) starting at `pos`, or
+  // kNone: it must start like one and end where one may end.
+  size_t scalar_end(size_t pos) const noexcept {
+    const char c = p_[pos];
     if (!(c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n')) return kNone;
     size_t e = pos + 1;
     while (e < len_) {
@@ -317,34 +325,88 @@ class Walk {
     return e;
   }
 
-  // The object or array at `pos`: its top level well formed. For an
-  // object, `on_member(key, value_begin)` reads each member's value (the
-  // key without quotes, never escaped) and returns one past it, or kNone;
-  // an array's values are only started right and skipped. Returns one past
-  // the closing bracket, or kNone.
+  // The object at `pos`: its top level well formed (keys without escapes,
+  // each value a string, a container skipped by counting brackets, or a
+  // scalar that starts and ends right; `,` and `}` in place). Calls
+  // `on_member(key, value_begin, value_end)` for each member (the key
+  // without quotes); false from it refuses the object. Returns one past the
+  // closing brace, or kNone.
+  //
+  // The quotes are taken in order from a cursor held in registers (a bit pop
+  // per quote) rather than searched for from each position, so one member's
+  // reads do not wait on the last one's.
   template <class OnMember>
-  size_t container(size_t pos, OnMember&& on_member) const noexcept {
-    const bool object = p_[pos] == '{';
-    const char closer = object ? '}' : ']';
-    pos = skip_space(pos + 1);
-    if (pos < len_ && p_[pos] == closer) return pos + 1;
-    while (true) {
-      std::string_view key;
-      if (object) {
-        if (pos >= len_ || p_[pos] != '"') return kNone;
-        const size_t q = quote_after(pos);
-        if (q == kNone) return kNone;
-        key = text(pos + 1, q);
-        if (any_slash(pos + 1, q)) return kNone;
-        pos = skip_space(q + 1);
-        if (pos >= len_ || p_[pos] != ':') return kNone;
-        pos = skip_space(pos + 1);
+  size_t object(size_t pos, OnMember&& on_member) const noexcept {
+    const uint64_t* quote = m_.quote.data();
+    const size_t blocks = blocks_;
+    size_t cb = 0;
+    uint64_t bits = 0;
+    auto seek = [&](size_t at) {
+      cb = at / 64;
+      bits = cb < blocks ? quote[cb] & (~uint64_t{0} << (at % 64)) : 0;
+    };
+    auto pop = [&]() -> size_t {
+      while (bits == 0) {
+        if (++cb >= blocks) return kNone;
+        bits = quote[cb];
       }
-      const size_t end = object ? on_member(key, pos) : value_end(pos);
+      const size_t q = cb * 64 + static_cast<size_t>(std::countr_zero(bits));
+      bits &= bits - 1;
+      return q;
+    };
+    seek(pos + 1);
+    pos = skip_space(pos + 1);
+    if (pos < len_ && p_[pos] == '}') return pos + 1;
+    while (true) {
+      if (pop() != pos) return kNone;  // a key starts here
+      const size_t key_end = pop();
+      if (key_end == kNone || any_slash(pos + 1, key_end)) return kNone;
+      const std::string_view key = text(pos + 1, key_end);
+      pos = skip_space(key_end + 1);
+      if (pos >= len_ || p_[pos] != ':') return kNone;
+      const size_t v = skip_space(pos + 1);
+      if (v >= len_) return kNone;
+      size_t end = kNone;
+      switch (p_[v]) {
+        case '"': {
+          if (pop() != v) return kNone;
+          const size_t q = pop();
+          if (q == kNone) return kNone;
+          end = q + 1;
+          break;
+        }
+        case '{':
+        case '[': {
+          const size_t close = match(v);
+          if (close == kNone) return kNone;
+          end = close + 1;
+          seek(end);
+          break;
+        }
+        default:
+          end = scalar_end(v);  // holds no quote: the cursor stays in step
+          if (end == kNone) return kNone;
+      }
+      if (!on_member(key, v, end)) return kNone;
+      pos = skip_space(end);
+      if (pos >= len_) return kNone;
+      if (p_[pos] == '}') return pos + 1;
+      if (p_[pos] != ',') return kNone;
+      pos = skip_space(pos + 1);
+    }
+  }
+
+  // The array at `pos`: its values started right and skipped. Returns one
+  // past the closing bracket, or kNone.
+  size_t array(size_t pos) const noexcept {
+    pos = skip_space(pos + 1);
+    if (pos < len_ && p_[pos] == ']') return pos + 1;
+    while (true) {
+      const size_t end = value_end(pos);
       if (end == kNone) return kNone;
       pos = skip_space(end);
       if (pos >= len_) return kNone;
-      if (p_[pos] == closer) return pos + 1;
+      if (p_[pos] == ']') return pos + 1;
       if (p_[pos] != ',') return kNone;
       pos = skip_space(pos + 1);
     }
@@ -402,7 +464,9 @@ bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out, Marks
   Envelope env;
   bool have_op = false, have_s = false, have_t = false, have_d = false;
   // Reads one envelope member; false refuses the message (to the general path).
-  auto member = [&](Member key, size_t from, size_t& to) -> bool {
+  // `end`: one past the value when the caller has read it, or kNone (read
+  // here). d's object or array is read here in any case.
+  auto member = [&](Member key, size_t from, size_t end, size_t& to) -> bool {
     if (key == Member::kD) {
       if (have_d) return false;
       have_d = true;
@@ -410,15 +474,15 @@ bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out, Marks
         case '{':
         case '[': {
           const bool object = w.at(from) == '{';
-          RoutingKeys* keys = object && routing_keys ? &env.routing : nullptr;
-          to = w.container(from, [&](std::string_view k, size_t a) {
-            const size_t b = w.value_end(a);
-            if (keys != nullptr && b != kNone) {
+          RoutingKeys* keys = routing_keys ? &env.routing : nullptr;
+          auto routing = [&](std::string_view k, size_t a, size_t b) {
+            if (keys != nullptr) {
               if (k == "guild_id") set_snowflake(keys->guild_id, w.text(a, b));
               if (k == "channel_id") set_snowflake(keys->channel_id, w.text(a, b));
             }
-            return b;
-          });
+            return true;
+          };
+          to = object ? w.object(from, routing) : w.array(from);
           if (to == kNone) return false;
           env.d_kind = object ? JsonKind::kObject : JsonKind::kArray;
           env.d = w.text(from, to);
@@ -427,7 +491,7 @@ bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out, Marks
         case 'n':
         case 't':
         case 'f':
-          to = w.value_end(from);
+          to = end != kNone ? end : w.value_end(from);
           if (to == kNone) return false;
           env.d = w.text(from, to);
           env.d_kind = env.d == "null" ? JsonKind::kNull : JsonKind::kBool;
@@ -436,7 +500,7 @@ bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out, Marks
           return false;  // numbers and strings: rare, the general path reads them
       }
     }
-    to = w.value_end(from);
+    to = end != kNone ? end : w.value_end(from);
     if (to == kNone) return false;
     const std::string_view tok = w.text(from, to);
     if (key == Member::kOp) {
@@ -482,7 +546,7 @@ bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out, Marks
   {
     size_t pos = 0, to = kNone;
     auto next = [&](std::string_view lead, Member key) {
-      if (!w.starts(pos, lead) || !member(key, pos + lead.size(), to)) return false;
+      if (!w.starts(pos, lead) || !member(key, pos + lead.size(), kNone, to)) return false;
       pos = to;
       return true;
     };
@@ -495,9 +559,9 @@ bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out, Marks
   if (end == kNone) {
     env = Envelope{};
     have_op = have_s = have_t = have_d = false;
-    end = w.container(0, [&](std::string_view key, size_t from) {
+    end = w.object(0, [&](std::string_view key, size_t from, size_t value_end) {
       size_t to = kNone;
-      return member(member_of(key), from, to) ? to : kNone;
+      return member(member_of(key), from, value_end, to) && to == value_end;
     });
   }
   if (end != obj.size() || !have_op) return false;
