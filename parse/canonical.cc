@@ -205,6 +205,39 @@ bool build_marks(Simd simd, const char* p, size_t len, Marks& m, size_t& ascii_f
                                : build_marks_avx2(p, len, m, ascii_from);
 }
 
+// The message's quotes in order, taken as bits popped from the quote masks.
+// Held in registers by its user (a local, never passed by reference), the
+// next quote costs a bit pop, not a search from a position: the walk's
+// positions then do not wait on its loads.
+class QuoteCursor {
+ public:
+  QuoteCursor(const uint64_t* quote, size_t blocks, size_t from) noexcept
+      : quote_(quote), blocks_(blocks) {
+    seek(from);
+  }
+  // Drops the quotes before `at`.
+  void seek(size_t at) noexcept {
+    block_ = at / 64;
+    bits_ = block_ < blocks_ ? quote_[block_] & (~uint64_t{0} << (at % 64)) : 0;
+  }
+  // Takes the next quote, or kNone.
+  size_t pop() noexcept {
+    while (bits_ == 0) {
+      if (block_ + 1 >= blocks_) return kNone;
+      bits_ = quote_[++block_];
+    }
+    const size_t q = block_ * 64 + static_cast<size_t>(std::countr_zero(bits_));
+    bits_ &= bits_ - 1;
+    return q;
+  }
+
+ private:
+  const uint64_t* quote_;
+  size_t blocks_;
+  size_t block_ = 0;
+  uint64_t bits_ = 0;
+};
+
 // The walk over the message's tokens, positions relative to its first byte.
 class Walk {
  public:
@@ -325,6 +358,11 @@ class Walk {
     return e;
   }
 
+  // The message's quotes from `pos` on, in order.
+  QuoteCursor cursor(size_t pos) const noexcept {
+    return QuoteCursor(m_.quote.data(), blocks_, pos);
+  }
+
   // The object at `pos`: its top level well formed (keys without escapes,
   // each value a string, a container skipped by counting brackets, or a
   // scalar that starts and ends right; `,` and `}` in place). Calls
@@ -337,29 +375,12 @@ class Walk {
   // reads do not wait on the last one's.
   template <class OnMember>
   size_t object(size_t pos, OnMember&& on_member) const noexcept {
-    const uint64_t* quote = m_.quote.data();
-    const size_t blocks = blocks_;
-    size_t cb = 0;
-    uint64_t bits = 0;
-    auto seek = [&](size_t at) {
-      cb = at / 64;
-      bits = cb < blocks ? quote[cb] & (~uint64_t{0} << (at % 64)) : 0;
-    };
-    auto pop = [&]() -> size_t {
-      while (bits == 0) {
-        if (++cb >= blocks) return kNone;
-        bits = quote[cb];
-      }
-      const size_t q = cb * 64 + static_cast<size_t>(std::countr_zero(bits));
-      bits &= bits - 1;
-      return q;
-    };
-    seek(pos + 1);
+    QuoteCursor quotes = cursor(pos + 1);
     pos = skip_space(pos + 1);
     if (pos < len_ && p_[pos] == '}') return pos + 1;
     while (true) {
-      if (pop() != pos) return kNone;  // a key starts here
-      const size_t key_end = pop();
+      if (quotes.pop() != pos) return kNone;  // a key starts here
+      const size_t key_end = quotes.pop();
       if (key_end == kNone || any_slash(pos + 1, key_end)) return kNone;
       const std::string_view key = text(pos + 1, key_end);
       pos = skip_space(key_end + 1);
@@ -369,8 +390,8 @@ class Walk {
       size_t end = kNone;
       switch (p_[v]) {
         case '"': {
-          if (pop() != v) return kNone;
-          const size_t q = pop();
+          if (quotes.pop() != v) return kNone;
+          const size_t q = quotes.pop();
           if (q == kNone) return kNone;
           end = q + 1;
           break;
@@ -380,7 +401,7 @@ class Walk {
           const size_t close = match(v);
           if (close == kNone) return kNone;
           end = close + 1;
-          seek(end);
+          quotes.seek(end);
           break;
         }
         default:
