@@ -146,6 +146,12 @@ TEST(Canonical, TheCanonicalOrderAndEveryNearMissReadAlike) {
            Case{R"({"t":"READY","s":1,"op":0,"d":{})", false, 0},
            Case{R"({"t":"READY","s":1,"op":x,"d":{}})", false, 0},
            Case{R"({"t":"ready","s":1,"op":0,"d":{}})", false, 0},
+           // Event names are checked 16 bytes at a time: around that width.
+           Case{R"({"t":"ABCDEFGHIJKLMNO_","s":1,"op":0,"d":{}})", true, 0},
+           Case{R"({"t":"ABCDEFGHIJKLMNOP_0123456789XYZ_Q","s":1,"op":0,"d":{}})", true, 0},
+           Case{R"({"t":"ABCDEFGHIJKLMNOPq","s":1,"op":0,"d":{}})", false, 0},
+           Case{R"({"t":"ABCDEFGHIJKLMNO-","s":1,"op":0,"d":{}})", false, 0},
+           Case{"{\"t\":\"ABCDEFGHIJKLMNOPQR\xc3\xa9\",\"s\":1,\"op\":0,\"d\":{}}", false, 0},
        }) {
     SCOPED_TRACE(c.msg);
     const Outcome o = Compare(c.msg, true);
