@@ -16,6 +16,7 @@
 #include <immintrin.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstring>
@@ -322,6 +323,21 @@ class Walk {
     return lit.size() <= 8 || std::memcmp(p_ + pos + 8, lit.data() + 8, lit.size() - 8) == 0;
   }
 
+  // One past the run of ASCII digits at `pos` (after one `-`), 16 bytes at
+  // a time (SSE2; the message is padded), at most the message's end.
+  size_t digits_end(size_t pos) const noexcept {
+    size_t e = pos + (p_[pos] == '-' ? 1 : 0);
+    while (e < len_) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p_ + e));
+      const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                          _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+      const uint32_t other = ~static_cast<uint32_t>(_mm_movemask_epi8(digit)) & 0xFFFF;
+      if (other != 0) return std::min(len_, e + static_cast<size_t>(std::countr_zero(other)));
+      e += 16;
+    }
+    return len_;
+  }
+
   size_t skip_space(size_t pos) const noexcept {
     while (pos < len_ && is_json_space(p_[pos])) ++pos;
     return pos;
@@ -587,7 +603,13 @@ bool try_canonical(std::string_view msg, bool routing_keys, Envelope& out, Marks
   {
     size_t pos = 0, to = kNone;
     auto next = [&](std::string_view lead, Member key) {
-      if (!w.starts(pos, lead) || !member(key, pos + lead.size(), kNone, to)) return false;
+      if (!w.starts(pos, lead)) return false;
+      // A number's end found 16 bytes at a time; the lead after it (or the
+      // walk member by member) checks what follows.
+      const size_t from = pos + lead.size();
+      const char c = w.at(from);
+      const bool number = key != Member::kD && (c == '-' || (c >= '0' && c <= '9'));
+      if (!member(key, from, number ? w.digits_end(from) : kNone, to)) return false;
       pos = to;
       return true;
     };

@@ -146,6 +146,17 @@ TEST(Canonical, TheCanonicalOrderAndEveryNearMissReadAlike) {
            Case{R"({"t":"READY","s":1,"op":0,"d":{})", false, 0},
            Case{R"({"t":"READY","s":1,"op":x,"d":{}})", false, 0},
            Case{R"({"t":"ready","s":1,"op":0,"d":{}})", false, 0},
+           // Numbers' ends are found 16 bytes at a time: around that width.
+           Case{R"({"t":"READY","s":1234567890123456,"op":0,"d":{}})", true, 0},
+           Case{
+               R"({"t":"READY","s":12345678901234567,"op":0,"_ts_ns":18446744073709551615,"d":{}})",
+               true, 0},
+           Case{R"({"t":"READY","s":1.5,"op":0,"d":{}})", false, 0},
+           Case{R"({"t":"READY","s":1e3,"op":0,"d":{}})", false, 0},
+           Case{R"({"t":"READY","s":-1,"op":0,"d":{}})", false, 0},
+           Case{R"({"t":null,"s":null,"op":-12,"d":null})", true, -12},
+           Case{R"({"t":null,"s":null,"op":-,"d":null})", false, 0},
+           Case{R"({"t":null,"s":null,"op":01,"d":null})", false, 0},
            // Event names are checked 16 bytes at a time: around that width.
            Case{R"({"t":"ABCDEFGHIJKLMNO_","s":1,"op":0,"d":{}})", true, 0},
            Case{R"({"t":"ABCDEFGHIJKLMNOP_0123456789XYZ_Q","s":1,"op":0,"d":{}})", true, 0},
