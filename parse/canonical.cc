@@ -239,6 +239,13 @@ class QuoteCursor {
   uint64_t bits_ = 0;
 };
 
+// Bytes of v in [lo, hi], for ASCII bounds (SSE2 signed compares: a byte
+// >= 0x80 is below any of them).
+inline __m128i bytes_in(__m128i v, char lo, char hi) noexcept {
+  return _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(static_cast<char>(lo - 1))),
+                       _mm_cmplt_epi8(v, _mm_set1_epi8(static_cast<char>(hi + 1))));
+}
+
 // The walk over the message's tokens, positions relative to its first byte.
 class Walk {
  public:
@@ -329,9 +336,8 @@ class Walk {
     size_t e = pos + (p_[pos] == '-' ? 1 : 0);
     while (e < len_) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p_ + e));
-      const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
-                                          _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
-      const uint32_t other = ~static_cast<uint32_t>(_mm_movemask_epi8(digit)) & 0xFFFF;
+      const uint32_t other =
+          ~static_cast<uint32_t>(_mm_movemask_epi8(bytes_in(v, '0', '9'))) & 0xFFFF;
       if (other != 0) return std::min(len_, e + static_cast<size_t>(std::countr_zero(other)));
       e += 16;
     }
@@ -472,19 +478,12 @@ Member member_of(std::string_view key) noexcept {
 
 // Whether every byte of `name` is A-Z, 0-9 or _, as an event name's are:
 // 16 bytes at a time (SSE2; the bytes past the name are the message's or its
-// padding). Signed compares: a byte >= 0x80 is below '0'.
+// padding).
 bool event_name_chars(std::string_view name) noexcept {
-  auto ge = [](__m128i v, char lo) {
-    return _mm_cmpgt_epi8(v, _mm_set1_epi8(static_cast<char>(lo - 1)));
-  };
-  auto le = [](__m128i v, char hi) {
-    return _mm_cmplt_epi8(v, _mm_set1_epi8(static_cast<char>(hi + 1)));
-  };
   for (size_t i = 0; i < name.size(); i += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(name.data() + i));
-    const __m128i ok = _mm_or_si128(
-        _mm_or_si128(_mm_and_si128(ge(v, 'A'), le(v, 'Z')), _mm_and_si128(ge(v, '0'), le(v, '9'))),
-        _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+    const __m128i ok = _mm_or_si128(_mm_or_si128(bytes_in(v, 'A', 'Z'), bytes_in(v, '0', '9')),
+                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
     const size_t n = name.size() - i;
     const uint32_t want = n >= 16 ? 0xFFFF : (uint32_t{1} << n) - 1;
     if ((static_cast<uint32_t>(_mm_movemask_epi8(ok)) & want) != want) return false;
