@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -351,6 +352,70 @@ TEST(Canonical, Utf8AtEveryOffsetAroundTheBlocksAgrees) {
   }
   EXPECT_EQ(decided, 140u * 3 * 2);
   EXPECT_EQ(refused, 140u * 6 * 2);
+}
+
+// The fast path's UTF-8 verdict is simdjson's validator's on the whole
+// message: random strings of valid sequences, broken ones and stray bytes,
+// at every alignment to the 64-byte blocks, with bytes >= 0x80 in the
+// padding past the message (which must not count), on both kernels.
+TEST(Canonical, Utf8VerdictIsSimdjsonsOnTheWholeMessage) {
+  const std::vector<std::string> pieces = {
+      "a", "bc", "\xc3\xa9", "\xdf\xbf", "\xe0\xa0\x80", "\xe2\x82\xac", "\xed\x9f\xbf",
+      "\xef\xbf\xbf", "\xf0\x90\x80\x80", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf",
+      // broken: stray continuations, overlongs, surrogates, too large,
+      // truncated leads, bytes never used
+      "\x80", "\xbf", "\xc0\x80", "\xc1\xbf", "\xe0\x9f\xbf", "\xed\xa0\x80", "\xf0\x8f\xbf\xbf",
+      "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xc3", "\xe2\x82", "\xf0\x9f\x98", "\xf8", "\xff"};
+  std::mt19937_64 rng(7);
+  size_t taken = 0, refused = 0;
+  for (int round = 0; round < 3000; ++round) {
+    const bool broken_ok = round % 3 == 0;  // else valid pieces only, mostly
+    std::string text(rng() % 130, 'x');
+    const size_t n = 1 + rng() % 12;
+    for (size_t i = 0; i < n; ++i) {
+      const size_t pick = rng() % (broken_ok ? pieces.size() : 11);
+      text += pieces[pick];
+      text += std::string(rng() % 70, 'y');
+    }
+    const std::string msg = R"({"t":"X","s":1,"op":0,"d":{"k":")" + text + R"("}})";
+    const bool valid = simdjson::validate_utf8(msg.data(), msg.size());
+    // The message, then padding of bytes >= 0x80 (a lead and continuations).
+    std::string buf = msg + std::string(64, '\xe2');
+    for (size_t i = msg.size(); i < buf.size(); i += 3) buf[i] = '\x82';
+    for (detail::Simd simd : {detail::Simd::kAvx2, detail::Simd::kAvx512}) {
+      detail::Marks marks;
+      Envelope env;
+      const bool took =
+          detail::try_canonical(std::string_view(buf.data(), msg.size()), true, env, marks, simd);
+      EXPECT_EQ(took, valid) << static_cast<int>(simd) << " round " << round;
+      taken += took;
+      refused += !took;
+    }
+  }
+  // Both verdicts are common, so neither is taken for granted.
+  EXPECT_GT(taken, 1000u);
+  EXPECT_GT(refused, 1000u);
+  // A sequence cut at a block's end and followed by blocks of ASCII (what
+  // skips ASCII blocks must still see it), or complete there.
+  const std::string head = R"({"t":"X","s":1,"op":0,"d":{"k":")";
+  for (const std::string seq : {"\xc3", "\xe2\x82", "\xe2", "\xf0\x9f\x98", "\xf0\x9f", "\xf0",
+                                "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"}) {
+    for (size_t block_end : {64u, 128u, 192u}) {
+      for (size_t shift : {0u, 1u, 2u}) {
+        const size_t fill = block_end + shift - seq.size() - head.size();
+        const std::string msg =
+            head + std::string(fill, 'x') + seq + std::string(80, 'z') + R"("}})";
+        for (detail::Simd simd : {detail::Simd::kAvx2, detail::Simd::kAvx512}) {
+          Padded buf(msg);
+          detail::Marks marks;
+          Envelope env;
+          EXPECT_EQ(detail::try_canonical(buf.view(), true, env, marks, simd),
+                    simdjson::validate_utf8(msg.data(), msg.size()))
+              << static_cast<int>(simd) << " " << block_end << "+" << shift << " " << seq.size();
+        }
+      }
+    }
+  }
 }
 
 // Every prefix of a valid message is decided only if the general path
