@@ -44,11 +44,18 @@ class IdentifyBuckets {
   void take(uint32_t bucket, Clock::time_point now) noexcept {
     next_allowed_[bucket] = now + window_;
   }
-  // is_open() then take(): true when shard `shard` may identify at `now`.
-  [[nodiscard]] bool try_take_for(uint32_t shard, Clock::time_point now) noexcept {
+  // is_open() then take() for an identify read at `now` that arrived no
+  // earlier than `arrived_after` (a reader learns of bytes late: a busy
+  // pass, a descheduled thread). It is refused only when even `now` is
+  // before the bucket opens, and the window it spends runs from
+  // `arrived_after`, so a late read never makes the next identify look
+  // early. The rule then errs towards admitting, by now - arrived_after at
+  // most; it never refuses an identify that kept the window.
+  [[nodiscard]] bool try_take_for(uint32_t shard, Clock::time_point now,
+                                  Clock::time_point arrived_after) noexcept {
     const uint32_t b = bucket_of(shard);
     if (!is_open(b, now)) return false;
-    take(b, now);
+    take(b, std::min(arrived_after, now));
     return true;
   }
 

@@ -183,8 +183,9 @@ void DiscordConn::on_disconnect(std::string_view why, Instant now) {
 
 // --------------------------------------------------------------- payloads
 
-void DiscordConn::on_payload(std::string_view text, Instant now) {
+void DiscordConn::on_payload(std::string_view text, Instant now, Instant arrived_after) {
   if (!conn_.is_open()) return;
+  arrived_after_ = arrived_after;
   if (window_count_ == 0 || now - window_start_ >= kClientSendWindow) {
     window_start_ = now;
     window_count_ = 0;
@@ -345,7 +346,7 @@ bool DiscordConn::identify(const parse::Envelope& env, Instant now,
   // window; a faster one gets op 9 d=false, as Discord answers.
   uint32_t bucket = 0;
   Clock::duration early{};
-  if (!sh_.registry.try_identify(shard, now, &bucket, &early)) {
+  if (!sh_.registry.try_identify(shard, now, arrived_after_, &bucket, &early)) {
     sh_.counters.rate_limited.fetch_add(1, std::memory_order_relaxed);
     notes_.push_back(LogNote{
         shard, cat("identify too fast for bucket ", bucket, " (",

@@ -71,7 +71,9 @@ class DiscordConn {
   // `query` and Host `host`: HELLO, or a close for a bad v= or encoding=.
   void on_open(std::string_view query, std::string_view host, Instant now);
   // One client payload; `text` has parse::kPadding readable bytes after it.
-  void on_payload(std::string_view text, Instant now);
+  // It was read at `now` and arrived no earlier than `arrived_after` (the
+  // driver's bound: an IDENTIFY is timed against its bucket with both).
+  void on_payload(std::string_view text, Instant now, Instant arrived_after);
   // The client's close frame (already echoed by the connection).
   void on_client_close(uint16_t code, Instant now);
   // The connection found bad frames and closed with `code` (`what`: static).
@@ -141,6 +143,7 @@ class DiscordConn {
   uint32_t timer_changes_ = 0;
   std::array<std::optional<Instant>, kDiscordTimerCount> deadlines_{};
   std::vector<LogNote> notes_;
+  Instant arrived_after_{};  // of the payload in hand (on_payload)
 };
 
 }  // namespace shardring::gatewaysrv

@@ -28,10 +28,11 @@ Registry::Registry(uint32_t max_concurrency, std::chrono::milliseconds identify_
       gate_(identify_window.count() > 0),
       resume_window_(resume_window) {}
 
-bool Registry::try_identify(uint32_t shard, Instant now, uint32_t* bucket, Clock::duration* early) {
+bool Registry::try_identify(uint32_t shard, Instant now, Instant arrived_after, uint32_t* bucket,
+                            Clock::duration* early) {
   if (!gate_) return true;
   std::lock_guard lock(mu_);
-  if (buckets_.try_take_for(shard, now)) return true;
+  if (buckets_.try_take_for(shard, now, arrived_after)) return true;
   *bucket = buckets_.bucket_of(shard);
   *early = buckets_.next_allowed(*bucket) - now;
   return false;

@@ -92,10 +92,17 @@ class Registry {
            std::chrono::seconds resume_window);
 
   // The identify gate, with the engine's bucket rule: true when shard
-  // `shard` may identify at `now` (the bucket's window is then spent);
-  // otherwise *bucket and *early say which bucket refused and how early.
-  [[nodiscard]] bool try_identify(uint32_t shard, Instant now, uint32_t* bucket,
-                                  Clock::duration* early);
+  // `shard` may identify, read at `now` and arrived no earlier than
+  // `arrived_after` (IdentifyBuckets::try_take_for: the bucket's window is
+  // then spent from `arrived_after`); otherwise *bucket and *early say
+  // which bucket refused and how early.
+  [[nodiscard]] bool try_identify(uint32_t shard, Instant now, Instant arrived_after,
+                                  uint32_t* bucket, Clock::duration* early);
+
+  // The identify window; zero when identifies are never refused.
+  [[nodiscard]] Clock::duration identify_window() const noexcept {
+    return gate_ ? buckets_.window() : Clock::duration::zero();
+  }
 
   // An IDENTIFY was refused (op 9 or a close): counted for `shard` when the
   // IDENTIFY named a valid one (the server-wide count is the caller's).

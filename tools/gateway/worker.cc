@@ -65,6 +65,8 @@ void Worker::run() {
   if (index_ == 0) {
     wheel_->schedule(Clock::now() + kHousekeepingEvery, TimerCookie(0, TimerKind::kHousekeeping));
   }
+  last_wait_end_ = Clock::now();
+  const std::chrono::microseconds longest = longest_wait(sh_.registry.identify_window());
   while (true) {
     now_ = Clock::now();
     wheel_->advance(now_, [&](uint64_t cookie) { on_timer(cookie); });
@@ -74,17 +76,27 @@ void Worker::run() {
       if (!stopping_) reset_all();
     }
     if (stopping_ && (live_ == 0 || now_ >= stop_deadline_)) break;
-    auto wait = std::chrono::microseconds(20'000);
+    auto wait = longest;
     if (auto next = wheel_->next_deadline()) {
       wait = std::min(wait, duration_cast<std::chrono::microseconds>(*next - now_) +
                                 std::chrono::microseconds(50));
     }
+    // Only a wait that ran its course posts what has come (with
+    // DEFER_TASKRUN, only a wait posts anything): a bare submit, or a wait
+    // a signal cut short (a stop, a debugger), leaves the bound below where
+    // it was.
+    bool waited = false;
     if (wait.count() <= 0) {
       ring_->submit();
     } else {
-      ring_->submit_and_wait(wait);
+      const int r = ring_->submit_and_wait(wait);
+      waited = r >= 0 || r == -ETIME;
     }
     now_ = Clock::now();
+    // Bytes that came before the last full wait returned were posted in it
+    // and read in the pass after it (to within the return: microseconds).
+    arrived_after_ = last_wait_end_;
+    if (waited) last_wait_end_ = now_;
     ring_->reap([&](const io_uring_cqe& cqe) { on_cqe(cqe); });
     bufs_->flush();
     for (auto [slot, gen] : rearm_) {
@@ -270,7 +282,7 @@ void Worker::on_event(Conn& c, const conn::ServerEvent& ev) {
       c.discord.on_open(ev.request->query(), ev.request->header("Host").value_or(""), now_);
       return;
     case conn::ServerEventKind::kText:
-      c.discord.on_payload(ev.text, now_);
+      c.discord.on_payload(ev.text, now_, arrived_after_);
       return;
     case conn::ServerEventKind::kClose:
       c.discord.on_client_close(ev.code, now_);

@@ -10,7 +10,9 @@
 // the read-only parts (shared.h).
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -43,6 +45,28 @@ enum class TimerKind : uint8_t {
 inline constexpr size_t kTimerKinds = static_cast<size_t>(TimerKind::kCount);
 static_assert(static_cast<size_t>(TimerKind::kDelay) ==
               conn::kServerTimerCount + kDiscordTimerCount);
+
+// The longest a worker's wait for completions lasts.
+inline constexpr auto kMaxWait = std::chrono::milliseconds(20);
+// An IDENTIFY is timed as if it arrived as early as the last wait's return
+// (IdentifyBuckets::try_take_for): the worker cannot tell when in its last
+// pass or its wait the bytes came. While identifies are gated the wait is
+// therefore cut to the window / kIdentifyWaitDivisor (at least
+// kMinIdentifyWait), which bounds how early an identify read on an idle
+// worker can be admitted. On Discord's 5 s window kMaxWait is shorter
+// already; the 40 ms windows of load runs get 1 ms.
+inline constexpr int64_t kIdentifyWaitDivisor = 40;
+inline constexpr auto kMinIdentifyWait = std::chrono::milliseconds(1);
+constexpr std::chrono::microseconds longest_wait(Clock::duration identify_window) {
+  if (identify_window <= Clock::duration::zero()) return kMaxWait;
+  return std::clamp(
+      std::chrono::duration_cast<std::chrono::microseconds>(identify_window / kIdentifyWaitDivisor),
+      std::chrono::microseconds(kMinIdentifyWait), std::chrono::microseconds(kMaxWait));
+}
+static_assert(longest_wait(Clock::duration::zero()) == kMaxWait);  // no gate
+static_assert(longest_wait(std::chrono::seconds(5)) == kMaxWait);
+static_assert(longest_wait(std::chrono::milliseconds(400)) == std::chrono::milliseconds(10));
+static_assert(longest_wait(std::chrono::milliseconds(40)) == kMinIdentifyWait);
 
 class Worker {
  public:
@@ -114,6 +138,10 @@ class Worker {
   uint64_t reset_seen_ = 0;  // Shared::reset_gen acted on
   Instant stop_deadline_{};
   Instant now_{};
+  // The return of the last wait for completions, and of the one before it:
+  // what the pass in hand reaps arrived after the latter.
+  Instant last_wait_end_{};
+  Instant arrived_after_{};
 };
 
 }  // namespace shardring::gatewaysrv
