@@ -128,6 +128,50 @@ void size_marks(Marks& m, size_t blocks) {
   }
 }
 
+// One block of each kernel: the 64 bytes at s, block b; `valid` masks the
+// bytes before the end (all ones but in the last block: the loops below pass
+// the constant, so the full blocks' masking folds away).
+[[gnu::target("avx2,bmi,pclmul"), gnu::always_inline]] inline bool mark_avx2(
+    const char* s, size_t b, uint64_t valid, size_t len, MarkState& st, Marks& m,
+    size_t& ascii_from) noexcept {
+  const __m256i case_bit = _mm256_set1_epi8(0x20);
+  const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
+  const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 32));
+  if (ascii_from == len) {
+    const uint64_t high = (static_cast<uint32_t>(_mm256_movemask_epi8(lo)) |
+                           uint64_t{static_cast<uint32_t>(_mm256_movemask_epi8(hi))} << 32) &
+                          valid;
+    if (high != 0) ascii_from = b * 64;
+  }
+  const uint64_t ctrl = ctrl64(lo, hi) & valid;
+  const uint64_t ws =
+      ctrl == 0 ? 0
+                : eq64(lo, hi, ' ') | eq64(lo, hi, '\t') | eq64(lo, hi, '\n') | eq64(lo, hi, '\r');
+  // '[' | 0x20 == '{' and ']' | 0x20 == '}'.
+  const __m256i flo = _mm256_or_si256(lo, case_bit);
+  const __m256i fhi = _mm256_or_si256(hi, case_bit);
+  return mark_block(st, m, b, valid, eq64(lo, hi, '\\'), eq64(lo, hi, '"'), ctrl, ws,
+                    eq64(flo, fhi, '{'), eq64(flo, fhi, '}'));
+}
+
+[[gnu::target("avx512f,avx512bw,bmi,pclmul"), gnu::always_inline]] inline bool mark_avx512(
+    const char* s, size_t b, uint64_t valid, size_t len, MarkState& st, Marks& m,
+    size_t& ascii_from) noexcept {
+  const __m512i v = _mm512_loadu_si512(s);
+  if (ascii_from == len && (_mm512_movepi8_mask(v) & valid) != 0) ascii_from = b * 64;
+  const uint64_t ctrl = _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(0x1F)) & valid;
+  const uint64_t ws = ctrl == 0 ? 0
+                                : _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(' ')) |
+                                      _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\t')) |
+                                      _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\n')) |
+                                      _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\r'));
+  const __m512i folded = _mm512_or_si512(v, _mm512_set1_epi8(0x20));
+  return mark_block(st, m, b, valid, _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\\')),
+                    _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('"')), ctrl, ws,
+                    _mm512_cmpeq_epi8_mask(folded, _mm512_set1_epi8('{')),
+                    _mm512_cmpeq_epi8_mask(folded, _mm512_set1_epi8('}')));
+}
+
 // Fills `m` for the len bytes at p (readable up to 63 bytes past the end:
 // the message's padding) and sets `ascii_from` to the offset of the first
 // block holding a byte >= 0x80 (len when none: nothing for UTF-8 to check
@@ -137,34 +181,16 @@ void size_marks(Marks& m, size_t blocks) {
 // straight into 64-bit masks).
 [[gnu::target("avx2,bmi,pclmul")]] bool build_marks_avx2(const char* p, size_t len, Marks& m,
                                                          size_t& ascii_from) noexcept {
-  const size_t blocks = (len + 63) / 64;
-  size_marks(m, blocks);
+  const size_t full = len / 64;
+  size_marks(m, (len + 63) / 64);
   MarkState st;
-  const __m256i case_bit = _mm256_set1_epi8(0x20);
   ascii_from = len;
-  for (size_t b = 0; b < blocks; ++b) {
-    const char* s = p + b * 64;
-    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
-    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 32));
-    const size_t rest = len - b * 64;
-    const uint64_t valid = rest >= 64 ? ~uint64_t{0} : (uint64_t{1} << rest) - 1;
-    if (ascii_from == len) {
-      const uint64_t high = (static_cast<uint32_t>(_mm256_movemask_epi8(lo)) |
-                             uint64_t{static_cast<uint32_t>(_mm256_movemask_epi8(hi))} << 32) &
-                            valid;
-      if (high != 0) ascii_from = b * 64;
-    }
-    const uint64_t ctrl = ctrl64(lo, hi) & valid;
-    const uint64_t ws = ctrl == 0 ? 0
-                                  : eq64(lo, hi, ' ') | eq64(lo, hi, '\t') | eq64(lo, hi, '\n') |
-                                        eq64(lo, hi, '\r');
-    // '[' | 0x20 == '{' and ']' | 0x20 == '}'.
-    const __m256i flo = _mm256_or_si256(lo, case_bit);
-    const __m256i fhi = _mm256_or_si256(hi, case_bit);
-    if (!mark_block(st, m, b, valid, eq64(lo, hi, '\\'), eq64(lo, hi, '"'), ctrl, ws,
-                    eq64(flo, fhi, '{'), eq64(flo, fhi, '}'))) {
-      return false;
-    }
+  for (size_t b = 0; b < full; ++b) {
+    if (!mark_avx2(p + b * 64, b, ~uint64_t{0}, len, st, m, ascii_from)) return false;
+  }
+  if (len % 64 != 0 &&
+      !mark_avx2(p + full * 64, full, (uint64_t{1} << (len % 64)) - 1, len, st, m, ascii_from)) {
+    return false;
   }
   m.any_slash = st.slashes != 0;
   return st.inside == 0;
@@ -172,30 +198,16 @@ void size_marks(Marks& m, size_t blocks) {
 
 [[gnu::target("avx512f,avx512bw,bmi,pclmul")]] bool build_marks_avx512(
     const char* p, size_t len, Marks& m, size_t& ascii_from) noexcept {
-  const size_t blocks = (len + 63) / 64;
-  size_marks(m, blocks);
+  const size_t full = len / 64;
+  size_marks(m, (len + 63) / 64);
   MarkState st;
-  const __m512i case_bit = _mm512_set1_epi8(0x20);
-  const __m512i top = _mm512_set1_epi8(0x1F);
   ascii_from = len;
-  for (size_t b = 0; b < blocks; ++b) {
-    const __m512i v = _mm512_loadu_si512(p + b * 64);
-    const size_t rest = len - b * 64;
-    const uint64_t valid = rest >= 64 ? ~uint64_t{0} : (uint64_t{1} << rest) - 1;
-    if (ascii_from == len && (_mm512_movepi8_mask(v) & valid) != 0) ascii_from = b * 64;
-    const uint64_t ctrl = _mm512_cmple_epu8_mask(v, top) & valid;
-    const uint64_t ws = ctrl == 0 ? 0
-                                  : _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(' ')) |
-                                        _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\t')) |
-                                        _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\n')) |
-                                        _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\r'));
-    const __m512i folded = _mm512_or_si512(v, case_bit);
-    if (!mark_block(st, m, b, valid, _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\\')),
-                    _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('"')), ctrl, ws,
-                    _mm512_cmpeq_epi8_mask(folded, _mm512_set1_epi8('{')),
-                    _mm512_cmpeq_epi8_mask(folded, _mm512_set1_epi8('}')))) {
-      return false;
-    }
+  for (size_t b = 0; b < full; ++b) {
+    if (!mark_avx512(p + b * 64, b, ~uint64_t{0}, len, st, m, ascii_from)) return false;
+  }
+  if (len % 64 != 0 &&
+      !mark_avx512(p + full * 64, full, (uint64_t{1} << (len % 64)) - 1, len, st, m, ascii_from)) {
+    return false;
   }
   m.any_slash = st.slashes != 0;
   return st.inside == 0;
