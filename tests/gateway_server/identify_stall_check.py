@@ -14,22 +14,15 @@ usage: identify_stall_check.py PATH/TO/shardring
 """
 import asyncio
 import json
-import os
-import re
 import signal
-import subprocess
 import sys
-import tempfile
 
 import websockets
 
+from gateway_proc import fail, start_gateway
+
 WINDOW_MS = 300
 SHARDS = 5
-
-
-def fail(msg):
-    print("FAIL:", msg, file=sys.stderr)
-    sys.exit(1)
 
 
 def identify(shard):
@@ -80,19 +73,11 @@ async def scenario(port, proc):
 
 
 def main():
-    binary = sys.argv[1]
-    stats = os.path.join(tempfile.mkdtemp(), "stats.json")
-    proc = subprocess.Popen(
-        [binary, "gateway", "--listen", "127.0.0.1:0", "--threads", "1", "--rate", "1",
-         "--token", "py-token", "--shards", str(SHARDS), "--max-concurrency", "1",
-         "--identify-window-ms", str(WINDOW_MS), "--stats-json", stats],
-        stderr=subprocess.PIPE, text=True)
+    proc, port, stats = start_gateway(
+        sys.argv[1], "--threads", 1, "--rate", 1, "--token", "py-token", "--shards", SHARDS,
+        "--max-concurrency", 1, "--identify-window-ms", WINDOW_MS)
     try:
-        line = proc.stderr.readline()
-        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if not m:
-            fail(f"no 'listening on' line: {line!r}")
-        asyncio.run(asyncio.wait_for(scenario(int(m.group(1)), proc), 30))
+        asyncio.run(asyncio.wait_for(scenario(port, proc), 30))
     finally:
         proc.send_signal(signal.SIGCONT)
         proc.send_signal(signal.SIGTERM)

@@ -8,20 +8,13 @@ usage: python_client_check.py PATH/TO/shardring
 """
 import asyncio
 import json
-import os
-import re
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 
 import websockets
 
-
-def fail(msg):
-    print("FAIL:", msg, file=sys.stderr)
-    sys.exit(1)
+from gateway_proc import fail, start_gateway
 
 
 async def session(port):
@@ -61,18 +54,10 @@ async def session(port):
 
 def main():
     binary = sys.argv[1]
-    stats = os.path.join(tempfile.mkdtemp(), "stats.json")
-    proc = subprocess.Popen(
-        [binary, "gateway", "--listen", "127.0.0.1:0", "--threads", "2", "--rate", "500",
-         "--heartbeat-ms", "45000", "--token", "py-token", "--shards", "2",
-         "--stats-json", stats],
-        stderr=subprocess.PIPE, text=True)
+    proc, port, stats = start_gateway(
+        binary, "--threads", 2, "--rate", 500, "--heartbeat-ms", 45000, "--token", "py-token",
+        "--shards", 2)
     try:
-        line = proc.stderr.readline()
-        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if not m:
-            fail(f"no 'listening on' line: {line!r}")
-        port = int(m.group(1))
         asyncio.run(asyncio.wait_for(session(port), 20))
     finally:
         t0 = time.monotonic()
