@@ -6,7 +6,8 @@
 // Both sides keep the rule with this one type: the engine's IdentifyGate
 // (engine/identify_gate.h, which adds the line of waiting shards and a
 // mutex) and the synthetic gateway (tools/gateway/registry.h, which refuses
-// an identify that comes too early). Not thread-safe: the owner locks.
+// an identify that comes too early, timed by an ArrivalBound kept by each
+// of its loops). Not thread-safe: the owner locks.
 #ifndef SHARDRING_GATEWAY_IDENTIFY_BUCKETS_H_
 #define SHARDRING_GATEWAY_IDENTIFY_BUCKETS_H_
 
@@ -62,6 +63,36 @@ class IdentifyBuckets {
  private:
   std::vector<Clock::time_point> next_allowed_;
   Clock::duration window_;
+};
+
+// The `arrived_after` for try_take_for, kept by a loop that learns of bytes
+// only in its waits (io_uring with DEFER_TASKRUN posts completions only
+// while a thread waits). A wait that ran its course posted all that had
+// arrived by its last look, and it looked after it began. So what the pass
+// after a wait reaps arrived after the beginning of the last full wait
+// before it. The beginning, not the return: the thread can be stopped or
+// descheduled between the kernel's return and its next clock read, and
+// bytes that come then are posted only by the next wait. A wait cut short
+// (a signal) or a bare submit may not have looked: it leaves the bound.
+class ArrivalBound {
+ public:
+  using Clock = IdentifyBuckets::Clock;
+
+  // `start`: before the loop's first wait (nothing can have come earlier).
+  explicit ArrivalBound(Clock::time_point start) noexcept : last_full_(start), bound_(start) {}
+
+  // After each wait (or bare submit): `began` was read before entering it,
+  // `full` is whether it ran its course (returned completions or timed out).
+  void on_wait(Clock::time_point began, bool full) noexcept {
+    bound_ = last_full_;
+    if (full) last_full_ = began;
+  }
+  // No payload reaped since the last on_wait() arrived before this.
+  [[nodiscard]] Clock::time_point bound() const noexcept { return bound_; }
+
+ private:
+  Clock::time_point last_full_;  // the beginning of the last full wait
+  Clock::time_point bound_;
 };
 
 }  // namespace shardring::gateway

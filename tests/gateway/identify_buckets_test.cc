@@ -58,5 +58,75 @@ TEST(IdentifyBuckets, TooFastIsRefusedUnlessTheReadCouldHideIt) {
   EXPECT_EQ(b.next_allowed(0), T0 + milliseconds(80));
 }
 
+TEST(ArrivalBound, TrailsTheLoopByOneFullWait) {
+  ArrivalBound a(T0);
+  EXPECT_EQ(a.bound(), T0);
+  a.on_wait(T0 + milliseconds(1), true);
+  EXPECT_EQ(a.bound(), T0);  // posted in the first wait: came after the start
+  a.on_wait(T0 + milliseconds(2), true);
+  EXPECT_EQ(a.bound(), T0 + milliseconds(1));
+  a.on_wait(T0 + milliseconds(3), true);
+  EXPECT_EQ(a.bound(), T0 + milliseconds(2));
+}
+
+// A wait a signal cut short, or a bare submit, may not have looked for what
+// came: what the next wait posts may have come before it began.
+TEST(ArrivalBound, AWaitCutShortOrABareSubmitLeavesIt) {
+  ArrivalBound a(T0);
+  a.on_wait(T0 + milliseconds(1), true);
+  a.on_wait(T0 + milliseconds(2), false);
+  EXPECT_EQ(a.bound(), T0 + milliseconds(1));
+  a.on_wait(T0 + milliseconds(3), true);
+  EXPECT_EQ(a.bound(), T0 + milliseconds(1));
+  a.on_wait(T0 + milliseconds(4), true);
+  EXPECT_EQ(a.bound(), T0 + milliseconds(3));
+}
+
+// One bucket, a 300 ms window. A wait that began at T0 posts shard 0's
+// IDENTIFY, and the thread is stopped after the kernel's return, before it
+// reads the clock, until T0 + 1100 ms. Shards 1 and 2 sent theirs at
+// T0 + 345 and T0 + 690; the next wait posts both at once. All three kept the
+// window and are admitted. Timed from the first wait's return as the thread
+// saw it (T0 + 1100), shard 2 would look 0.01 ms after shard 1 and be refused.
+TEST(ArrivalBound, IdentifiesPostedAcrossAStopAfterAWaitAreAdmitted) {
+  IdentifyBuckets b(1, milliseconds(300));
+  ArrivalBound a(T0 - milliseconds(5));
+  a.on_wait(T0, true);  // returned at T0 + 0.1 ms; the clock read says T0 + 1100
+  const Clock::time_point resumed = T0 + milliseconds(1100);
+  EXPECT_TRUE(b.try_take_for(0, resumed, a.bound()));
+  a.on_wait(resumed, true);
+  EXPECT_LE(a.bound(), T0 + milliseconds(345));
+  EXPECT_TRUE(b.try_take_for(1, resumed, a.bound()));
+  EXPECT_TRUE(b.try_take_for(2, resumed + std::chrono::microseconds(10), a.bound()));
+
+  IdentifyBuckets from_return(1, milliseconds(300));
+  EXPECT_TRUE(from_return.try_take_for(0, resumed, T0 - milliseconds(5)));
+  EXPECT_TRUE(from_return.try_take_for(1, resumed, resumed));
+  EXPECT_FALSE(from_return.try_take_for(2, resumed + std::chrono::microseconds(10), resumed));
+}
+
+// On a running loop whose waits last 7 ms the bound trails by two waits at
+// most: an IDENTIFY early by more than that is still refused.
+TEST(ArrivalBound, TooFastByMoreThanTwoWaitsIsStillRefused) {
+  IdentifyBuckets b(1, milliseconds(300));
+  ArrivalBound a(T0);
+  Clock::time_point began = T0;
+  auto wait = [&] {
+    a.on_wait(began, true);
+    began += milliseconds(7);
+    return began;  // when it returned, and the next one begins
+  };
+  // Shard 0's arrives at T0 + 10 ms: posted by the wait that began at T0 + 7.
+  wait();
+  Clock::time_point read = wait();
+  EXPECT_TRUE(b.try_take_for(0, read, a.bound()));
+  // Shard 1's arrives 280 ms after it (20 ms early), at T0 + 290: posted by
+  // the wait that began at T0 + 287.
+  while (began < T0 + milliseconds(287)) read = wait();
+  read = wait();
+  EXPECT_GE(read, T0 + milliseconds(290));
+  EXPECT_FALSE(b.try_take_for(1, read, a.bound()));
+}
+
 }  // namespace
 }  // namespace shardring::gateway

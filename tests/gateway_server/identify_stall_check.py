@@ -3,11 +3,13 @@
 IDENTIFYs that kept their bucket's window are admitted even when the gateway
 reads them together, and one that did not is still refused.
 
-The gateway (one bucket, a 300 ms window) is stopped with SIGSTOP after three
-clients got HELLO. They send IDENTIFY 350 ms apart while it is stopped; on
-SIGCONT it reads all three in one pass, microseconds apart. Each kept the
-window, so each gets READY (the gate times an identify from the earliest it
-can have arrived, not from when it was read). Then, the gateway running, two
+The gateway (one bucket, a 300 ms window) is stopped with SIGSTOP just after
+shard 0 sent IDENTIFY: it may have read it, or be stopped on its way back
+from the wait that posted it, before reading its clock. Shards 1 and 2 send
+theirs 345 ms apart while it is stopped; on SIGCONT it reads them in one
+pass, microseconds apart. Each kept the window, so each gets READY (the gate
+times an identify from the earliest it can have arrived, not from when it was
+read: gateway::ArrivalBound). Then, the gateway running, two
 more IDENTIFYs 50 ms apart: the second gets op 9 (d false).
 
 usage: identify_stall_check.py PATH/TO/shardring
@@ -45,9 +47,13 @@ async def scenario(port, proc):
             hello = json.loads(await ws.recv())
             if hello["op"] != 10:
                 fail(f"bad HELLO {hello}")
+        # Shard 0's IDENTIFY just before the stop: the gateway often wakes
+        # for it and is stopped on its way back from the wait that posted it.
+        await conns[0].send(identify(0))
         proc.send_signal(signal.SIGSTOP)
         try:
-            for shard in range(3):
+            await asyncio.sleep(WINDOW_MS * 1.15 / 1000)
+            for shard in range(1, 3):
                 await conns[shard].send(identify(shard))
                 await asyncio.sleep(WINDOW_MS * 1.15 / 1000)
         finally:

@@ -65,7 +65,7 @@ void Worker::run() {
   if (index_ == 0) {
     wheel_->schedule(Clock::now() + kHousekeepingEvery, TimerCookie(0, TimerKind::kHousekeeping));
   }
-  last_wait_end_ = Clock::now();
+  arrival_.emplace(Clock::now());
   const std::chrono::microseconds longest = longest_wait(sh_.registry.identify_window());
   while (true) {
     now_ = Clock::now();
@@ -81,10 +81,10 @@ void Worker::run() {
       wait = std::min(wait, duration_cast<std::chrono::microseconds>(*next - now_) +
                                 std::chrono::microseconds(50));
     }
-    // Only a wait that ran its course posts what has come (with
-    // DEFER_TASKRUN, only a wait posts anything): a bare submit, or a wait
-    // a signal cut short (a stop, a debugger), leaves the bound below where
-    // it was.
+    // What the reap below reads arrived after the beginning of the last
+    // full wait before this one (gateway::ArrivalBound): a bare submit, or
+    // a wait a signal cut short (a stop, a debugger), may not have looked.
+    const Instant wait_began = Clock::now();
     bool waited = false;
     if (wait.count() <= 0) {
       ring_->submit();
@@ -93,10 +93,7 @@ void Worker::run() {
       waited = r >= 0 || r == -ETIME;
     }
     now_ = Clock::now();
-    // Bytes that came before the last full wait returned were posted in it
-    // and read in the pass after it (to within the return: microseconds).
-    arrived_after_ = last_wait_end_;
-    if (waited) last_wait_end_ = now_;
+    arrival_->on_wait(wait_began, waited);
     ring_->reap([&](const io_uring_cqe& cqe) { on_cqe(cqe); });
     bufs_->flush();
     for (auto [slot, gen] : rearm_) {
@@ -282,7 +279,7 @@ void Worker::on_event(Conn& c, const conn::ServerEvent& ev) {
       c.discord.on_open(ev.request->query(), ev.request->header("Host").value_or(""), now_);
       return;
     case conn::ServerEventKind::kText:
-      c.discord.on_payload(ev.text, now_, arrived_after_);
+      c.discord.on_payload(ev.text, now_, arrival_->bound());
       return;
     case conn::ServerEventKind::kClose:
       c.discord.on_client_close(ev.code, now_);

@@ -25,6 +25,7 @@
 #include "conn/server.h"
 #include "engine/timer_wheel.h"
 #include "engine/uring.h"
+#include "gateway/identify_buckets.h"
 #include "tools/gateway/discord.h"
 #include "tools/gateway/shared.h"
 
@@ -48,12 +49,13 @@ static_assert(static_cast<size_t>(TimerKind::kDelay) ==
 
 // The longest a worker's wait for completions lasts.
 inline constexpr auto kMaxWait = std::chrono::milliseconds(20);
-// An IDENTIFY is timed as if it arrived as early as the last wait's return
-// (IdentifyBuckets::try_take_for): the worker cannot tell when in its last
-// pass or its wait the bytes came. While identifies are gated the wait is
+// An IDENTIFY is timed as if it arrived as early as the beginning of the
+// last full wait before the one that posted it (gateway::ArrivalBound,
+// IdentifyBuckets::try_take_for): the worker cannot tell when in those two
+// waits and passes the bytes came. While identifies are gated the wait is
 // therefore cut to the window / kIdentifyWaitDivisor (at least
 // kMinIdentifyWait), which bounds how early an identify read on an idle
-// worker can be admitted. On Discord's 5 s window kMaxWait is shorter
+// worker can be admitted (two waits). On Discord's 5 s window kMaxWait is shorter
 // already; the 40 ms windows of load runs get 1 ms.
 inline constexpr int64_t kIdentifyWaitDivisor = 40;
 inline constexpr auto kMinIdentifyWait = std::chrono::milliseconds(1);
@@ -138,10 +140,8 @@ class Worker {
   uint64_t reset_seen_ = 0;  // Shared::reset_gen acted on
   Instant stop_deadline_{};
   Instant now_{};
-  // The return of the last wait for completions, and of the one before it:
-  // what the pass in hand reaps arrived after the latter.
-  Instant last_wait_end_{};
-  Instant arrived_after_{};
+  // The earliest what the pass in hand reaps can have arrived (run() starts it).
+  std::optional<gateway::ArrivalBound> arrival_;
 };
 
 }  // namespace shardring::gatewaysrv
