@@ -9,6 +9,7 @@ heartbeats go on) and nothing is lost.
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run_gateway_test import SHARDRING, Gateway, summary_of  # noqa: E402
+from operations_test import http_get  # noqa: E402
 from redis_server import RedisServer, have_redis  # noqa: E402
 
 PREFIX = "sr"
@@ -67,6 +69,22 @@ class RedisHandOff(unittest.TestCase):
         p.log_path = log.name
         self.procs.append(p)
         return p
+
+    def metrics_port(self, p, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            m = re.search(rb'metrics listening address="127\.0\.0\.1:(\d+)"', self.stderr_of(p))
+            if m:
+                return int(m.group(1))
+            time.sleep(0.05)
+        self.fail("no 'metrics listening' line: " + self.stderr_of(p)[-3000:].decode())
+
+    def delivered(self, port):
+        """The dispatches the engine has delivered (its /metrics)."""
+        status, text = http_get(f"http://127.0.0.1:{port}/metrics")
+        self.assertEqual(status, 200, text)
+        return sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("shardring_events_total{"))
 
     def stderr_of(self, p):
         with open(p.log_path, "rb") as f:
@@ -148,7 +166,8 @@ class RedisHandOff(unittest.TestCase):
     def outage(self, buffer_mib):
         """Redis stops for 4 s. With --redis-buffer-mib 0 the shards stop
         reading at once (backpressure); with 64 the outage's events (about
-        5 MB here) are buffered and the shards go on reading."""
+        5 MB here) are buffered and the shards go on reading. Either way
+        every event lands once when Redis is back."""
         shards = 4
         # Every write on disk before Redis answers: a restart loses nothing.
         redis = self.start_redis(extra=("--appendonly", "yes", "--appendfsync", "always"))
@@ -158,10 +177,16 @@ class RedisHandOff(unittest.TestCase):
         # must not be taken for zombies.
         self.start_gateway(shards, 2000, "--heartbeat-ms", 500)
         p = self.run_engine(redis, shards, "--duration", 10,
-                            "--redis-buffer-mib", buffer_mib)
+                            "--redis-buffer-mib", buffer_mib, "--metrics", "127.0.0.1:0")
+        port = self.metrics_port(p)
         self.wait_streams(client, shards, 20)
         redis.stop()
-        time.sleep(4)
+        # What the engine delivers to the sink over the outage's last 3 s,
+        # once the unbuffered engine's rings had time to fill.
+        time.sleep(1)
+        before = self.delivered(port)
+        time.sleep(3)
+        during = self.delivered(port) - before
         redis.restart()
         client = redis.client()
         self.assertEqual(p.wait(timeout=60), 0, self.stderr_of(p)[-3000:])
@@ -171,13 +196,20 @@ class RedisHandOff(unittest.TestCase):
         s = summary_of(err)
         # backpressure_ms adds up each shard's paused time: the outage
         # lasts 4 s, 16 s over the 4 shards.
+        print(f"buffer {buffer_mib} MiB: {during} delivered in the outage's last 3 s, "
+              f"backpressure {s['backpressure_ms']} ms", file=sys.stderr)
         if buffer_mib == 0:
+            # Nothing goes to the sink while Redis is away: the shards pause.
+            self.assertEqual(during, 0, s)
             self.assertGreater(s["backpressure_ms"], 2000 * shards, s)
         else:
-            # The buffer takes the outage; only the catch-up when Redis is
-            # back holds the consumer up for a moment (about 0.3 s a shard
-            # in a Release build).
-            self.assertLess(s["backpressure_ms"], 2000 * shards, s)
+            # The buffer takes the outage: the shards go on at the gateway's
+            # pace (2000 a shard a second: 24,000 in those 3 s; at least a
+            # quarter of it on a loaded host under ASan). How long the
+            # catch-up holds them up once Redis is back (the buffer drains to
+            # an fsync-always Redis while 8,000/s more arrive) depends on the
+            # host's speed, so it is not judged.
+            self.assertGreaterEqual(during, 2000 * shards * 3 // 4, s)
         self.assertEqual(s["zombies"], 0, s)
         self.assertEqual(s["reconnects"], 0, s)
         self.assertExactlyOnce(client, shards)
