@@ -50,6 +50,25 @@ def http_get(url, timeout=5):
         return e.code, e.read().decode()
 
 
+# What `run --metrics 127.0.0.1:0` logs once it listens; group 1 is the port.
+METRICS_LISTENING = r"metrics listening address=\"127\.0\.0\.1:(\d+)\""
+
+
+def wait_for_line(log_path, pattern, proc=None, timeout=30):
+    """The first match of `pattern` in the log at log_path, polled until it
+    shows, `proc` (if given) exits, or `timeout` seconds pass."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        m = re.search(pattern, read(log_path).decode(errors="replace"))
+        if m:
+            return m
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError("run exited: " + read(log_path).decode(errors="replace")[-3000:])
+        time.sleep(0.05)
+    raise AssertionError(f"no {pattern!r} within {timeout} s: " +
+                         read(log_path).decode(errors="replace")[-3000:])
+
+
 class Run:
     """`shardring run` in the background, its stderr in a file."""
 
@@ -63,18 +82,10 @@ class Run:
         return read(self.log_path).decode(errors="replace")
 
     def wait_for(self, pattern, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            m = re.search(pattern, self.text())
-            if m:
-                return m
-            if self.proc.poll() is not None:
-                raise AssertionError("run exited: " + self.text()[-3000:])
-            time.sleep(0.05)
-        raise AssertionError(f"no {pattern!r} within {timeout} s: " + self.text()[-3000:])
+        return wait_for_line(self.log_path, pattern, self.proc, timeout)
 
     def metrics_port(self):
-        return int(self.wait_for(r"metrics listening address=\"127\.0\.0\.1:(\d+)\"").group(1))
+        return int(self.wait_for(METRICS_LISTENING).group(1))
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc.poll() is None:

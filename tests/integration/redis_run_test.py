@@ -9,7 +9,6 @@ heartbeats go on) and nothing is lost.
 """
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run_gateway_test import SHARDRING, Gateway, summary_of  # noqa: E402
-from operations_test import http_get  # noqa: E402
+from operations_test import METRICS_LISTENING, http_get, wait_for_line  # noqa: E402
 from redis_server import RedisServer, have_redis  # noqa: E402
 
 PREFIX = "sr"
@@ -70,14 +69,8 @@ class RedisHandOff(unittest.TestCase):
         self.procs.append(p)
         return p
 
-    def metrics_port(self, p, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            m = re.search(rb'metrics listening address="127\.0\.0\.1:(\d+)"', self.stderr_of(p))
-            if m:
-                return int(m.group(1))
-            time.sleep(0.05)
-        self.fail("no 'metrics listening' line: " + self.stderr_of(p)[-3000:].decode())
+    def metrics_port(self, p):
+        return int(wait_for_line(p.log_path, METRICS_LISTENING, p).group(1))
 
     def delivered(self, port):
         """The dispatches the engine has delivered (its /metrics)."""
