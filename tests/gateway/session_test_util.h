@@ -1,12 +1,15 @@
 // tests/gateway/session_test_util.h: what the gateway::Session tests share:
 // a shard's config, made-up times (t0 is the steady clock's epoch), and the
-// actions as to_string() lines or as the texts sent.
+// actions as to_string() lines or as the texts sent, and a session taken
+// to READY.
 #pragma once
 
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
+
+#include "gtest/gtest.h"
 
 #include "gateway/session.h"
 
@@ -42,6 +45,29 @@ std::vector<std::string> Sent(const Actions& actions) {
     if (const auto* s = std::get_if<SendText>(&a)) out.push_back(s->json);
   }
   return out;
+}
+
+// The to_string() line of a heartbeat carrying `seq`.
+inline std::string Heartbeat(uint64_t seq) { return "SendText heartbeat " + heartbeat_payload(seq); }
+
+// A time as the to_string() lines write it: "@1500ms".
+inline std::string At(Millis t) {
+  std::string s = "@";
+  s += std::to_string(t.count());
+  s += "ms";
+  return s;
+}
+
+// A session taken through connect, HELLO (41250 ms), the identify grant and
+// READY (seq 1) at t0.
+inline Session ReadySession(double jitter = 0.5) {
+  Session s(TestConfig(), jitter);
+  (void)s.on_connected(t0);
+  (void)s.on_hello(Millis(41'250), t0);
+  (void)s.on_identify_granted(t0);
+  EXPECT_TRUE(s.on_ready(1, kSessionId, kResumeUrl, t0).deliver);
+  EXPECT_EQ(s.state(), State::kReady);
+  return s;
 }
 
 }  // namespace
