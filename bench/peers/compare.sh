@@ -18,6 +18,12 @@
 #     MODES       "plain" (ws://), "tls" (wss://) or both (default "plain tls")
 #     CLIENTS     clients to run, in this order (default: all seven below)
 #     OUT_DIR     where the CSV and the chart go (default build/peers)
+#     ROUNDS      runs of every client in each cell (default 1). Each round
+#              starts one client later in CLIENTS than the last, so none
+#              always runs first on a drifting host; the tables then give
+#              medians, and each ratio is the median of the ratios measured
+#              within one round.
+#     BIN_DIR     where shardring and floor_client are (default build/bin)
 #     FLOOR_COALESCE_US  floor-batch's coalescing time (default 1000)
 #     FLOOR_URING  io_uring features the floors use where the kernel has them
 #              (default "min_wait,bundle", as the engine; "none" for neither;
@@ -81,14 +87,16 @@
 # ssl.create_default_context(cafile=), beast its CAFILE argument).
 #
 # Output: per (mode, shards) a table: events, events/s, client CPU seconds per
-# million events (the main figure), ratio to shardring, ratio to the floor
-# (the lower CPU per million events of floor and floor-batch in that table;
-# "-" when neither ran), peak RSS (total and per shard). Then
-# ${OUT_DIR}/peers.csv (mode,rate,shards,client,events,seconds,events_per_s,
-# cpu_s,cpu_s_per_million,peak_rss_kib,rss_kib_per_shard)
-# and ${OUT_DIR}/peers.png (gnuplot: CPU s per million events against shard
-# count, log-log, one panel per mode, one line per client; skipped with a note
-# without gnuplot; its data and script stay in ${OUT_DIR}/plot/).
+# million events (the main figure; with ROUNDS above 1 also its lowest and
+# highest), ratio to shardring, ratio to the floor (the lower CPU per million
+# events of floor and floor-batch in the same round; "-" when neither ran),
+# peak RSS (total and per shard); with ROUNDS above 1 each one the median over
+# the rounds. Then ${OUT_DIR}/peers.csv, a row per run (mode,rate,shards,
+# client,events,seconds,events_per_s,cpu_s,cpu_s_per_million,peak_rss_kib,
+# rss_kib_per_shard,round) and ${OUT_DIR}/peers.png (gnuplot: CPU s per
+# million events against shard count, log-log, one panel per mode, one line
+# per client, medians; skipped with a note without gnuplot; its data and
+# script stay in ${OUT_DIR}/plot/).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SHARDS_ARG="${1:-0}"; RATE="${2:-0}"; SECONDS_RUN="${3:-10}"; COMPRESS="${4:-none}"
@@ -102,9 +110,11 @@ fi
 modes="${MODES:-plain tls}"
 clients="${CLIENTS:-shardring floor floor-batch discordjs node-ws python-websockets beast}"
 OUT_DIR="${OUT_DIR:-$ROOT/build/peers}"
-BIN="$ROOT/build/bin/shardring"
-BEAST="$ROOT/build/bin/beast_client"
-FLOOR="$ROOT/build/bin/floor_client"
+BIN_DIR="${BIN_DIR:-$ROOT/build/bin}"
+BIN="$BIN_DIR/shardring"
+BEAST="$BIN_DIR/beast_client"
+FLOOR="$BIN_DIR/floor_client"
+ROUNDS="${ROUNDS:-1}"
 NPM="$ROOT/.cache/npm"
 PY=/usr/bin/python3
 PEERS="$ROOT/bench/peers"
@@ -113,6 +123,7 @@ PEERS="$ROOT/bench/peers"
 for m in $modes; do
   [[ $m == plain || $m == tls ]] || { echo "compare: MODES: plain and/or tls, not '$m'"; exit 2; }
 done
+[[ $ROUNDS =~ ^[1-9][0-9]{0,2}$ ]] || { echo "compare: ROUNDS: a whole number from 1 to 999, not '$ROUNDS'"; exit 2; }
 ncpu=$(nproc)
 gw_cpu=$((ncpu - 1)); client_cpu=0
 # 2,000 shards: 2,000 sockets in the client and as many in the gateway.
@@ -236,50 +247,72 @@ run_client() {  # client mode shards -> one JSON line on stdout, or nothing
 table() {  # mode shards: the table of that cell
   $PY - "$results" "$1" "$2" "$COMPRESS" <<'PY'
 import json, sys
+from statistics import median
 path, mode, shards, compress = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 rows = [r for r in map(json.loads, filter(str.strip, open(path)))
         if r["mode"] == mode and r["shards"] == shards]
 rate = rows[0]["rate"] if rows else 0
+rounds = sorted({r["round"] for r in rows})
 print(f"\n== {mode}, {shards} shards, rate {'unlimited' if rate == 0 else f'{rate:g}/s per shard'}"
-      + ("" if compress == "none" else f", {compress}"))
-base = next((r for r in rows if r["client"] == "shardring"), None)
+      + ("" if compress == "none" else f", {compress}")
+      + ("" if len(rounds) < 2 else f", medians of {len(rounds)} rounds"))
 per_m = lambda r: r["cpu_s"] * 1e6 / r["events"] if r["events"] else float("inf")
-# The floor: the better (lower CPU per million events) of the two floor clients.
-floors = [r for r in rows if r["client"] in ("floor", "floor-batch") and r["events"]]
-floor = min(floors, key=per_m) if floors else None
-ratio = lambda r, b, w: f"{per_m(r) / per_m(b):{w}.{2 if b is floor else 1}f}" \
-    if b and b["events"] and r["events"] else f"{'-':>{w}}"
-print(f"{'client':18} {'events':>10} {'events/s':>10} {'CPU s/M ev':>11} {'x shardring':>12} "
-      f"{'x floor':>8} {'peak RSS MiB':>13} {'KiB/shard':>10}")
-for r in rows:
-    print(f"{r['client']:18} {r['events']:10d} {r['events'] / r['seconds']:10.0f} {per_m(r):11.2f} "
-          f"{ratio(r, base, 12)} {ratio(r, floor, 8)} {r['peak_rss_kib'] / 1024:13.1f} "
-          f"{r['peak_rss_kib'] / shards:10.0f}")
+# Each ratio is taken within a round (runs minutes apart share less of the
+# host's drift), then the median over the rounds.
+by_round = {k: {r["client"]: r for r in rows if r["round"] == k and r["events"]} for k in rounds}
+def floor_of(k):  # the better (lower CPU per million events) of the two floor clients
+    floors = [r for c, r in by_round[k].items() if c in ("floor", "floor-batch")]
+    return min(floors, key=per_m) if floors else None
+def ratio(client, ref_of, w, digits):
+    xs = [per_m(got[client]) / per_m(ref) for k, got in by_round.items()
+          if client in got and (ref := ref_of(k)) is not None]
+    return f"{median(xs):{w}.{digits}f}" if xs else f"{'-':>{w}}"
+spread = len(rounds) > 1
+print(f"{'client':18} {'events':>10} {'events/s':>10} {'CPU s/M ev':>11} "
+      + (f"{'CPU s/M range':>14} " if spread else "")
+      + f"{'x shardring':>12} {'x floor':>8} {'peak RSS MiB':>13} {'KiB/shard':>10}")
+for c in dict.fromkeys(r["client"] for r in rows):
+    runs = [r for r in rows if r["client"] == c]
+    cpu = sorted(per_m(r) for r in runs)
+    events = median(r["events"] for r in runs)
+    rss = median(r["peak_rss_kib"] for r in runs)
+    print(f"{c:18} {events:10.0f} {median(r['events'] / r['seconds'] for r in runs):10.0f} "
+          f"{median(cpu):11.2f} "
+          + (f"{f'{cpu[0]:.2f}-{cpu[-1]:.2f}':>14} " if spread else "")
+          + f"{ratio(c, lambda k: by_round[k].get('shardring'), 12, 1)} "
+          f"{ratio(c, floor_of, 8, 2)} {rss / 1024:13.1f} {rss / shards:10.0f}")
 PY
 }
 
 for mode in $modes; do
+  # The clients this mode runs, in CLIENTS order (each skip noted once).
+  ready=()
+  for c in $clients; do client_available "$c" "$mode" && ready+=("$c"); done
   for n in $shard_list; do
-    for c in $clients; do
-      client_available "$c" "$mode" || continue
-      start_gateway "$mode" "$n"
-      out=$(run_client "$c" "$mode" "$n" | grep '^{' | tail -1 || true)
-      stop_gateway
-      if [[ -z $out ]] || ! $PY - "$out" "$mode" "$RATE" "$n" >>"$results" <<'PY'
+    for ((round = 1; round <= ROUNDS; round++)); do
+      for ((i = 0; i < ${#ready[@]}; i++)); do
+        # Round r starts with the r-th client: none always runs first.
+        c=${ready[$(((i + round - 1) % ${#ready[@]}))]}
+        start_gateway "$mode" "$n"
+        out=$(run_client "$c" "$mode" "$n" | grep '^{' | tail -1 || true)
+        stop_gateway
+        if [[ -z $out ]] || ! $PY - "$out" "$mode" "$RATE" "$n" "$round" >>"$results" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
-r.update(mode=sys.argv[2], rate=float(sys.argv[3]), shards=int(sys.argv[4]))
+r.update(mode=sys.argv[2], rate=float(sys.argv[3]), shards=int(sys.argv[4]),
+         round=int(sys.argv[5]))
 print(json.dumps(r))
 PY
-      then
-        note "$c ($mode, $n shards) gave no result; its stderr ends:"
-        tail -5 "$tmp/client.log" >&2 || true
-        continue
-      fi
-      # The peers' own complaints (failed connections and the like).
-      if [[ $c != shardring && -s $tmp/client.log ]]; then
-        tail -3 "$tmp/client.log" | sed "s/^/compare: $c: /" >&2
-      fi
+        then
+          note "$c ($mode, $n shards, round $round) gave no result; its stderr ends:"
+          tail -5 "$tmp/client.log" >&2 || true
+          continue
+        fi
+        # The peers' own complaints (failed connections and the like).
+        if [[ $c != shardring && -s $tmp/client.log ]]; then
+          tail -3 "$tmp/client.log" | sed "s/^/compare: $c: /" >&2
+        fi
+      done
     done
     table "$mode" "$n"
   done
@@ -288,10 +321,11 @@ done
 # CSV, and the chart's data files and gnuplot script.
 $PY - "$results" "$OUT_DIR" "$RATE" "$shard_list" <<'PY'
 import csv, json, os, sys
+from statistics import median
 path, out, rate, shard_list = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 rows = [json.loads(l) for l in open(path) if l.strip()]
 cols = ["mode", "rate", "shards", "client", "events", "seconds", "events_per_s", "cpu_s",
-        "cpu_s_per_million", "peak_rss_kib", "rss_kib_per_shard"]
+        "cpu_s_per_million", "peak_rss_kib", "rss_kib_per_shard", "round"]
 with open(os.path.join(out, "peers.csv"), "w", newline="") as f:
     w = csv.writer(f)
     w.writerow(cols)
@@ -300,7 +334,7 @@ with open(os.path.join(out, "peers.csv"), "w", newline="") as f:
         w.writerow([r["mode"], f"{r['rate']:g}", r["shards"], r["client"], r["events"],
                     f"{r['seconds']:.3f}", f"{r['events'] / r['seconds']:.1f}", f"{r['cpu_s']:.3f}",
                     f"{per_m:.4f}" if per_m != "" else "", r["peak_rss_kib"],
-                    f"{r['peak_rss_kib'] / r['shards']:.1f}"])
+                    f"{r['peak_rss_kib'] / r['shards']:.1f}", r["round"]])
 plot = os.path.join(out, "plot")
 os.makedirs(plot, exist_ok=True)
 for f in os.listdir(plot):
@@ -311,8 +345,11 @@ panels = []
 for mode in modes:
     lines = []
     for c in clients:
-        pts = sorted((r["shards"], r["cpu_s"] * 1e6 / r["events"]) for r in rows
-                     if r["mode"] == mode and r["client"] == c and r["events"])
+        runs = {}  # shards -> CPU s per million events of each round
+        for r in rows:
+            if r["mode"] == mode and r["client"] == c and r["events"]:
+                runs.setdefault(r["shards"], []).append(r["cpu_s"] * 1e6 / r["events"])
+        pts = sorted((n, median(v)) for n, v in runs.items())
         if not pts:
             continue
         dat = os.path.join(plot, f"{mode}_{c}.dat")
