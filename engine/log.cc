@@ -27,6 +27,14 @@ constexpr std::chrono::seconds kLogWindow{10};
 // Lines waiting for the writer thread; beyond this they are dropped (and
 // counted) rather than held in memory or waited for.
 constexpr size_t kMaxQueuedLogBytes = size_t{4} << 20;
+// The writer thread wakes once for a burst of lines, not once a line: after
+// the first line of a burst it gathers for kLogGather (or until
+// kLogGatherBytes are queued, or a flush) and then writes them all. A line
+// logged while a burst gathers costs its caller no wake-up of another
+// thread, so thousands of shards starting or resuming at once (two lines
+// each) do not hand the core thread's CPU to the writer thousands of times.
+constexpr std::chrono::milliseconds kLogGather{10};
+constexpr size_t kLogGatherBytes = size_t{64} << 10;
 
 struct Repeat {
   std::chrono::steady_clock::time_point window_start{};
@@ -99,13 +107,21 @@ void Emit(std::string& line) {
     WriteFd(line);
     return;
   }
-  std::lock_guard lock(s.q_mu);
-  if (s.queued.size() + line.size() > kMaxQueuedLogBytes) {
-    ++s.dropped;
-    return;
+  bool wake = false;
+  {
+    std::lock_guard lock(s.q_mu);
+    if (s.queued.size() + line.size() > kMaxQueuedLogBytes) {
+      ++s.dropped;
+      return;
+    }
+    // The first line of a burst wakes the writer; a burst that has grown
+    // past kLogGatherBytes ends its gathering early. Notified after the
+    // unlock, so the writer never wakes only to wait for the lock.
+    wake = s.queued.empty() || (s.queued.size() < kLogGatherBytes &&
+                                s.queued.size() + line.size() >= kLogGatherBytes);
+    s.queued += line;
   }
-  s.queued += line;
-  s.q_cv.notify_one();
+  if (wake) s.q_cv.notify_one();
 }
 
 void WriterMain() {
@@ -119,6 +135,8 @@ void WriterMain() {
   std::unique_lock lock(s.q_mu);
   while (true) {
     s.q_cv.wait(lock, [&] { return s.stop || !s.queued.empty(); });
+    s.q_cv.wait_for(lock, kLogGather,
+                    [&] { return s.stop || s.queued.size() >= kLogGatherBytes; });
     if (s.queued.empty() && s.stop) break;
     s.writing.swap(s.queued);
     const uint64_t dropped = std::exchange(s.dropped, 0);

@@ -75,8 +75,11 @@ class Log {
   static void raw(std::string_view line);
   // From now on lines are handed to a writer thread of their own, so no
   // caller (a core thread above all) waits for a slow stderr; a burst past
-  // 4 MiB queued is dropped and counted. flush() writes what is queued and
-  // ends the thread (run() does at its end).
+  // 4 MiB queued is dropped and counted. The writer wakes once per burst
+  // and gathers it for up to 10 ms before writing (a line may go out that
+  // late), so a burst costs its callers no context switch per line.
+  // flush() writes what is queued and ends the thread (run() does at its
+  // end).
   static void start_writer();
   static void flush();
   // Lines (scrubbed, without the newline) go to `sink` instead of the file
