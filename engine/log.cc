@@ -117,8 +117,8 @@ void Emit(std::string& line) {
     // The first line of a burst wakes the writer; a burst that has grown
     // past kLogGatherBytes ends its gathering early. Notified after the
     // unlock, so the writer never wakes only to wait for the lock.
-    wake = s.queued.empty() || (s.queued.size() < kLogGatherBytes &&
-                                s.queued.size() + line.size() >= kLogGatherBytes);
+    wake = s.queued.empty() ||
+           (s.queued.size() < kLogGatherBytes && s.queued.size() + line.size() >= kLogGatherBytes);
     s.queued += line;
   }
   if (wake) s.q_cv.notify_one();
@@ -135,8 +135,7 @@ void WriterMain() {
   std::unique_lock lock(s.q_mu);
   while (true) {
     s.q_cv.wait(lock, [&] { return s.stop || !s.queued.empty(); });
-    s.q_cv.wait_for(lock, kLogGather,
-                    [&] { return s.stop || s.queued.size() >= kLogGatherBytes; });
+    s.q_cv.wait_for(lock, kLogGather, [&] { return s.stop || s.queued.size() >= kLogGatherBytes; });
     if (s.queued.empty() && s.stop) break;
     s.writing.swap(s.queued);
     const uint64_t dropped = std::exchange(s.dropped, 0);

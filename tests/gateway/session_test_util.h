@@ -48,7 +48,9 @@ std::vector<std::string> Sent(const Actions& actions) {
 }
 
 // The to_string() line of a heartbeat carrying `seq`.
-inline std::string Heartbeat(uint64_t seq) { return "SendText heartbeat " + heartbeat_payload(seq); }
+inline std::string Heartbeat(uint64_t seq) {
+  return "SendText heartbeat " + heartbeat_payload(seq);
+}
 
 // A time as the to_string() lines write it: "@1500ms".
 inline std::string At(Millis t) {
