@@ -54,19 +54,22 @@ def http_get(url, timeout=5):
 METRICS_LISTENING = r"metrics listening address=\"127\.0\.0\.1:(\d+)\""
 
 
+def log_text(log_path):
+    return read(log_path).decode(errors="replace")
+
+
 def wait_for_line(log_path, pattern, proc=None, timeout=30):
     """The first match of `pattern` in the log at log_path, polled until it
     shows, `proc` (if given) exits, or `timeout` seconds pass."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        m = re.search(pattern, read(log_path).decode(errors="replace"))
+        m = re.search(pattern, log_text(log_path))
         if m:
             return m
         if proc is not None and proc.poll() is not None:
-            raise AssertionError("run exited: " + read(log_path).decode(errors="replace")[-3000:])
+            raise AssertionError("run exited: " + log_text(log_path)[-3000:])
         time.sleep(0.05)
-    raise AssertionError(f"no {pattern!r} within {timeout} s: " +
-                         read(log_path).decode(errors="replace")[-3000:])
+    raise AssertionError(f"no {pattern!r} within {timeout} s: " + log_text(log_path)[-3000:])
 
 
 class Run:
@@ -79,7 +82,7 @@ class Run:
                                      stderr=self.log, env=env)
 
     def text(self):
-        return read(self.log_path).decode(errors="replace")
+        return log_text(self.log_path)
 
     def wait_for(self, pattern, timeout=30):
         return wait_for_line(self.log_path, pattern, self.proc, timeout)
