@@ -18,24 +18,31 @@ bool LocalIdentifyGate::try_acquire(uint32_t shard, Clock::time_point now,
                                     Clock::time_point* retry_at) {
   std::lock_guard lock(mu_);
   const uint32_t b = windows_.bucket_of(shard);
-  std::set<uint32_t>& waiting = waiting_[b];
-  waiting.insert(shard);
-  if (windows_.is_open(b, now) && *waiting.begin() == shard) {
-    waiting.erase(waiting.begin());
+  std::vector<uint32_t>& line = waiting_[b];
+  auto it = std::lower_bound(line.begin(), line.end(), shard);
+  if (it == line.end() || *it != shard) it = line.insert(it, shard);
+  const auto ahead = static_cast<int64_t>(it - line.begin());
+  if (ahead == 0 && windows_.is_open(b, now)) {
+    line.erase(line.begin());
     windows_.take(b, now);
     ++granted_;
     return true;
   }
-  // A lower shard is first in line, or the window is closed: ask again when
-  // it opens. If the lower shard was lost without withdraw() it is still
-  // first; its owner re-asks at the same time, so the line keeps moving.
-  *retry_at = std::max(windows_.next_allowed(b), now + std::chrono::milliseconds(1));
+  // Among the first three in line: when the window opens (a lower shard
+  // lost without withdraw() is still first; its owner asks then too, so
+  // the line keeps moving). Further back: when it would be third, or
+  // kIdentifyLookahead windows ahead if that is sooner.
+  const int64_t turns = std::clamp<int64_t>(ahead - 2, 0, kIdentifyLookahead);
+  *retry_at = std::max(windows_.next_allowed(b) + windows_.window() * turns,
+                       now + std::chrono::milliseconds(1));
   return false;
 }
 
 void LocalIdentifyGate::withdraw(uint32_t shard) {
   std::lock_guard lock(mu_);
-  waiting_[windows_.bucket_of(shard)].erase(shard);
+  std::vector<uint32_t>& line = waiting_[windows_.bucket_of(shard)];
+  auto it = std::lower_bound(line.begin(), line.end(), shard);
+  if (it != line.end() && *it == shard) line.erase(it);
 }
 
 uint64_t LocalIdentifyGate::granted() const {
