@@ -121,7 +121,8 @@ struct ColdStart {
 ColdStart RunColdStart(LocalIdentifyGate& gate, uint32_t shards, Clock::time_point t0,
                        const std::map<uint32_t, Clock::time_point>& withdraw_at = {}) {
   ColdStart out;
-  using Ask = std::tuple<Clock::time_point, uint64_t, uint32_t, bool>;  // when, order, shard, withdraw
+  using Ask =
+      std::tuple<Clock::time_point, uint64_t, uint32_t, bool>;  // when, order, shard, withdraw
   std::priority_queue<Ask, std::vector<Ask>, std::greater<>> q;
   uint64_t order = 0;
   for (uint32_t s = 0; s < shards; ++s) q.emplace(t0, order++, s, false);
@@ -182,11 +183,10 @@ TEST(IdentifyGate, ShardsThatWithdrawCostTheLineNoWindow) {
   // Withdrawn long before the turn, just before it, and two at once just
   // before theirs (shard 20 would be the 20th granted, at t0 + 19
   // spacings; 21 the 21st; 60 the 58th; 61 the 59th).
-  const std::map<uint32_t, Clock::time_point> withdraw_at = {
-      {5, t0 + milliseconds(2)},
-      {20, t0 + sp * 19 - milliseconds(2)},
-      {60, t0 + sp * 57 - milliseconds(2)},
-      {61, t0 + sp * 57 - milliseconds(1)}};
+  const std::map<uint32_t, Clock::time_point> withdraw_at = {{5, t0 + milliseconds(2)},
+                                                             {20, t0 + sp * 19 - milliseconds(2)},
+                                                             {60, t0 + sp * 57 - milliseconds(2)},
+                                                             {61, t0 + sp * 57 - milliseconds(1)}};
   const ColdStart run = RunColdStart(gate, kShards, t0, withdraw_at);
   ASSERT_EQ(run.grant_order.size(), kShards - withdraw_at.size());
   for (size_t i = 0; i < run.grant_order.size(); ++i) {
