@@ -180,9 +180,10 @@ TEST(IdentifyGate, ShardsThatWithdrawCostTheLineNoWindow) {
   LocalIdentifyGate gate(1, milliseconds(100));
   const Clock::time_point t0 = Clock::time_point{} + milliseconds(1);
   const auto sp = gate.spacing();
-  // Withdrawn long before the turn, just before it, and two at once just
-  // before theirs (shard 20 would be the 20th granted, at t0 + 19
-  // spacings; 21 the 21st; 60 the 58th; 61 the 59th).
+  // Withdrawn long before the turn, just before it (shard 20 would be the
+  // 20th granted, at t0 + 19 spacings), and two at once while second and
+  // third in line (60 and 61 would be the 59th and 60th, at t0 + 58 and 59
+  // spacings).
   const std::map<uint32_t, Clock::time_point> withdraw_at = {{5, t0 + milliseconds(2)},
                                                              {20, t0 + sp * 19 - milliseconds(2)},
                                                              {60, t0 + sp * 57 - milliseconds(2)},
