@@ -74,8 +74,9 @@ inline constexpr int64_t kIdentifyLookahead = 16;
 // kIdentifyLookahead windows waited, not once per window by every waiting
 // shard (10,000 shards in 16 buckets at Discord's 5 s: about 2,000 asks a
 // second). A shard that withdraws leaves those behind it a turn early, so
-// the window still goes to a shard that asks; only k shards leaving the
-// front of a line together (k > 2) can leave windows unused, k - 2 at most.
+// the window still goes to a shard that asks: one or two withdrawals cost
+// no window. k > 2 of them ahead of a shard while it waits out what it was
+// told (kIdentifyLookahead windows at most) can leave k - 2 unused.
 class LocalIdentifyGate final : public IdentifyGate {
  public:
   LocalIdentifyGate(uint32_t max_concurrency, std::chrono::milliseconds window);
